@@ -1,0 +1,5 @@
+export * from './ids';
+export * from './artifacts';
+export * from './documents';
+export * from './stages';
+export * from './runs';

@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { registerRunCommands } from './commands/run';
+import { registerCorpusBucket } from './commands/corpus-bucket';
+import { registerCorpusMix } from './commands/corpus-mix';
+import { registerBenchCorpus } from './commands/bench-corpus';
+import { registerBenchEngine } from './commands/bench-engine';
+import { registerServe } from './commands/serve';
+import { registerUp } from './commands/up';
+import { exitWithError } from './cli-output';
+
+const program = new Command('xyp')
+  .description('XuanYuan Pipeline: run the XuanYuan3 post-training recipe, or one stage of it')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+registerUp(program);
+registerRunCommands(program.command('run').description('Submit, follow and cancel pipeline runs on the control plane (gRPC)'));
+const corpus = program.command('corpus').description('Continued-pretraining data: bucket packing and the data mixture');
+registerCorpusBucket(corpus);
+registerCorpusMix(corpus);
+const bench = program.command('bench').description('Benchmarks that print figures measured side by side in one run');
+registerBenchCorpus(bench);
+registerBenchEngine(bench);
+registerServe(program);
+
+program.parseAsync(process.argv).catch(exitWithError);
