@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RunId, Sha256Hex, StageName } from './ids';
+import { RunId, Sha256Hex, StageNameFormat } from './ids';
 
 /**
  * One committed object of a stage. Objects live under a content-addressed key,
@@ -23,7 +23,7 @@ export type ArtifactEntry = z.infer<typeof ArtifactEntry>;
 export const StageManifest = z.object({
   version: z.literal(1),
   runId: RunId,
-  stage: StageName,
+  stage: StageNameFormat,
   committedAt: z.string().datetime(),
   artifacts: z.array(ArtifactEntry),
   /** The stage's result (validated by that stage's result schema in `STAGES`). */

@@ -11,6 +11,6 @@ export const RunId = z
 export type RunId = z.infer<typeof RunId>;
 
 /** A stage name as used in queue names, keys and events, e.g. `corpus.bucket`. */
-export const StageName = z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/, 'stage name like corpus.bucket');
+export const StageNameFormat = z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)*$/, 'stage name like corpus.bucket');
 
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 as 64 lower-case hex digits');

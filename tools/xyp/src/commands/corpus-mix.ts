@@ -1,4 +1,103 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import {
+  nextMixture,
+  nextSftRatios,
+  parseLossReport,
+  parseMixtureConfig,
+  parseWeights,
+  type CategoryChange,
+  type MixtureDecision,
+} from '@xyp/mixture';
+import { exitWithError, printResult, progress } from '../cli-output';
 
-/** Registered by the issue that builds this command; until then the command is absent. */
-export function registerCorpusMix(_parent: Command): void {}
+interface MixOptions {
+  losses: string;
+  weights: string;
+  config?: string;
+  sft?: boolean;
+  json?: boolean;
+}
+
+function readText(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error);
+    throw new Error(`cannot read ${flag} ${file}: ${reason}`);
+  }
+}
+
+function readJson(file: string, flag: string): unknown {
+  const text = readText(file, flag);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+function num(value: number | null, digits: number, signed = false): string {
+  if (value === null) return '-';
+  return `${signed && value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
+  return rows.map((r) => r.map((cell, col) => (col === 0 ? cell.padEnd(widths[col]) : cell.padStart(widths[col]))).join('  ')).join('\n');
+}
+
+function human(decision: MixtureDecision): string {
+  const header = ['category', 'status', 'L_ref', 'L_now', 'trend', 'signal', 'old', 'new', 'change'];
+  const rows = decision.changes.map((c: CategoryChange) => [
+    c.category,
+    c.status,
+    num(c.lossReference, 4),
+    num(c.lossNow, 4),
+    c.trend === null ? '-' : `${num((Math.exp(c.trend) - 1) * 100, 1, true)}%`,
+    num(c.signal, 3, true),
+    num(c.oldWeight, 4),
+    num(c.newWeight, 4),
+    num(c.delta, 4, true),
+  ]);
+  const unit = decision.mode === 'sft-epoch' ? 'epochs' : 'steps';
+  const lines = [
+    `${decision.mode === 'sft-epoch' ? 'SFT ratios' : 'CPT mixture'} from ${unit} ${decision.stage.fromStep}–${decision.stage.toStep} (${decision.stage.lines} loss lines)`,
+    '',
+    table([header, ...rows]),
+    '',
+    ...decision.changes.map((c) => `${c.category}: ${c.reason}${c.flags.length > 0 ? ` [${c.flags.join(', ')}]` : ''}`),
+  ];
+  if (decision.notes.length > 0) lines.push('', ...decision.notes.map((n) => `note: ${n}`));
+  return lines.join('\n');
+}
+
+/**
+ * `xyp corpus mix`: the dynamic data-mixture controller (XuanYuan3, 动态数据训练策略) over
+ * files. Reads a JSONL per-category loss report and the current weights, prints the next
+ * stage's weights (or, with --sft, the next epoch's SFT ratios) and why each one moved.
+ */
+export function registerCorpusMix(parent: Command): void {
+  parent
+    .command('mix')
+    .description('Next data-mixture weights from per-category losses: share moves from easy (fast-converging) to hard categories')
+    .requiredOption('--losses <file>', 'JSONL loss report, one {"step","category","loss","tokens"?} per line')
+    .requiredOption('--weights <file>', 'current weights as JSON {"category": weight} (or a previous --json output)')
+    .option('--config <file>', 'controller config as JSON (learningRate, smoothing, minShare, maxShare, maxStep, ...)')
+    .option('--sft', 'treat steps as SFT epochs and return next-epoch ratios')
+    .option('--json', 'print {weights, changes, stage, notes, config} as JSON')
+    .action((options: MixOptions) => {
+      try {
+        const lines = parseLossReport(readText(options.losses, '--losses'), options.losses);
+        const weights = parseWeights(readJson(options.weights, '--weights'), options.weights);
+        const config = options.config === undefined ? {} : parseMixtureConfig(readJson(options.config, '--config'), options.config);
+        const categories = new Set(lines.map((l) => l.category)).size;
+        progress(`read ${lines.length} loss lines over ${categories} categories from ${options.losses}`);
+        const decision = options.sft ? nextSftRatios(lines, weights, config) : nextMixture(lines, weights, config);
+        const { mode, weights: next, changes, stage, notes, config: resolved } = decision;
+        printResult({ weights: next, changes, mode, stage, notes, config: resolved }, options.json === true, () => human(decision));
+      } catch (error) {
+        exitWithError(error);
+      }
+    });
+}

@@ -1,4 +1,112 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { createPipelineClient, unary, type PipelineClient } from '@xyp/grpc';
+import type { Run, RunEvent } from '@xyp/grpc';
+import { printResult, progress } from '../cli-output';
 
-/** Registered by the issue that builds this command; until then the command is absent. */
-export function registerRunCommands(_parent: Command): void {}
+const DEFAULT_ADDRESS = process.env.XYP_GRPC_ADDRESS ?? '127.0.0.1:50051';
+
+interface Common {
+  address: string;
+  json?: boolean;
+}
+
+function describeRun(run: Run): string {
+  const status = String(run.status).replace('RUN_STATUS_', '').toLowerCase();
+  return [
+    `run ${run.runId}: ${status}`,
+    `  stages: ${run.stages.join(' -> ')}`,
+    `  input: ${run.inputName}`,
+    `  created: ${run.createdAt}  updated: ${run.updatedAt}`,
+    ...(run.error ? [`  error: ${run.error}`] : []),
+    ...(run.reportKey ? [`  report: ${run.reportKey}`] : []),
+  ].join('\n');
+}
+
+function describeEvent(event: RunEvent): string {
+  const type = String(event.type).replace('RUN_EVENT_TYPE_', '').toLowerCase().replace(/_/g, '-');
+  const share = event.total > 0 ? ` ${event.done}/${event.total} ${event.unit} (${((100 * event.done) / event.total).toFixed(0)}%)` : '';
+  const attempt = event.attempt > 1 ? ` attempt ${event.attempt}` : '';
+  return `${event.at.slice(11, 19)} ${event.stage.padEnd(16)} ${type}${share}${attempt}${event.message ? ` ${event.message}` : ''}`;
+}
+
+/**
+ * Follows a run's events until it ends; progress goes to stderr. Resolves with the
+ * final run record.
+ */
+export async function followRun(client: PipelineClient, runId: string, afterEventId = ''): Promise<Run> {
+  const stream = client.watchRun({ runId, afterEventId });
+  for await (const message of stream as AsyncIterable<{ event?: RunEvent }>) {
+    if (message.event) progress(describeEvent(message.event));
+  }
+  const { run } = await unary(client.getRun.bind(client), { runId });
+  if (!run) throw new Error(`run ${runId} vanished`);
+  return run;
+}
+
+function runSucceeded(run: Run): boolean {
+  return String(run.status) === 'RUN_STATUS_COMPLETED';
+}
+
+export function registerRunCommands(run: Command): void {
+  const withCommon = (command: Command) =>
+    command.option('--address <host:port>', 'control plane gRPC address (env XYP_GRPC_ADDRESS)', DEFAULT_ADDRESS).option('--json', 'print JSON');
+
+  withCommon(run.command('submit').description('Submit a run (the bundled sample corpus unless --input is given)'))
+    .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line')
+    .option('--run-id <id>', 'run id (submitting the same id again starts nothing)')
+    .option('--stages <list>', 'comma-separated stages (default: the whole recipe)')
+    .option('--watch', 'follow the run until it ends; exit non-zero unless it completes')
+    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean }) => {
+      const client = createPipelineClient(options.address);
+      const inputJsonl = options.input ? await readFile(options.input) : undefined;
+      const response = await unary(client.submitRun.bind(client), {
+        runId: options.runId ?? '',
+        stages: options.stages ? options.stages.split(',').map((s) => s.trim()).filter(Boolean) : [],
+        inputJsonl: inputJsonl ?? Buffer.alloc(0),
+        inputName: options.input ? basename(options.input) : '',
+      });
+      let current = response.run!;
+      progress(`${response.created ? 'submitted' : 'already submitted'}: run ${current.runId}`);
+      if (options.watch) current = await followRun(client, current.runId);
+      printResult({ run: current, created: response.created }, Boolean(options.json), (r: { run: Run }) => describeRun(r.run));
+      client.close();
+      if (options.watch && !runSucceeded(current)) process.exitCode = 1;
+    });
+
+  withCommon(run.command('status').description("Print a run's record").argument('<runId>')).action(async (runId: string, options: Common) => {
+    const client = createPipelineClient(options.address);
+    const { run: record } = await unary(client.getRun.bind(client), { runId });
+    printResult(record, Boolean(options.json), describeRun);
+    client.close();
+  });
+
+  withCommon(run.command('watch').description("Follow a run's stage events until it ends").argument('<runId>'))
+    .option('--after <eventId>', 'resume after this event id')
+    .action(async (runId: string, options: Common & { after?: string }) => {
+      const client = createPipelineClient(options.address);
+      const record = await followRun(client, runId, options.after ?? '');
+      printResult(record, Boolean(options.json), describeRun);
+      client.close();
+      if (!runSucceeded(record)) process.exitCode = 1;
+    });
+
+  withCommon(run.command('cancel').description('Cancel a run').argument('<runId>')).action(async (runId: string, options: Common) => {
+    const client = createPipelineClient(options.address);
+    const { run: record } = await unary(client.cancelRun.bind(client), { runId });
+    printResult(record, Boolean(options.json), describeRun);
+    client.close();
+  });
+
+  withCommon(run.command('artifacts').description("List a run's committed artifacts").argument('<runId>'))
+    .option('--stage <stage>', 'only this stage')
+    .action(async (runId: string, options: Common & { stage?: string }) => {
+      const client = createPipelineClient(options.address);
+      const { artifacts } = await unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' });
+      printResult(artifacts, Boolean(options.json), (list: typeof artifacts) =>
+        list.map((a) => `${a.stage.padEnd(16)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}`).join('\n'),
+      );
+      client.close();
+    });
+}

@@ -1,11 +1,12 @@
 // One test runner for every project. SWC compiles the sources so that NestJS
 // decorators keep their design-time metadata; path aliases come from tsconfig.base.json.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
-const root = __dirname;
+const root = dirname(fileURLToPath(import.meta.url));
 const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8')) as {
   compilerOptions: { paths: Record<string, string[]> };
 };

@@ -1,0 +1,40 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { BullBoardModule } from '@bull-board/nestjs';
+import { ExpressAdapter } from '@bull-board/express';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { PlatformModule } from '@xyp/bootstrap';
+import { STAGE_NAMES } from '@xyp/contracts';
+import { basicAuth } from './board-auth';
+import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
+import { MetricsController } from './metrics.controller';
+import { PipelineController } from './pipeline.controller';
+import { PipelineRunWorker } from './pipeline-run.worker';
+import { RunSubmissionService } from './run-submission.service';
+
+/** Route of Bull Board on the control plane's HTTP port. */
+export const BOARD_ROUTE = '/queues';
+
+/**
+ * The control plane: gRPC PipelineService, runs as BullMQ flows, the pipeline.run
+ * worker that closes runs, Bull Board over every queue (basic auth) and metrics.
+ */
+@Module({})
+export class ControlPlaneModule {
+  static forRoot(env: ControlPlaneEnv): DynamicModule {
+    return {
+      module: ControlPlaneModule,
+      imports: [
+        PlatformModule.forRoot(env, { queues: STAGE_NAMES, workers: ['pipeline.run'] }),
+        BullBoardModule.forRoot({
+          route: BOARD_ROUTE,
+          adapter: ExpressAdapter,
+          middleware: basicAuth(env.XYP_BOARD_USER, env.XYP_BOARD_PASSWORD),
+          boardOptions: { uiConfig: { boardTitle: 'XuanYuan Pipeline' } },
+        }),
+        BullBoardModule.forFeature(...STAGE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
+      ],
+      controllers: [PipelineController, MetricsController],
+      providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunSubmissionService, PipelineRunWorker],
+    };
+  }
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectFlowProducer } from '@nestjs/bullmq';
+import { Job, type FlowProducer } from 'bullmq';
+import {
+  RECIPE_STAGES,
+  RunId,
+  isStageName,
+  stageJobId,
+  type RunRecord,
+  type StageName,
+  type StageManifest,
+} from '@xyp/contracts';
+import { RUN_FLOW, StageProducer, StageRuntime, buildRunFlow, type StagePayloads } from '@xyp/queue';
+import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
+
+/** A request the caller must fix (gRPC INVALID_ARGUMENT). */
+export class InvalidRunRequestError extends Error {}
+/** The run id names no run (gRPC NOT_FOUND). */
+export class RunNotFoundError extends Error {}
+
+export interface SubmitRunInput {
+  runId?: string;
+  stages?: string[];
+  inputJsonl?: Buffer;
+  inputName?: string;
+}
+
+/** The stage that holds a run's input corpus. */
+export const INPUT_STAGE = 'input';
+
+/**
+ * Starts, reads and cancels runs. A submission records the run, commits its input to
+ * the artifact store (so every worker, on any machine, reads the same bytes) and adds
+ * the run's flow; the same run id submitted again changes nothing.
+ */
+@Injectable()
+export class RunSubmissionService {
+  private readonly logger = new Logger(RunSubmissionService.name);
+
+  constructor(
+    private readonly runtime: StageRuntime,
+    private readonly producer: StageProducer,
+    @InjectFlowProducer(RUN_FLOW) private readonly flows: FlowProducer,
+    @Inject(CONTROL_PLANE_ENV) private readonly env: ControlPlaneEnv,
+  ) {}
+
+  async submit(input: SubmitRunInput): Promise<{ run: RunRecord; created: boolean }> {
+    const runId = input.runId || newRunId();
+    const parsedId = RunId.safeParse(runId);
+    if (!parsedId.success) throw new InvalidRunRequestError(`run_id ${JSON.stringify(runId)}: ${parsedId.error.issues[0].message}`);
+    const stages = this.resolveStages(input.stages ?? []);
+    const existing = await this.runtime.registry.get(runId);
+    if (existing) return { run: existing, created: false };
+
+    const { bytes, name } = await this.inputCorpus(input);
+    const now = new Date().toISOString();
+    const { created, record } = await this.runtime.registry.create({
+      runId,
+      status: 'queued',
+      stages,
+      inputName: name,
+      createdAt: now,
+      updatedAt: now,
+    });
+    if (!created) return { run: record, created: false };
+
+    const inputEntry = await this.runtime.store.putObject(runId, INPUT_STAGE, 'corpus.jsonl', bytes, 'application/x-ndjson');
+    await this.runtime.store.commitManifest({
+      version: 1,
+      runId,
+      stage: INPUT_STAGE,
+      committedAt: now,
+      artifacts: [inputEntry],
+      result: { name, bytes: bytes.length },
+    });
+    const payloads: StagePayloads = { 'corpus.inspect': { runId, inputKey: inputEntry.key } };
+    await this.flows.add(buildRunFlow(runId, stages, payloads));
+    await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: `${stages.join(' -> ')} on ${name}` });
+    this.logger.log(`run ${runId} queued: ${stages.join(' -> ')} on ${name} (${bytes.length} bytes)`);
+    return { run: record, created: true };
+  }
+
+  async get(runId: string): Promise<RunRecord> {
+    const run = await this.runtime.registry.get(runId);
+    if (!run) throw new RunNotFoundError(`run ${runId} not found`);
+    return run;
+  }
+
+  /**
+   * Marks the run cancelled, then removes its flow. A stage that is running holds a
+   * lock and cannot be removed; it stops at its next progress report instead.
+   */
+  async cancel(runId: string): Promise<RunRecord> {
+    await this.get(runId);
+    await this.runtime.endRun(runId, 'cancelled', { stage: 'pipeline.run', error: 'cancelled by request' });
+    const root = await Job.fromId(this.producer.queue('pipeline.run'), stageJobId(runId, 'pipeline.run'));
+    try {
+      await root?.remove({ removeChildren: true });
+    } catch (error) {
+      this.logger.log(`run ${runId}: flow not removed while a stage is active (${error instanceof Error ? error.message : error}); the stage stops at its next progress report`);
+    }
+    return this.get(runId);
+  }
+
+  async artifacts(runId: string, stage?: string): Promise<StageManifest[]> {
+    await this.get(runId);
+    return this.runtime.store.listManifests(runId, stage || undefined);
+  }
+
+  private resolveStages(requested: string[]): StageName[] {
+    if (requested.length === 0) return [...RECIPE_STAGES];
+    for (const stage of requested) {
+      if (!isStageName(stage) || stage === 'pipeline.run') {
+        throw new InvalidRunRequestError(`stages: unknown stage ${JSON.stringify(stage)}`);
+      }
+    }
+    return requested as StageName[];
+  }
+
+  private async inputCorpus(input: SubmitRunInput): Promise<{ bytes: Buffer; name: string }> {
+    if (input.inputJsonl && input.inputJsonl.length > 0) {
+      return { bytes: input.inputJsonl, name: input.inputName || 'upload' };
+    }
+    try {
+      return { bytes: await readFile(this.env.XYP_SAMPLE_CORPUS), name: 'sample' };
+    } catch {
+      throw new InvalidRunRequestError(`input_jsonl is empty and the sample corpus ${this.env.XYP_SAMPLE_CORPUS} cannot be read`);
+    }
+  }
+}
+
+/** `run-<yyyymmdd>-<8 hex>`: sortable by day, unique enough to never collide in practice. */
+function newRunId(): string {
+  const day = new Date().toISOString().slice(0, 10).replace(/-/g, '');
+  return `run-${day}-${randomBytes(4).toString('hex')}`;
+}

@@ -1,0 +1,3 @@
+export * from './run-service';
+export * from './platform.module';
+export * from './health.controller';

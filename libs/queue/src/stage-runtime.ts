@@ -1,0 +1,34 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { RunStatus } from '@xyp/contracts';
+import { RunEvents, RunRegistry } from '@xyp/runs';
+import { ARTIFACT_STORE, type ArtifactStore } from '@xyp/storage';
+
+/** What a stage worker talks to besides its queue: the run registry, run events and the artifact store. */
+@Injectable()
+export class StageRuntime {
+  constructor(
+    readonly registry: RunRegistry,
+    readonly events: RunEvents,
+    @Inject(ARTIFACT_STORE) readonly store: ArtifactStore,
+  ) {}
+
+  /**
+   * Ends a run (completed, failed or cancelled) and announces it once: the event is
+   * published only by the call that changed the status.
+   */
+  async endRun(runId: string, status: Extract<RunStatus, 'completed' | 'failed' | 'cancelled'>, details: { error?: string; reportKey?: string; stage: string }): Promise<boolean> {
+    const { changed } = await this.registry.transition(runId, status, {
+      ...(details.error ? { error: details.error } : {}),
+      ...(details.reportKey ? { reportKey: details.reportKey } : {}),
+    });
+    if (changed) {
+      await this.events.publish({
+        runId,
+        type: status === 'completed' ? 'run-completed' : status === 'failed' ? 'run-failed' : 'run-cancelled',
+        stage: details.stage,
+        message: details.error ?? details.reportKey ?? '',
+      });
+    }
+    return changed;
+  }
+}

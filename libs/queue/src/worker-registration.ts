@@ -1,0 +1,53 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { BullRegistrar } from '@nestjs/bullmq';
+import type { StageName } from '@xyp/contracts';
+import { StageWorker } from './stage-worker';
+import { EXPECTED_STAGES, QUEUE_SETTINGS } from './tokens';
+import type { QueueSettings } from './queue-settings';
+
+/** Metadata key under which @nestjs/bullmq reads a processor's Worker options. */
+const WORKER_METADATA = 'bullmq:worker_metadata';
+
+/**
+ * Starts this app's workers once every module is ready, and only when each expected
+ * stage has exactly one processor: a stage with no handler, or with two, stops the
+ * app at start-up instead of leaving jobs unprocessed or processed twice.
+ * Worker options (concurrency, lock duration, stalled-job check) come from
+ * configuration here, since `@Processor()` options are fixed at compile time.
+ */
+@Injectable()
+export class WorkerRegistration implements OnApplicationBootstrap {
+  private readonly logger = new Logger(WorkerRegistration.name);
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly registrar: BullRegistrar,
+    @Inject(QUEUE_SETTINGS) private readonly settings: QueueSettings,
+    @Inject(EXPECTED_STAGES) private readonly expected: readonly StageName[],
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const workers = this.discovery
+      .getProviders()
+      .map((wrapper) => wrapper.instance as unknown)
+      .filter((instance): instance is StageWorker<StageName> => instance instanceof StageWorker);
+    const byStage = new Map<string, string[]>();
+    for (const worker of workers) {
+      byStage.set(worker.stage, [...(byStage.get(worker.stage) ?? []), worker.constructor.name]);
+    }
+    for (const [stage, handlers] of byStage) {
+      if (handlers.length > 1) throw new Error(`stage ${stage} has ${handlers.length} handlers (${handlers.join(', ')}); it must have one`);
+      if (!this.expected.includes(stage as StageName)) throw new Error(`stage ${stage} has a handler (${handlers[0]}) but this app does not declare it`);
+    }
+    const missing = this.expected.filter((stage) => !byStage.has(stage));
+    if (missing.length) throw new Error(`no handler for stage(s) ${missing.join(', ')}`);
+
+    for (const worker of workers) {
+      const declared = (Reflect.getMetadata(WORKER_METADATA, worker.constructor) ?? {}) as object;
+      Reflect.defineMetadata(WORKER_METADATA, { ...this.settings.worker, ...declared }, worker.constructor);
+    }
+    this.registrar.register();
+    this.logger.log(`workers started for ${[...byStage.keys()].join(', ') || 'no stage'}`);
+  }
+}

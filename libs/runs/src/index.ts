@@ -1,0 +1,2 @@
+export * from './run-registry';
+export * from './run-events';
