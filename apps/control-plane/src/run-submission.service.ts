@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectFlowProducer } from '@nestjs/bullmq';
@@ -7,12 +7,13 @@ import {
   RECIPE_STAGES,
   RunId,
   isStageName,
+  objectKey,
   stageJobId,
   type RunRecord,
   type StageName,
   type StageManifest,
 } from '@xyp/contracts';
-import { RUN_FLOW, StageProducer, StageRuntime, buildRunFlow, type StagePayloads } from '@xyp/queue';
+import { RUN_FLOW, StageProducer, StageRuntime, UnplannableStageError, buildRunFlow } from '@xyp/queue';
 import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
 
 /** A request the caller must fix (gRPC INVALID_ARGUMENT). */
@@ -55,6 +56,16 @@ export class RunSubmissionService {
     if (existing) return { run: existing, created: false };
 
     const { bytes, name } = await this.inputCorpus(input);
+    // Plan (and validate) the whole flow before recording anything: a request that
+    // cannot run leaves no half-created run behind.
+    const inputKey = objectKey(runId, INPUT_STAGE, createHash('sha256').update(bytes).digest('hex'));
+    let flow;
+    try {
+      flow = buildRunFlow(stages, { runId, inputKey });
+    } catch (error) {
+      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(`stages: ${error.message}`);
+      throw error;
+    }
     const now = new Date().toISOString();
     const { created, record } = await this.runtime.registry.create({
       runId,
@@ -66,17 +77,22 @@ export class RunSubmissionService {
     });
     if (!created) return { run: record, created: false };
 
-    const inputEntry = await this.runtime.store.putObject(runId, INPUT_STAGE, 'corpus.jsonl', bytes, 'application/x-ndjson');
-    await this.runtime.store.commitManifest({
-      version: 1,
-      runId,
-      stage: INPUT_STAGE,
-      committedAt: now,
-      artifacts: [inputEntry],
-      result: { name, bytes: bytes.length },
-    });
-    const payloads: StagePayloads = { 'corpus.inspect': { runId, inputKey: inputEntry.key } };
-    await this.flows.add(buildRunFlow(runId, stages, payloads));
+    try {
+      const inputEntry = await this.runtime.store.putObject(runId, INPUT_STAGE, 'corpus.jsonl', bytes, 'application/x-ndjson');
+      if (inputEntry.key !== inputKey) throw new Error(`input stored under ${inputEntry.key}, expected ${inputKey}`);
+      await this.runtime.store.commitManifest({
+        version: 1,
+        runId,
+        stage: INPUT_STAGE,
+        committedAt: now,
+        artifacts: [inputEntry],
+        result: { name, bytes: bytes.length },
+      });
+      await this.flows.add(flow);
+    } catch (error) {
+      await this.runtime.endRun(runId, 'failed', { stage: 'pipeline.run', error: `could not start: ${error instanceof Error ? error.message : error}` });
+      throw error;
+    }
     await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: `${stages.join(' -> ')} on ${name}` });
     this.logger.log(`run ${runId} queued: ${stages.join(' -> ')} on ${name} (${bytes.length} bytes)`);
     return { run: record, created: true };

@@ -4,8 +4,8 @@ import {
   nextMixture,
   nextSftRatios,
   parseLossReport,
-  parseMixtureConfig,
   parseWeights,
+  validateMixtureConfigInput,
   type CategoryChange,
   type MixtureDecision,
 } from '@xyp/mixture';
@@ -24,7 +24,7 @@ function readText(file: string, flag: string): string {
     return readFileSync(file, 'utf8');
   } catch (error) {
     const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error);
-    throw new Error(`cannot read ${flag} ${file}: ${reason}`);
+    throw new Error(`cannot read ${flag} ${file}: ${reason}`, { cause: error });
   }
 }
 
@@ -33,7 +33,8 @@ function readJson(file: string, flag: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ');
+    throw new Error(`${file}: not valid JSON (${reason})`, { cause: error });
   }
 }
 
@@ -90,7 +91,9 @@ export function registerCorpusMix(parent: Command): void {
       try {
         const lines = parseLossReport(readText(options.losses, '--losses'), options.losses);
         const weights = parseWeights(readJson(options.weights, '--weights'), options.weights);
-        const config = options.config === undefined ? {} : parseMixtureConfig(readJson(options.config, '--config'), options.config);
+        // Validated here so errors name the file; passed on as written so that fields left out
+        // take the defaults of the mode (--sft has its own).
+        const config = options.config === undefined ? {} : validateMixtureConfigInput(readJson(options.config, '--config'), options.config);
         const categories = new Set(lines.map((l) => l.category)).size;
         progress(`read ${lines.length} loss lines over ${categories} categories from ${options.losses}`);
         const decision = options.sft ? nextSftRatios(lines, weights, config) : nextMixture(lines, weights, config);

@@ -1,0 +1,315 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import type { ArtifactStore } from './artifact-store';
+import { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidManifestError } from './errors';
+
+/** A store under test plus raw access to its backing storage, bypassing the store's own rules. */
+export interface ArtifactStoreFixture {
+  store: ArtifactStore;
+  /** Writes bytes at a key directly, to plant what a crashed writer could leave behind. */
+  writeRaw(key: string, body: Buffer): Promise<void>;
+  /** Every key stored under a prefix, sorted, read from the backing storage itself. */
+  listRaw(prefix: string): Promise<string[]>;
+  dispose(): Promise<void>;
+}
+
+function sha256(bytes: Buffer | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A deterministic pseudo-random byte stream produced on demand, chunk by chunk, so a test can
+ * push megabytes without ever holding them. `digest()` is the sha256 of what was produced.
+ */
+export class GeneratedStream extends Readable {
+  private readonly hash = createHash('sha256');
+  private state: number;
+  produced = 0;
+
+  constructor(
+    readonly total: number,
+    private readonly chunkSize = 64 * 1024,
+    seed = 0x9e3779b9,
+  ) {
+    super();
+    this.state = seed >>> 0 || 1;
+  }
+
+  override _read(): void {
+    const length = Math.min(this.chunkSize, this.total - this.produced);
+    if (length <= 0) {
+      this.push(null);
+      return;
+    }
+    const chunk = Buffer.allocUnsafe(length);
+    for (let offset = 0; offset < length; offset += 1) {
+      // xorshift32: cheap, and unlike a repeated pattern it makes a wrong offset visible in the hash.
+      this.state ^= this.state << 13;
+      this.state ^= this.state >>> 17;
+      this.state ^= this.state << 5;
+      chunk[offset] = this.state & 0xff;
+    }
+    this.hash.update(chunk);
+    this.produced += length;
+    this.push(chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+function manifestOf(runId: string, stage: string, artifacts: ArtifactEntry[], result: Record<string, unknown> = {}): StageManifest {
+  return { version: 1, runId, stage, committedAt: new Date().toISOString(), artifacts, result };
+}
+
+/**
+ * The behaviour every `ArtifactStore` must share. Each test works in its own run id, so tests do
+ * not see each other's keys and the store is created once per suite.
+ */
+export function describeArtifactStoreContract(name: string, makeStore: () => Promise<ArtifactStoreFixture>): void {
+  describe(`ArtifactStore contract: ${name}`, () => {
+    let fixture: ArtifactStoreFixture;
+    let store: ArtifactStore;
+    let runCounter = 0;
+    const newRunId = (): string => `run-${(runCounter += 1)}-${randomBytes(3).toString('hex')}`;
+
+    beforeAll(async () => {
+      fixture = await makeStore();
+      store = fixture.store;
+    });
+
+    afterAll(async () => {
+      await fixture?.dispose();
+    });
+
+    it('describes itself without credentials', () => {
+      expect(store.describe()).toMatch(/^(local:|s3:\/\/)/);
+    });
+
+    it('round-trips bytes under their content address with sha256 and size', async () => {
+      const runId = newRunId();
+      const bytes = Buffer.from([0, 1, 2, 255, 254, 10, 13]);
+      const entry = await store.putObject(runId, 'corpus.inspect', 'stats/raw.bin', bytes, 'application/x-test');
+      expect(entry).toEqual({
+        name: 'stats/raw.bin',
+        key: objectKey(runId, 'corpus.inspect', sha256(bytes)),
+        sha256: sha256(bytes),
+        size: bytes.length,
+        contentType: 'application/x-test',
+      });
+      expect(await store.getObject(entry.key)).toEqual(bytes);
+      expect(await store.statObject(entry.key)).toEqual({ size: bytes.length });
+    });
+
+    it('stores a string as UTF-8 with the default content type', async () => {
+      const runId = newRunId();
+      const entry = await store.putObject(runId, 'corpus.inspect', 'note.txt', 'héllo');
+      expect(entry.contentType).toBe('application/octet-stream');
+      expect(entry.size).toBe(Buffer.byteLength('héllo'));
+      expect((await store.getObject(entry.key)).toString('utf8')).toBe('héllo');
+    });
+
+    it('stores an empty body', async () => {
+      const runId = newRunId();
+      const entry = await store.putObject(runId, 'corpus.inspect', 'empty', Buffer.alloc(0));
+      expect(entry).toMatchObject({ size: 0, sha256: sha256('') });
+      expect(await store.getObject(entry.key)).toEqual(Buffer.alloc(0));
+    });
+
+    it('round-trips a stream and reads it back as a stream', async () => {
+      const runId = newRunId();
+      const parts = ['line one\n', 'line two\n', Buffer.from('line three\n')];
+      const whole = Buffer.concat(parts.map((part) => Buffer.from(part)));
+      const entry = await store.putObject(runId, 'corpus.bucket', 'lines.txt', Readable.from(parts), 'text/plain');
+      expect(entry).toMatchObject({ sha256: sha256(whole), size: whole.length });
+      expect(await readAll(await store.getObjectStream(entry.key))).toEqual(whole);
+    });
+
+    it('keeps one object for the same bytes written twice and leaves no temp objects', async () => {
+      const runId = newRunId();
+      const first = await store.putObject(runId, 'corpus.bucket', 'a.bin', Buffer.from('same bytes'));
+      const second = await store.putObject(runId, 'corpus.bucket', 'b.bin', Readable.from([Buffer.from('same '), Buffer.from('bytes')]));
+      expect(second.key).toBe(first.key);
+      expect(second.name).toBe('b.bin');
+      expect(await fixture.listRaw(`runs/${runId}/`)).toEqual([first.key]);
+    });
+
+    it('rejects a failing stream and cleans up its temp object', async () => {
+      const runId = newRunId();
+      const failing = new Readable({
+        read() {
+          this.push(Buffer.from('partial'));
+          this.destroy(new Error('producer crashed'));
+        },
+      });
+      await expect(store.putObject(runId, 'corpus.bucket', 'x.bin', failing)).rejects.toThrow('producer crashed');
+      expect(await fixture.listRaw(`runs/${runId}/`)).toEqual([]);
+    });
+
+    it('reports a missing object as null from statObject and as ArtifactNotFoundError from reads', async () => {
+      const key = objectKey(newRunId(), 'corpus.bucket', sha256('never written'));
+      expect(await store.statObject(key)).toBeNull();
+      await expect(store.getObject(key)).rejects.toThrow(ArtifactNotFoundError);
+      await expect(store.getObjectStream(key)).rejects.toThrow(key);
+    });
+
+    it('treats a key prefix (a folder) as missing, not as an object', async () => {
+      const runId = newRunId();
+      await store.putObject(runId, 'corpus.bucket', 'a.bin', 'x');
+      expect(await store.statObject(`runs/${runId}/corpus.bucket/objects`)).toBeNull();
+      await expect(store.getObject(`runs/${runId}/corpus.bucket/objects`)).rejects.toThrow(ArtifactNotFoundError);
+    });
+
+    it('commits a manifest once: the first commit wins and later ones get it back', async () => {
+      const runId = newRunId();
+      const stage = 'corpus.bucket';
+      expect(await store.readManifest(runId, stage)).toBeNull();
+      const entry = await store.putObject(runId, stage, 'shards/0.bin', 'shard zero');
+      const first = manifestOf(runId, stage, [entry], { attempt: 1 });
+      const committed = await store.commitManifest(first);
+      expect(committed).toEqual({ committed: true, manifest: first });
+
+      const retry = manifestOf(runId, stage, [entry], { attempt: 2 });
+      const again = await store.commitManifest(retry);
+      expect(again.committed).toBe(false);
+      expect(again.manifest).toEqual(first);
+      expect(await store.readManifest(runId, stage)).toEqual(first);
+      expect(await fixture.listRaw(`runs/${runId}/`)).toEqual([entry.key, manifestKey(runId, stage)].sort());
+    });
+
+    it('refuses a manifest that lists a missing object and names it', async () => {
+      const runId = newRunId();
+      const stage = 'corpus.bucket';
+      const stored = await store.putObject(runId, stage, 'present.bin', 'present');
+      const missingKey = objectKey(runId, stage, sha256('absent'));
+      const missing: ArtifactEntry = { ...stored, name: 'absent.bin', key: missingKey, sha256: sha256('absent') };
+      const attempt = store.commitManifest(manifestOf(runId, stage, [stored, missing]));
+      await expect(attempt).rejects.toThrow(InvalidManifestError);
+      await expect(store.commitManifest(manifestOf(runId, stage, [stored, missing]))).rejects.toThrow(
+        new RegExp(`absent\\.bin.*${missingKey}.*does not exist`),
+      );
+      expect(await store.readManifest(runId, stage)).toBeNull();
+    });
+
+    it('refuses a manifest whose artifact size differs from the stored object', async () => {
+      const runId = newRunId();
+      const stored = await store.putObject(runId, 'corpus.bucket', 'a.bin', 'four');
+      await expect(store.commitManifest(manifestOf(runId, 'corpus.bucket', [{ ...stored, size: 5 }]))).rejects.toThrow(
+        'stored size 4 differs from 5',
+      );
+    });
+
+    it('refuses a manifest that points into another run', async () => {
+      const runId = newRunId();
+      const other = await store.putObject(newRunId(), 'corpus.bucket', 'a.bin', 'elsewhere');
+      await expect(store.commitManifest(manifestOf(runId, 'corpus.bucket', [other]))).rejects.toThrow(`is outside runs/${runId}/`);
+    });
+
+    it('explains a schema error by field and the manifest key', async () => {
+      const runId = newRunId();
+      const bad = {
+        ...manifestOf(runId, 'corpus.bucket', []),
+        committedAt: 'yesterday',
+        artifacts: [{ name: 'a.bin', key: objectKey(runId, 'corpus.bucket', 'abc'), sha256: 'abc', size: 1 }],
+      } as unknown as StageManifest;
+      const error = await store.commitManifest(bad).then(
+        () => undefined,
+        (rejection: unknown) => rejection,
+      );
+      expect(error).toBeInstanceOf(InvalidManifestError);
+      const message = (error as Error).message;
+      expect(message).toContain(manifestKey(runId, 'corpus.bucket'));
+      expect(message).toContain('committedAt');
+      expect(message).toContain('artifacts.0.sha256');
+      await expect(store.commitManifest({ version: 2 } as unknown as StageManifest)).rejects.toThrow(/version/);
+    });
+
+    it('lists committed manifests sorted by stage, ignoring temp objects and uncommitted stages', async () => {
+      const runId = newRunId();
+      for (const stage of ['corpus.mix', 'corpus.bucket']) {
+        const entry = await store.putObject(runId, stage, 'out.bin', `output of ${stage}`);
+        await store.commitManifest(manifestOf(runId, stage, [entry], { stage }));
+      }
+      await store.putObject(runId, 'tokenize.shard', 'out.bin', 'no manifest yet');
+      await fixture.writeRaw(`runs/${runId}/corpus.bucket/tmp/0f1e2d3c`, Buffer.from('interrupted write'));
+      await fixture.writeRaw(`runs/${runId}/tokenize.pack/tmp/manifest.json`, Buffer.from('{"not":"committed"}'));
+
+      const all = await store.listManifests(runId);
+      expect(all.map((manifest) => manifest.stage)).toEqual(['corpus.bucket', 'corpus.mix']);
+      expect(all[0]?.result).toEqual({ stage: 'corpus.bucket' });
+      expect((await store.listManifests(runId, 'corpus.mix')).map((manifest) => manifest.stage)).toEqual(['corpus.mix']);
+      expect(await store.listManifests(runId, 'tokenize.shard')).toEqual([]);
+      expect(await store.listManifests(newRunId())).toEqual([]);
+    });
+
+    it('rejects bad keys, naming the key', async () => {
+      const badKeys = ['', '/etc/passwd', '../outside', 'runs/../../x', 'runs\\x', 'runs//x', 'runs/x/', 'runs/./x', 'runs/x\u0000y'];
+      for (const key of badKeys) {
+        const named = JSON.stringify(key);
+        await expect(store.getObject(key), key).rejects.toThrow(InvalidArtifactKeyError);
+        await expect(store.getObjectStream(key), key).rejects.toThrow(named);
+        await expect(store.statObject(key), key).rejects.toThrow(named);
+      }
+    });
+
+    it('rejects bad run ids and stage names, naming the key they would build', async () => {
+      await expect(store.putObject('../escape', 'corpus.bucket', 'a.bin', 'x')).rejects.toThrow('"runs/../escape/"');
+      await expect(store.putObject(newRunId(), 'corpus/../x', 'a.bin', 'x')).rejects.toThrow(InvalidArtifactKeyError);
+      await expect(store.readManifest('Bad Run', 'corpus.bucket')).rejects.toThrow('"runs/Bad Run/"');
+      await expect(store.listManifests('run-ok', '../x')).rejects.toThrow(InvalidArtifactKeyError);
+      await expect(store.removeRun('..')).rejects.toThrow('"runs/../"');
+      await expect(store.removeRun('')).rejects.toThrow(InvalidArtifactKeyError);
+    });
+
+    it('rejects an artifact name the manifest schema would refuse, before reading the body', async () => {
+      const body = new GeneratedStream(1024);
+      await expect(store.putObject(newRunId(), 'corpus.bucket', '/absolute', body)).rejects.toThrow('"/absolute"');
+      expect(body.produced).toBe(0);
+    });
+
+    it('removes everything of one run and nothing of another', async () => {
+      const doomed = newRunId();
+      const kept = newRunId();
+      for (const runId of [doomed, kept]) {
+        const entry = await store.putObject(runId, 'corpus.bucket', 'a.bin', `bytes of ${runId}`);
+        await store.commitManifest(manifestOf(runId, 'corpus.bucket', [entry]));
+      }
+      await fixture.writeRaw(`runs/${doomed}/corpus.bucket/tmp/leftover`, Buffer.from('x'));
+      await store.removeRun(doomed);
+      expect(await fixture.listRaw(`runs/${doomed}/`)).toEqual([]);
+      expect(await store.readManifest(doomed, 'corpus.bucket')).toBeNull();
+      expect(await store.listManifests(kept)).toHaveLength(1);
+      await expect(store.removeRun(newRunId())).resolves.toBeUndefined();
+    });
+
+    it('streams a 5 MB generated body without holding it, hashing as it goes', async () => {
+      const runId = newRunId();
+      const total = 5_000_000;
+      const body = new GeneratedStream(total);
+      const entry = await store.putObject(runId, 'tokenize.shard', 'shards/big.bin', body);
+      expect(body.produced).toBe(total);
+      const expected = body.digest();
+      expect(entry).toMatchObject({ sha256: expected, size: total, key: objectKey(runId, 'tokenize.shard', expected) });
+      expect(await store.statObject(entry.key)).toEqual({ size: total });
+
+      const readHash = createHash('sha256');
+      let readBytes = 0;
+      for await (const chunk of await store.getObjectStream(entry.key)) {
+        readHash.update(chunk as Buffer);
+        readBytes += (chunk as Buffer).length;
+      }
+      expect(readBytes).toBe(total);
+      expect(readHash.digest('hex')).toBe(expected);
+      expect(await fixture.listRaw(`runs/${runId}/`)).toEqual([entry.key]);
+    });
+  });
+}

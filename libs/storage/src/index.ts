@@ -1,0 +1,15 @@
+export type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
+export { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidManifestError } from './errors';
+export { assertKey } from './keys';
+export { LocalDirectoryStore } from './local-directory-store';
+export { S3ArtifactStore } from './s3-artifact-store';
+export {
+  ArtifactStoreOptions,
+  DEFAULT_PART_SIZE,
+  LocalStoreOptions,
+  MAX_PART_SIZE,
+  MIN_PART_SIZE,
+  S3StoreOptions,
+} from './options';
+export { createArtifactStore } from './create-artifact-store';
+export { ARTIFACT_STORE, StorageModule, type StorageModuleAsyncOptions } from './storage.module';

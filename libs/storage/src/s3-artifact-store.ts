@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
+import { manifestKey, objectKey, StageNameFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
+import { ArtifactNotFoundError } from './errors';
+import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
+import { DEFAULT_PART_SIZE, parseStoreOptions, S3StoreOptions } from './options';
+import {
+  assertArtifactsStored,
+  bodyChunks,
+  checkPutArguments,
+  compareStage,
+  DEFAULT_CONTENT_TYPE,
+  Digest,
+  entryFor,
+  parseManifestForCommit,
+  parseStoredManifest,
+  serializeManifest,
+} from './store-support';
+
+/** DeleteObjects accepts at most this many keys per request. */
+const DELETE_BATCH = 1000;
+
+function isNotFound(error: unknown): boolean {
+  // HEAD responses carry no body, so minio reports them as `NotFound` rather than `NoSuchKey`.
+  return error instanceof S3Error && (error.code === 'NoSuchKey' || error.code === 'NotFound');
+}
+
+interface MultipartUpload {
+  uploadId: string;
+  parts: { part: number; etag: string }[];
+}
+
+/**
+ * The store on S3 or MinIO through the `minio` client. The bucket is created on first use.
+ *
+ * Uploads do not go through `Client.putObject` for streams: given a stream of unknown length it
+ * always starts a multipart upload, first calling ListMultipartUploads to resume an older one, and
+ * sizes parts for a 5 TiB object (over 500 MiB held in memory per part). Instead the store buffers
+ * at most `partSize` bytes: a body that ends within one part is sent with a single PUT, a longer
+ * one as a multipart upload of `partSize` parts.
+ */
+export class S3ArtifactStore implements ArtifactStore {
+  readonly client: Client;
+  readonly bucket: string;
+  private readonly options: S3StoreOptions;
+  private readonly partSize: number;
+  private bucketReady: Promise<void> | undefined;
+
+  constructor(options: Omit<S3StoreOptions, 'kind'>) {
+    const parsed = parseStoreOptions(S3StoreOptions, { ...options, kind: 's3' });
+    this.options = parsed;
+    this.bucket = parsed.bucket;
+    this.partSize = parsed.partSize ?? DEFAULT_PART_SIZE;
+    this.client = new Client({
+      endPoint: parsed.endPoint,
+      port: parsed.port,
+      useSSL: parsed.useSSL,
+      accessKey: parsed.accessKey,
+      secretKey: parsed.secretKey,
+      region: parsed.region,
+    });
+  }
+
+  describe(): string {
+    return `s3://${this.bucket}@${this.options.endPoint}:${this.options.port}`;
+  }
+
+  /** Creates the bucket when missing; every operation awaits this, and a failure is retried next call. */
+  ensureBucket(): Promise<void> {
+    this.bucketReady ??= this.createBucketIfMissing().catch((error: unknown) => {
+      this.bucketReady = undefined;
+      throw error;
+    });
+    return this.bucketReady;
+  }
+
+  async putObject(runId: string, stage: string, name: string, body: ArtifactBody, contentType?: string): Promise<ArtifactEntry> {
+    checkPutArguments(runId, stage, name);
+    const type = contentType ?? DEFAULT_CONTENT_TYPE;
+    await this.ensureBucket();
+    const temp = tempKey(runId, stage);
+    const digest = new Digest();
+    try {
+      await this.uploadTemp(temp, body, digest, type);
+      const sha256 = digest.hex();
+      const key = objectKey(runId, stage, sha256);
+      if ((await this.statObject(key)) === null) {
+        // composeObject is a plain CopyObject up to 5 GiB and a multipart copy above, where a
+        // single CopyObject would be refused. REPLACE sets the content type on either path.
+        await this.client.composeObject(
+          new CopyDestinationOptions({ Bucket: this.bucket, Object: key, MetadataDirective: 'REPLACE', Headers: { 'Content-Type': type } }),
+          [new CopySourceOptions({ Bucket: this.bucket, Object: temp })],
+        );
+      }
+      return entryFor(name, key, sha256, digest.size, contentType);
+    } finally {
+      // A temp object left behind by a failed delete is garbage under the run's prefix;
+      // removeRun deletes it and listManifests never reads it, so the put still stands.
+      await this.client.removeObject(this.bucket, temp).catch(() => undefined);
+    }
+  }
+
+  async getObjectStream(key: string): Promise<Readable> {
+    assertKey(key);
+    await this.ensureBucket();
+    try {
+      return await this.client.getObject(this.bucket, key);
+    } catch (error) {
+      if (isNotFound(error)) throw new ArtifactNotFoundError(key);
+      throw error;
+    }
+  }
+
+  async getObject(key: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.getObjectStream(key)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async statObject(key: string): Promise<{ size: number } | null> {
+    assertKey(key);
+    await this.ensureBucket();
+    try {
+      const stats = await this.client.statObject(this.bucket, key);
+      return { size: stats.size };
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+  }
+
+  async commitManifest(input: StageManifest): Promise<CommitResult> {
+    const { manifest, key } = parseManifestForCommit(input);
+    await this.ensureBucket();
+    await assertArtifactsStored(manifest, key, (artifactKey) => this.statObject(artifactKey));
+    // Check-then-put is not atomic: two attempts of one stage committing in the same instant can
+    // both see no manifest, and the later PUT wins while both report committed: true. s3rver (and
+    // the minio client) offer no conditional PUT (If-None-Match) to close the gap. BullMQ runs one
+    // attempt of a job at a time, so this needs a stalled job re-run while its first attempt still
+    // finishes; both manifests then list content-addressed objects that exist, so either is valid.
+    const existing = await this.readManifest(manifest.runId, manifest.stage);
+    if (existing !== null) return { committed: false, manifest: existing };
+    const bytes = serializeManifest(manifest);
+    await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': 'application/json' });
+    return { committed: true, manifest };
+  }
+
+  async readManifest(runId: string, stage: string): Promise<StageManifest | null> {
+    stagePrefix(runId, stage);
+    let bytes: Buffer;
+    try {
+      bytes = await this.getObject(manifestKey(runId, stage));
+    } catch (error) {
+      if (error instanceof ArtifactNotFoundError) return null;
+      throw error;
+    }
+    return parseStoredManifest(bytes, runId, stage);
+  }
+
+  async listManifests(runId: string, stage?: string): Promise<StageManifest[]> {
+    if (stage !== undefined) {
+      const manifest = await this.readManifest(runId, stage);
+      return manifest === null ? [] : [manifest];
+    }
+    const prefix = runPrefix(runId);
+    await this.ensureBucket();
+    const stages: string[] = [];
+    // A non-recursive listing returns one common prefix per stage folder instead of every object.
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, false) as AsyncIterable<BucketItem>) {
+      if (item.prefix === undefined) continue;
+      const name = item.prefix.slice(prefix.length).replace(/\/$/, '');
+      if (StageNameFormat.safeParse(name).success) stages.push(name);
+    }
+    const manifests = await Promise.all(stages.map((name) => this.readManifest(runId, name)));
+    return manifests.filter((manifest): manifest is StageManifest => manifest !== null).sort(compareStage);
+  }
+
+  async removeRun(runId: string): Promise<void> {
+    const prefix = runPrefix(runId);
+    await this.ensureBucket();
+    let batch: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true) as AsyncIterable<BucketItem>) {
+      if (item.name === undefined) continue;
+      batch.push(item.name);
+      if (batch.length === DELETE_BATCH) {
+        await this.removeKeys(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await this.removeKeys(batch);
+  }
+
+  private async removeKeys(keys: string[]): Promise<void> {
+    // The typings promise `{ Error }` wrappers, but the client returns the DeleteResult's Error
+    // elements themselves: one per key that could not be deleted.
+    const failures: unknown[] = await this.client.removeObjects(this.bucket, keys);
+    if (failures.length > 0) {
+      throw new Error(`could not delete ${failures.length} of ${keys.length} objects, e.g. ${JSON.stringify(failures[0])}`);
+    }
+  }
+
+  private async createBucketIfMissing(): Promise<void> {
+    if (await this.client.bucketExists(this.bucket)) return;
+    try {
+      await this.client.makeBucket(this.bucket, this.options.region ?? 'us-east-1');
+    } catch (error) {
+      // Another process may create the bucket between our check and our create.
+      if (error instanceof S3Error && error.code === 'BucketAlreadyOwnedByYou') return;
+      throw error;
+    }
+  }
+
+  /** Streams `body` to `key`, holding at most one part in memory (see the class comment). */
+  private async uploadTemp(key: string, body: ArtifactBody, digest: Digest, contentType: string): Promise<void> {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let upload: MultipartUpload | undefined;
+    try {
+      for await (const chunk of bodyChunks(body)) {
+        digest.update(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= this.partSize) {
+          upload ??= { uploadId: await this.client.initiateNewMultipartUpload(this.bucket, key, { 'Content-Type': contentType }), parts: [] };
+          await this.uploadPart(key, upload, Buffer.concat(pending, pendingBytes));
+          pending = [];
+          pendingBytes = 0;
+        }
+      }
+      if (upload === undefined) {
+        await this.client.putObject(this.bucket, key, Buffer.concat(pending, pendingBytes), pendingBytes, { 'Content-Type': contentType });
+        return;
+      }
+      if (pendingBytes > 0) await this.uploadPart(key, upload, Buffer.concat(pending, pendingBytes));
+      await this.client.completeMultipartUpload(this.bucket, key, upload.uploadId, upload.parts);
+    } catch (error) {
+      // Best effort: an aborted upload frees its parts. s3rver does not implement abort and
+      // refuses it; its parts stay in its directory until the server's data is removed.
+      if (upload !== undefined) await this.client.abortMultipartUpload(this.bucket, key, upload.uploadId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async uploadPart(key: string, upload: MultipartUpload, payload: Buffer): Promise<void> {
+    const part = upload.parts.length + 1;
+    const { etag } = await this.client.uploadPart(
+      {
+        bucketName: this.bucket,
+        objectName: key,
+        uploadID: upload.uploadId,
+        partNumber: part,
+        headers: { 'Content-MD5': createHash('md5').update(payload).digest('base64') },
+      },
+      payload,
+    );
+    upload.parts.push({ part, etag });
+  }
+}

@@ -1,0 +1,64 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createPipelineClient, type PipelineClient } from '@xyp/grpc';
+import { startServiceProcess, type ServiceName, type ServiceProcess } from '@xyp/launcher';
+import { dropPrefix, freePort, testPrefix, TEST_REDIS_URL } from '@xyp/testing';
+
+/** A private platform for one test file: own key prefix, ports, store directory. */
+export class PlatformHarness {
+  readonly prefix: string;
+  readonly storeDir: string;
+  readonly boardPassword = 'board-secret-42';
+  readonly services = new Map<ServiceName, ServiceProcess>();
+  grpcPort = 0;
+  client!: PipelineClient;
+  private ports?: Promise<void>;
+  redis = new Redis(TEST_REDIS_URL);
+
+  constructor(label: string, private readonly extraEnv: Record<string, string> = {}) {
+    this.prefix = testPrefix(label);
+    this.storeDir = mkdtempSync(join(tmpdir(), `xyp-${label}-`));
+  }
+
+  env(overrides: Record<string, string> = {}): Record<string, string> {
+    return {
+      XYP_REDIS_URL: TEST_REDIS_URL,
+      XYP_QUEUE_PREFIX: this.prefix,
+      XYP_STORE: 'local',
+      XYP_STORE_DIR: this.storeDir,
+      XYP_BOARD_PASSWORD: this.boardPassword,
+      XYP_CONTROL_PLANE_GRPC_PORT: String(this.grpcPort),
+      XYP_JOB_BACKOFF_MS: '200',
+      ...this.extraEnv,
+      ...overrides,
+    };
+  }
+
+  async start(name: ServiceName, overrides: Record<string, string> = {}): Promise<ServiceProcess> {
+    await (this.ports ??= freePort().then((port) => {
+      this.grpcPort = port;
+      this.client = createPipelineClient(`127.0.0.1:${port}`);
+    }));
+    const service = await startServiceProcess(name, {
+      env: this.env(overrides),
+      httpPort: await freePort(),
+      logFile: join(this.storeDir, 'logs', `${name}-${Date.now()}.log`),
+    });
+    this.services.set(name, service);
+    return service;
+  }
+
+  async stopAll(): Promise<void> {
+    this.client?.close();
+    await Promise.all([...this.services.values()].map((service) => service.stop(5000)));
+    await dropPrefix(this.redis, this.prefix);
+    this.redis.disconnect();
+    if (!process.env.XYP_KEEP_TEST_FILES) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+}
+
+export function jsonl(docs: unknown[]): Buffer {
+  return Buffer.from(docs.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join('\n') + '\n');
+}
