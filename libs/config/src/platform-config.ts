@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBool, envInt, envPort, envUrl } from './load-config';
+import { envBool, envInt, envUrl } from './load-config';
 
 /**
  * Settings every service shares: Redis (BullMQ, run registry, run events) and the

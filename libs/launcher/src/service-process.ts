@@ -65,7 +65,7 @@ export async function startServiceProcess(name: ServiceName, options: StartOptio
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   if (readyTimeoutMs > 0) {
     const deadline = Date.now() + readyTimeoutMs;
-    let lastError = '';
+    let lastError: string;
     for (;;) {
       if (child.exitCode !== null) {
         throw new Error(`${name} exited with code ${child.exitCode} before it was ready: ${lastLine(stderrTail)}`);

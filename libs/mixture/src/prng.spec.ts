@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { createRng, deriveSeed, seedToUint32, shuffleInPlace } from './prng';
+
+describe('seeded PRNG', () => {
+  it('gives the same stream for the same seed and a different one for another seed', () => {
+    const a = createRng(42);
+    const b = createRng(42);
+    const c = createRng(43);
+    const xs = Array.from({ length: 100 }, () => a.nextUint32());
+    expect(Array.from({ length: 100 }, () => b.nextUint32())).toEqual(xs);
+    expect(Array.from({ length: 100 }, () => c.nextUint32())).not.toEqual(xs);
+  });
+
+  it('keeps floats in [0, 1) and integers in [0, n)', () => {
+    const rng = createRng(7);
+    for (let i = 0; i < 10_000; i += 1) {
+      const x = rng.nextFloat();
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(1);
+      const k = rng.nextInt(13);
+      expect(Number.isInteger(k) && k >= 0 && k < 13).toBe(true);
+    }
+  });
+
+  it('draws integers close to uniformly (chi-square far below a loose bound)', () => {
+    const rng = createRng(2024);
+    const bins = new Array<number>(10).fill(0);
+    const draws = 100_000;
+    for (let i = 0; i < draws; i += 1) bins[rng.nextInt(10)] += 1;
+    const expected = draws / 10;
+    const chi2 = bins.reduce((sum, o) => sum + (o - expected) ** 2 / expected, 0);
+    expect(chi2).toBeLessThan(40); // 9 degrees of freedom: p ≈ 1e-5 at 40
+  });
+
+  it('folds seeds that differ only above 32 bits into different streams', () => {
+    expect(seedToUint32(1)).not.toBe(seedToUint32(1 + 2 ** 32));
+    expect(seedToUint32(-1)).not.toBe(seedToUint32(2 ** 32 - 1));
+    expect(() => createRng(1.5)).toThrow(/safe integer/);
+  });
+
+  it('derives different sub-stream seeds per label', () => {
+    expect(deriveSeed(1, 'category:news')).not.toBe(deriveSeed(1, 'category:social'));
+    expect(deriveSeed(1, 'category:news')).toBe(deriveSeed(1, 'category:news'));
+  });
+
+  it('shuffles into a permutation, deterministically', () => {
+    const items = Array.from({ length: 50 }, (_, i) => i);
+    const once = shuffleInPlace([...items], createRng(5));
+    expect([...once].sort((a, b) => a - b)).toEqual(items);
+    expect(shuffleInPlace([...items], createRng(5))).toEqual(once);
+    expect(once).not.toEqual(items);
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * Seeded pseudo-random numbers. The mixture library never calls `Math.random`: every
+ * random choice comes from a generator built here from an explicit seed, so the same
+ * seed always gives the same plan.
+ *
+ * Generator: SplitMix32, the 32-bit variant of Steele, Lea & Flood, "Fast splittable
+ * pseudorandom number generators" (OOPSLA 2014). State advances by the golden-ratio
+ * increment 0x9e3779b9 and each output is the state passed through a xorshift-multiply
+ * finaliser (the MurmurHash3 `fmix32` constants 0x85ebca6b and 0xc2b2ae35).
+ */
+
+/** A deterministic stream of numbers; all methods advance the same state. */
+export interface Rng {
+  /** Next unsigned 32-bit integer. */
+  nextUint32(): number;
+  /** Uniform double in [0, 1) with 53 random bits (two 32-bit draws). */
+  nextFloat(): number;
+  /** Uniform integer in [0, n) for a positive safe integer n, without modulo bias. */
+  nextInt(n: number): number;
+}
+
+/** MurmurHash3 finaliser: a bijection on 32-bit integers with full avalanche. */
+export function mix32(value: number): number {
+  let z = value >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** FNV-1a (32-bit) over the UTF-16 code units of a string. */
+export function hashString(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * Folds any safe integer seed (negative and above 2^32 included) into 32 bits, so that
+ * seeds differing only in their high bits still give different streams.
+ */
+export function seedToUint32(seed: number): number {
+  if (!Number.isSafeInteger(seed)) throw new Error(`seed must be a safe integer, got ${seed}`);
+  const low = seed >>> 0;
+  const high = Math.floor(seed / 2 ** 32) >>> 0;
+  return mix32(low ^ mix32(high + 0x9e3779b9));
+}
+
+/** Derives an independent 32-bit seed for a named sub-stream (e.g. one per category). */
+export function deriveSeed(seed: number, label: string): number {
+  return mix32(seedToUint32(seed) ^ mix32(hashString(label) + 0x632be5ab));
+}
+
+/** SplitMix32 generator from a safe-integer seed. */
+export function createRng(seed: number): Rng {
+  let state = seedToUint32(seed);
+  const nextUint32 = (): number => {
+    state = (state + 0x9e3779b9) >>> 0;
+    return mix32(state);
+  };
+  const nextFloat = (): number => {
+    const high = nextUint32() >>> 5; // 27 bits
+    const low = nextUint32() >>> 6; // 26 bits
+    return (high * 67108864 + low) / 9007199254740992;
+  };
+  const nextInt = (n: number): number => {
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`nextInt needs a positive safe integer, got ${n}`);
+    if (n <= 0x100000000) {
+      // Rejection sampling on 32 bits: accept only below the largest multiple of n.
+      const limit = Math.floor(0x100000000 / n) * n;
+      for (;;) {
+        const x = nextUint32();
+        if (x < limit) return x % n;
+      }
+    }
+    return Math.floor(nextFloat() * n);
+  };
+  return { nextUint32, nextFloat, nextInt };
+}
+
+/** Fisher–Yates shuffle in place (Knuth, TAOCP vol. 2, Algorithm P); returns the array. */
+export function shuffleInPlace<T>(items: T[], rng: Rng): T[] {
+  for (let i = items.length - 1; i > 0; i -= 1) {
+    const j = rng.nextInt(i + 1);
+    const held = items[i];
+    items[i] = items[j];
+    items[j] = held;
+  }
+  return items;
+}

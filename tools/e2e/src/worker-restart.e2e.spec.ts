@@ -1,0 +1,78 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unary, type RunEvent } from '@xyp/grpc';
+import { RunEvents } from '@xyp/runs';
+import { LocalDirectoryStore } from '@xyp/storage';
+import { Queue } from 'bullmq';
+import { redisSettings } from '@xyp/config';
+import { TEST_REDIS_URL, eventually } from '@xyp/testing';
+import { PlatformHarness, jsonl } from './platform-harness';
+
+/**
+ * A worker killed in the middle of a job (SIGKILL: no shutdown hook, the lock just
+ * stops being renewed). Another worker must pick the stalled job up and the effect must
+ * be exactly one committed manifest.
+ */
+describe('a worker restart in the middle of a job', () => {
+  // Short locks so a dead worker's job is noticed as stalled within seconds.
+  const harness = new PlatformHarness('restart', { XYP_WORKER_LOCK_MS: '2000', XYP_WORKER_STALLED_INTERVAL_MS: '1000' });
+
+  beforeAll(async () => {
+    await Promise.all([harness.start('control-plane'), harness.start('corpus')]);
+  }, 90_000);
+  afterAll(() => harness.stopAll(), 30_000);
+
+  it('completes the run once, with one committed manifest, after the first worker dies mid-job', async () => {
+    const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `d${i}`, text: `line ${i} `.repeat(6), category: `c${i % 5}` }));
+    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-restart', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' });
+
+    const first = harness.services.get('corpus')!;
+    for await (const message of harness.client.watchRun({ runId: 'run-restart', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
+      if (String(message.event?.type) === 'RUN_EVENT_TYPE_STAGE_PROGRESS') break;
+    }
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await harness.start('corpus');
+
+    const { run } = await eventually(
+      async () => {
+        const got = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-restart' });
+        return String(got.run?.status) === 'RUN_STATUS_COMPLETED' ? got : undefined;
+      },
+      60_000,
+      'run to complete on the second worker',
+    );
+    expect(run?.error).toBe('');
+
+    const events = await new RunEvents(harness.redis, harness.prefix).history('run-restart');
+    const inspect = events.filter((e) => e.stage === 'corpus.inspect').map((e) => e.type);
+    expect(inspect.filter((t) => t === 'stage-started')).toHaveLength(2);
+    expect(inspect.filter((t) => t === 'stage-completed')).toHaveLength(1);
+
+    const store = new LocalDirectoryStore(harness.storeDir);
+    const manifests = await store.listManifests('run-restart', 'corpus.inspect');
+    expect(manifests).toHaveLength(1);
+    expect(manifests[0].result).toMatchObject({ docs: 200_000, rejected: 0 });
+    const objects = readdirSync(join(harness.storeDir, 'runs', 'run-restart', 'corpus.inspect', 'objects'));
+    expect(objects).toEqual([manifests[0].artifacts[0].sha256]);
+  });
+
+  it('skips the work of a job whose manifest an earlier attempt already committed', async () => {
+    const store = new LocalDirectoryStore(harness.storeDir);
+    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-precommitted', stages: [], inputJsonl: jsonl([{ id: 1, text: 'x', category: 'news' }]), inputName: '' });
+    await eventually(async () => {
+      const got = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-precommitted' });
+      return String(got.run?.status) === 'RUN_STATUS_COMPLETED' ? true : undefined;
+    });
+    const before = await store.readManifest('run-precommitted', 'corpus.inspect');
+    // Deliver the same stage job again, as BullMQ may after a lost acknowledgement.
+    const queue = new Queue('corpus.inspect', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
+    const again = await queue.add('corpus.inspect', { runId: 'run-precommitted', inputKey: before!.artifacts[0].key }, { jobId: 'redelivered-1' });
+    await eventually(async () => ((await again.getState()) === 'completed' ? true : undefined));
+    await queue.close();
+    expect(await store.readManifest('run-precommitted', 'corpus.inspect')).toEqual(before);
+    const types = (await new RunEvents(harness.redis, harness.prefix).history('run-precommitted')).map((e) => `${e.stage}:${e.type}:${e.message}`);
+    expect(types).toContain('corpus.inspect:stage-skipped:already committed');
+  });
+});
