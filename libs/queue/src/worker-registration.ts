@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { BullRegistrar } from '@nestjs/bullmq';
 import type { StageName } from '@xyp/contracts';
@@ -17,8 +17,9 @@ const WORKER_METADATA = 'bullmq:worker_metadata';
  * configuration here, since `@Processor()` options are fixed at compile time.
  */
 @Injectable()
-export class WorkerRegistration implements OnApplicationBootstrap {
+export class WorkerRegistration implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(WorkerRegistration.name);
+  private workers: StageWorker<StageName>[] = [];
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -48,6 +49,18 @@ export class WorkerRegistration implements OnApplicationBootstrap {
       Reflect.defineMetadata(WORKER_METADATA, { ...this.settings.worker, ...declared }, worker.constructor);
     }
     this.registrar.register();
+    this.workers = workers;
     this.logger.log(`workers started for ${[...byStage.keys()].join(', ') || 'no stage'}`);
+  }
+
+  /**
+   * On SIGTERM/SIGINT, before any connection closes: stop taking jobs and wait for the
+   * active ones to finish, so their events and manifests are written. A job that
+   * outlives the pod's grace period loses its lock and another worker takes it over.
+   */
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    if (!this.workers.length) return;
+    this.logger.log(`${signal ?? 'shutdown'}: closing workers, waiting for active jobs`);
+    await Promise.all(this.workers.map((stageWorker) => stageWorker.worker.close()));
   }
 }

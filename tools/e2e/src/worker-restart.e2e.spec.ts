@@ -75,4 +75,23 @@ describe('a worker restart in the middle of a job', () => {
     const types = (await new RunEvents(harness.redis, harness.prefix).history('run-precommitted')).map((e) => `${e.stage}:${e.type}:${e.message}`);
     expect(types).toContain('corpus.inspect:stage-skipped:already committed');
   });
+
+  it('finishes its active job before exiting on SIGTERM', async () => {
+    const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `t${i}`, text: `term ${i} `.repeat(6), category: 'news' }));
+    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-sigterm', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' });
+    for await (const message of harness.client.watchRun({ runId: 'run-sigterm', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
+      if (String(message.event?.type) === 'RUN_EVENT_TYPE_STAGE_PROGRESS') break;
+    }
+    const worker = harness.services.get('corpus')!;
+    const signalledAt = new Date().toISOString();
+    worker.child.kill('SIGTERM');
+    // Nest re-raises the signal after its shutdown hooks ran, so the process ends by SIGTERM.
+    expect([0, 'SIGTERM']).toContain(await worker.exited);
+    const store = new LocalDirectoryStore(harness.storeDir);
+    expect((await store.readManifest('run-sigterm', 'corpus.inspect'))?.result).toMatchObject({ docs: 200_000 });
+    const inspect = (await new RunEvents(harness.redis, harness.prefix).history('run-sigterm')).filter((e) => e.stage === 'corpus.inspect');
+    expect(inspect.filter((e) => e.type === 'stage-started')).toHaveLength(1);
+    const completed = inspect.find((e) => e.type === 'stage-completed');
+    expect(completed?.at > signalledAt).toBe(true);
+  });
 });
