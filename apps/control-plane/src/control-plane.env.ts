@@ -1,14 +1,11 @@
 import { join } from 'node:path';
-import { z } from 'zod';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS, type ServiceEnv } from '@xyp/config';
 
-export const ControlPlaneEnv = PlatformEnv.extend({
-  XYP_CONTROL_PLANE_HTTP_PORT: envPort().default(3000),
-  XYP_CONTROL_PLANE_GRPC_PORT: z.union([z.literal('0').transform(() => 0), envPort()]).default(50051),
-  XYP_BOARD_USER: z.string().min(1, 'must not be empty').default('admin'),
-  /** No default: Bull Board can retry and delete jobs, so it never runs with a known password. */
-  XYP_BOARD_PASSWORD: z.string({ error: 'required, Bull Board credentials' }).min(8, 'must be at least 8 characters'),
-  XYP_SAMPLE_CORPUS: z.string().default(join(__dirname, '..', '..', '..', 'data', 'sample', 'corpus.jsonl')),
-});
-export type ControlPlaneEnv = z.output<typeof ControlPlaneEnv>;
+export const ControlPlaneEnv = SERVICE_ENVS['control-plane'];
+export type ControlPlaneEnv = ServiceEnv<'control-plane'>;
 export const CONTROL_PLANE_ENV = Symbol('CONTROL_PLANE_ENV');
+
+/** The bundled sample corpus, input of runs submitted without one. */
+export function sampleCorpusPath(env: ControlPlaneEnv): string {
+  return env.XYP_SAMPLE_CORPUS ?? join(__dirname, '..', '..', '..', 'data', 'sample', 'corpus.jsonl');
+}

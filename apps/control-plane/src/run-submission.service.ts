@@ -14,7 +14,7 @@ import {
   type StageManifest,
 } from '@xyp/contracts';
 import { RUN_FLOW, StageProducer, StageRuntime, UnplannableStageError, buildRunFlow } from '@xyp/queue';
-import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
+import { CONTROL_PLANE_ENV, sampleCorpusPath, type ControlPlaneEnv } from './control-plane.env';
 
 /** A request the caller must fix (gRPC INVALID_ARGUMENT). */
 export class InvalidRunRequestError extends Error {}
@@ -140,9 +140,9 @@ export class RunSubmissionService {
       return { bytes: input.inputJsonl, name: input.inputName || 'upload' };
     }
     try {
-      return { bytes: await readFile(this.env.XYP_SAMPLE_CORPUS), name: 'sample' };
+      return { bytes: await readFile(sampleCorpusPath(this.env)), name: 'sample' };
     } catch {
-      throw new InvalidRunRequestError(`input_jsonl is empty and the sample corpus ${this.env.XYP_SAMPLE_CORPUS} cannot be read`);
+      throw new InvalidRunRequestError(`input_jsonl is empty and the sample corpus ${sampleCorpusPath(this.env)} cannot be read`);
     }
   }
 }

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@xyp/bootstrap';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS } from '@xyp/config';
 import type { z } from 'zod';
 import { CorpusInspectWorker } from './corpus-inspect.worker';
 
-export const CorpusEnv = PlatformEnv.extend({ XYP_CORPUS_HTTP_PORT: envPort().default(3101) });
+export const CorpusEnv = SERVICE_ENVS.corpus;
 
 /** The corpus service: workers of the corpus stages. */
 @Module({})

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@xyp/bootstrap';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS } from '@xyp/config';
 import { unavailableStageWorker } from '@xyp/queue';
 import type { z } from 'zod';
 
-export const RewardEnv = PlatformEnv.extend({ XYP_REWARD_HTTP_PORT: envPort().default(3104) });
+export const RewardEnv = SERVICE_ENVS.reward;
 
 /** The reward service: its worker is registered; the stage itself arrives with the UFRM reward model issue. */
 @Module({})

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@xyp/bootstrap';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS } from '@xyp/config';
 import { unavailableStageWorker } from '@xyp/queue';
 import type { z } from 'zod';
 
-export const RlhfEnv = PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105) });
+export const RlhfEnv = SERVICE_ENVS.rlhf;
 
 /** The rlhf service: its worker is registered; the stage itself arrives with the PEI-RLHF issue. */
 @Module({})

@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@xyp/bootstrap';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS } from '@xyp/config';
 import { unavailableStageWorker } from '@xyp/queue';
 import type { z } from 'zod';
 
-export const SynthesisEnv = PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) });
+export const SynthesisEnv = SERVICE_ENVS.synthesis;
 
 /** The synthesis service: its worker is registered; the stage itself arrives with the SFT data synthesis issue. */
 @Module({})

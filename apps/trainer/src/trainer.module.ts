@@ -1,10 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@xyp/bootstrap';
-import { PlatformEnv, envPort } from '@xyp/config';
+import { SERVICE_ENVS } from '@xyp/config';
 import { unavailableStageWorker } from '@xyp/queue';
 import type { z } from 'zod';
 
-export const TrainerEnv = PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) });
+export const TrainerEnv = SERVICE_ENVS.trainer;
 
 /** The trainer service: its worker is registered; the stage itself arrives with the local training engine issue. */
 @Module({})

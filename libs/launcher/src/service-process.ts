@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { REGISTER_HOOK, SERVICES, serviceEntry, type ServiceName } from './services';
+import { REGISTER_HOOK, defaultHttpPort, httpPortVariable, serviceEntry, type ServiceName } from './services';
 
 export interface ServiceProcess {
   name: ServiceName;
@@ -27,8 +27,8 @@ export interface StartOptions {
  * waits until its `/readyz` answers: Redis reachable, store reachable, workers started.
  */
 export async function startServiceProcess(name: ServiceName, options: StartOptions): Promise<ServiceProcess> {
-  const port = options.httpPort ?? SERVICES[name].defaultHttpPort;
-  const env = { ...process.env, ...options.env, [SERVICES[name].httpPortVariable]: String(port) };
+  const port = options.httpPort ?? defaultHttpPort(name);
+  const env = { ...process.env, ...options.env, [httpPortVariable(name)]: String(port) };
   let stdio: 'inherit' | ['ignore', 'pipe', 'pipe'] = 'inherit';
   if (options.logFile) {
     mkdirSync(dirname(options.logFile), { recursive: true });

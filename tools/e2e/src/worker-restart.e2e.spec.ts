@@ -92,6 +92,7 @@ describe('a worker restart in the middle of a job', () => {
     const inspect = (await new RunEvents(harness.redis, harness.prefix).history('run-sigterm')).filter((e) => e.stage === 'corpus.inspect');
     expect(inspect.filter((e) => e.type === 'stage-started')).toHaveLength(1);
     const completed = inspect.find((e) => e.type === 'stage-completed');
-    expect(completed?.at > signalledAt).toBe(true);
+    expect(completed).toBeDefined();
+    expect(completed!.at > signalledAt).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, PlatformEnv, storeSettings } from '@xyp/config';
 import { createPipelineClient, unary } from '@xyp/grpc';
-import { SERVICE_NAMES, SERVICES, WORKSPACE_ROOT, ensureRedis, startServiceProcess, type ServiceProcess } from '@xyp/launcher';
+import { SERVICE_NAMES, WORKSPACE_ROOT, defaultHttpPort, ensureRedis, startServiceProcess, type ServiceProcess } from '@xyp/launcher';
 import { createArtifactStore } from '@xyp/storage';
 import { followRun } from './run';
 import { printResult, progress } from '../cli-output';
@@ -59,7 +59,7 @@ export function registerUp(program: Command): void {
             progress(`  ${name} ready at ${service.httpUrl}`);
           }),
         );
-        const board = `http://127.0.0.1:${SERVICES['control-plane'].defaultHttpPort}/queues`;
+        const board = `http://127.0.0.1:${defaultHttpPort('control-plane')}/queues`;
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
         const client = createPipelineClient(`127.0.0.1:${options.grpcPort}`);

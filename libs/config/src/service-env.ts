@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { envPort } from './load-config';
+import { PlatformEnv } from './platform-config';
+
+/**
+ * The environment of each service: what every service shares plus its own ports.
+ * Kept together so the launcher, the Kubernetes manifests' check and the apps read
+ * one definition.
+ */
+export const SERVICE_ENVS = {
+  'control-plane': PlatformEnv.extend({
+    XYP_CONTROL_PLANE_HTTP_PORT: envPort().default(3000),
+    XYP_CONTROL_PLANE_GRPC_PORT: envPort().default(50051),
+    XYP_BOARD_USER: z.string().min(1, 'must not be empty').default('admin'),
+    /** No default: Bull Board can retry and delete jobs, so it never runs with a known password. */
+    XYP_BOARD_PASSWORD: z.string({ error: 'required, Bull Board credentials' }).min(8, 'must be at least 8 characters'),
+    /** Input of runs submitted without one; the bundled sample by default. */
+    XYP_SAMPLE_CORPUS: z.string().optional(),
+  }),
+  corpus: PlatformEnv.extend({ XYP_CORPUS_HTTP_PORT: envPort().default(3101) }),
+  trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) }),
+  synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),
+  reward: PlatformEnv.extend({ XYP_REWARD_HTTP_PORT: envPort().default(3104) }),
+  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105) }),
+} as const;
+
+export type ServiceName = keyof typeof SERVICE_ENVS;
+export type ServiceEnv<S extends ServiceName> = z.output<(typeof SERVICE_ENVS)[S]>;
+export const SERVICE_NAMES = Object.keys(SERVICE_ENVS) as ServiceName[];
+
+/** The variable that sets a service's HTTP port (health, metrics, Bull Board). */
+export function httpPortVariable(service: ServiceName): string {
+  return `XYP_${service.toUpperCase().replace(/-/g, '_')}_HTTP_PORT`;
+}
+
+export function defaultHttpPort(service: ServiceName): number {
+  // The schema's own default, read by parsing an unset value.
+  const shape = SERVICE_ENVS[service].shape as Record<string, z.ZodType>;
+  return z.number().parse(shape[httpPortVariable(service)].parse(undefined));
+}
