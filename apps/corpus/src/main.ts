@@ -1,4 +1,11 @@
-import { main } from '@xyp/bootstrap';
-import { CorpusEnv, CorpusModule } from './corpus.module';
+import { main, PlatformModule } from '@xyp/bootstrap';
+import { SERVICE_ENVS } from '@xyp/config';
+import { CorpusInspectWorker } from './corpus-inspect.worker';
 
-main({ name: 'corpus', env: CorpusEnv, module: (env) => CorpusModule.forRoot(env), httpPort: (env) => env.XYP_CORPUS_HTTP_PORT });
+/** The corpus service: workers of the corpus stages. */
+main({
+  name: 'corpus',
+  env: SERVICE_ENVS.corpus,
+  module: (env) => PlatformModule.forRoot(env, { workers: ['corpus.inspect'], providers: [CorpusInspectWorker] }),
+  httpPort: (env) => env.XYP_CORPUS_HTTP_PORT,
+});

@@ -1,4 +1,11 @@
-import { main } from '@xyp/bootstrap';
-import { SynthesisEnv, SynthesisModule } from './synthesis.module';
+import { main, PlatformModule } from '@xyp/bootstrap';
+import { SERVICE_ENVS } from '@xyp/config';
+import { unavailableStageWorker } from '@xyp/queue';
 
-main({ name: 'synthesis', env: SynthesisEnv, module: (env) => SynthesisModule.forRoot(env), httpPort: (env) => env.XYP_SYNTHESIS_HTTP_PORT });
+/** The synthesis service: its worker is registered; the stage itself arrives with the SFT data synthesis issue. */
+main({
+  name: 'synthesis',
+  env: SERVICE_ENVS.synthesis,
+  module: (env) => PlatformModule.forRoot(env, { workers: ['synthesis.generate'], providers: [unavailableStageWorker('synthesis.generate', 'the SFT data synthesis issue')] }),
+  httpPort: (env) => env.XYP_SYNTHESIS_HTTP_PORT,
+});

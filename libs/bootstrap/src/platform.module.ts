@@ -1,19 +1,30 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { storeSettings, type PlatformEnv } from '@xyp/config';
 import type { StageName } from '@xyp/contracts';
 import { QueueModule, queueSettings } from '@xyp/queue';
 import { StorageModule } from '@xyp/storage';
 import { HealthController } from './health.controller';
 
+export interface PlatformModuleOptions {
+  /** Queues the app produces to, besides those of its own workers. */
+  queues?: readonly StageName[];
+  /** Stages this app's workers handle; each must have exactly one processor among `providers`. */
+  workers: readonly StageName[];
+  /** The app's own providers: its stage processors and services. */
+  providers?: Provider[];
+}
+
 /**
  * What every service imports: the artifact store, BullMQ with the app's queues and
- * workers, the run registry and events, and the health endpoints.
+ * workers, the run registry and events, and the health endpoints. A worker service's
+ * whole module is one `PlatformModule.forRoot(env, { workers, providers })`.
  */
 @Module({})
 export class PlatformModule {
-  static forRoot(env: PlatformEnv, stages: { queues?: readonly StageName[]; workers: readonly StageName[] }): DynamicModule {
+  static forRoot(env: PlatformEnv, stages: PlatformModuleOptions): DynamicModule {
     return {
       module: PlatformModule,
+      providers: stages.providers ?? [],
       imports: [
         StorageModule.forRoot(storeSettings(env)),
         QueueModule.forRoot({ settings: queueSettings(env), queues: stages.queues ?? [], workers: stages.workers }),

@@ -31,7 +31,7 @@ describe('platform end to end: control plane and corpus service as processes', (
   let boardUrl = '';
 
   beforeAll(async () => {
-    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus')]);
+    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer')]);
     boardUrl = `${controlPlane.httpUrl}/queues`;
   }, 90_000);
   afterAll(() => harness.stopAll(), 30_000);
@@ -146,6 +146,17 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(await failed?.getState()).toBe('failed');
     await new Promise((r) => setTimeout(r, 500));
     expect(await (await queue.getJob('bad-payload-1'))?.getState()).toBe('failed');
+    await events.close();
+    await queue.close();
+  });
+
+  it('has a registered trainer worker that fails a cpt job without retry, saying the stage is not in this build', async () => {
+    const queue = new Queue('cpt', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
+    const events = new QueueEvents('cpt', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
+    await events.waitUntilReady();
+    const job = await queue.add('cpt', { runId: 'run-e2e-cpt-direct', shardsStage: 'corpus.bucket', steps: 10 }, { jobId: 'cpt-direct-1', attempts: 3 });
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow('stage cpt is not available in this build');
+    expect((await queue.getJob('cpt-direct-1'))?.attemptsMade).toBe(1);
     await events.close();
     await queue.close();
   });
