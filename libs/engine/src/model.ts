@@ -1,0 +1,322 @@
+/**
+ * Decoder-only transformer (pre-norm, RMSNorm, rotary or learned positions, GELU MLP) with an optional
+ * LM head and an optional scalar value head. A reward model is the same trunk with the value head only.
+ *
+ * Shapes: batch B, sequence T (keys Tk with a KV cache), width D, heads H, head width Dh = D / H,
+ * vocabulary V, tokens N = B·T.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { bmm, customGrad1, gatherRows, linear } from './ops';
+import { Rng } from './rng';
+
+export const ModelConfig = z.object({
+  vocabSize: z.number().int().positive(),
+  contextLength: z.number().int().positive(),
+  layers: z.number().int().positive(),
+  width: z.number().int().positive(),
+  heads: z.number().int().positive(),
+  mlpRatio: z.number().int().positive().default(4),
+  positions: z.enum(['rotary', 'learned']).default('rotary'),
+  /** Dropout on the embeddings and on each residual branch, only when a forward pass gets a seed. */
+  dropout: z.number().min(0).max(0.9).default(0),
+  lmHead: z.boolean().default(true),
+  valueHead: z.boolean().default(false),
+  normEps: z.number().positive().default(1e-5),
+  ropeBase: z.number().positive().default(10000),
+});
+export type ModelConfig = z.output<typeof ModelConfig>;
+export type ModelConfigInput = z.input<typeof ModelConfig>;
+
+export type Params = Record<string, tf.Variable>;
+
+let modelCounter = 0;
+/** TF.js variable names are global to the process; each model's get a unique prefix. */
+function variablePrefix(): string {
+  modelCounter += 1;
+  return `m${modelCounter}/`;
+}
+
+export interface Model {
+  config: ModelConfig;
+  params: Params;
+}
+
+/** Parameter names and shapes in a fixed order (the order of checkpoints and optimiser state). */
+export function paramShapes(config: ModelConfig): [string, number[]][] {
+  const { vocabSize: V, width: D, mlpRatio, layers, contextLength } = config;
+  const shapes: [string, number[]][] = [['tok_emb', [V, D]]];
+  if (config.positions === 'learned') shapes.push(['pos_emb', [contextLength, D]]);
+  for (let l = 0; l < layers; l++) {
+    const p = `layers.${l}.`;
+    shapes.push(
+      [`${p}norm1`, [D]],
+      [`${p}wq`, [D, D]],
+      [`${p}wk`, [D, D]],
+      [`${p}wv`, [D, D]],
+      [`${p}wo`, [D, D]],
+      [`${p}norm2`, [D]],
+      [`${p}w1`, [D, mlpRatio * D]],
+      [`${p}w2`, [mlpRatio * D, D]],
+    );
+  }
+  shapes.push(['norm_f', [D]]);
+  if (config.lmHead) shapes.push(['lm_head', [D, V]]);
+  if (config.valueHead) shapes.push(['value_w', [D, 1]], ['value_b', [1]]);
+  return shapes;
+}
+
+export function countParams(config: ModelConfig): { total: number; matmul: number } {
+  let total = 0;
+  let embedding = 0;
+  for (const [name, shape] of paramShapes(config)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    total += size;
+    if (name === 'tok_emb' || name === 'pos_emb') embedding += size;
+  }
+  return { total, matmul: total - embedding };
+}
+
+/**
+ * Initial weights, all from `seed`: matrices ~ N(0, 0.02²), the residual output projections (wo, w2)
+ * scaled by 1/√(2·layers), norm gains 1, value head bias 0.
+ */
+export function initParams(configInput: ModelConfigInput, seed: number): Model {
+  const config = ModelConfig.parse(configInput);
+  if (config.width % config.heads !== 0) throw new Error('width must be a multiple of heads');
+  if ((config.width / config.heads) % 2 !== 0) throw new Error('head width must be even (rotary pairs)');
+  const rng = new Rng(seed);
+  const params: Params = {};
+  const prefix = variablePrefix();
+  for (const [name, shape] of paramShapes(config)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (/norm/.test(name)) values.fill(1);
+    else if (name !== 'value_b') {
+      const std = /\.(wo|w2)$/.test(name) ? 0.02 / Math.sqrt(2 * config.layers) : 0.02;
+      for (let i = 0; i < size; i++) values[i] = rng.normal() * std;
+    }
+    params[name] = tf.variable(tf.tensor(values, shape), true, prefix + name);
+  }
+  return { config, params };
+}
+
+/** A model from given weights (checkpoint loading). */
+export function modelFromWeights(configInput: ModelConfigInput, weights: Record<string, tf.Tensor>, trainable = true): Model {
+  const config = ModelConfig.parse(configInput);
+  const prefix = variablePrefix();
+  const params: Params = {};
+  for (const [name, shape] of paramShapes(config)) {
+    const w = weights[name];
+    if (!w) throw new Error(`checkpoint lacks ${name}`);
+    if (w.shape.join(',') !== shape.join(',')) throw new Error(`${name}: shape ${w.shape} is not ${shape}`);
+    params[name] = tf.variable(w, trainable, prefix + name);
+  }
+  return { config, params };
+}
+
+export function disposeModel(model: Model): void {
+  for (const v of Object.values(model.params)) v.dispose();
+}
+
+/** A frozen copy (PPO reference policy). */
+export function cloneModel(model: Model, trainable = false): Model {
+  const params: Params = {};
+  const prefix = variablePrefix();
+  for (const [name, v] of Object.entries(model.params)) params[name] = tf.variable(tf.clone(v), trainable, prefix + name);
+  return { config: model.config, params };
+}
+
+/** Keys and values of earlier positions, per layer: `[B·H, Tpast, Dh]`. */
+export interface KvCache {
+  k: tf.Tensor3D[];
+  v: tf.Tensor3D[];
+  length: number;
+}
+
+export interface ForwardInput {
+  /** Token ids `[B·T]`. */
+  ids: Int32Array;
+  batch: number;
+  seq: number;
+  /** Position of every token `[B·T]` (rotary angle or learned row); default 0..T-1 in each row. */
+  positions?: Int32Array;
+  /** Document id of every token `[B·T]`: attention never crosses documents (packed CPT rows). */
+  segments?: Int32Array;
+  /** Keys that may be attended, `[B·(Tpast + T)]` (1) or not (0, left padding). Default: all. */
+  keyValid?: Uint8Array;
+  /** Seeds the dropout masks; without it dropout is off. */
+  dropoutSeed?: number;
+  /** Decoding: earlier keys and values; the new ones are appended to it in place. */
+  cache?: KvCache;
+}
+
+const NEG = -1e9;
+
+/** Additive attention bias `[B, 1, T, Tk]`: 0 where query i may see key j, −1e9 elsewhere. */
+function attentionBias(input: ForwardInput, past: number): tf.Tensor4D {
+  const { batch: B, seq: T, segments, keyValid } = input;
+  const Tk = past + T;
+  const bias = new Float32Array(B * T * Tk);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      const row = (b * T + i) * Tk;
+      for (let j = 0; j < Tk; j++) {
+        let ok = j <= past + i;
+        if (ok && keyValid) ok = keyValid[b * Tk + j] === 1;
+        if (ok && segments && j >= past) ok = segments[b * T + (j - past)] === segments[b * T + i];
+        if (!ok) bias[row + j] = NEG;
+      }
+    }
+  }
+  return tf.tensor4d(bias, [B, 1, T, Tk]);
+}
+
+/** Rotary tables `[B, 1, T, Dh]`: cos(p·θ_i) and sin(p·θ_i) with θ_i = base^(−2i/Dh), i < Dh/2, repeated for both halves. */
+function rotaryTables(positions: Int32Array, B: number, T: number, Dh: number, base: number): [tf.Tensor4D, tf.Tensor4D] {
+  const half = Dh / 2;
+  const cos = new Float32Array(B * T * Dh);
+  const sin = new Float32Array(B * T * Dh);
+  for (let n = 0; n < B * T; n++) {
+    for (let i = 0; i < half; i++) {
+      const angle = positions[n] * Math.pow(base, (-2 * i) / Dh);
+      cos[n * Dh + i] = cos[n * Dh + i + half] = Math.cos(angle);
+      sin[n * Dh + i] = sin[n * Dh + i + half] = Math.sin(angle);
+    }
+  }
+  return [tf.tensor4d(cos, [B, 1, T, Dh]), tf.tensor4d(sin, [B, 1, T, Dh])];
+}
+
+/**
+ * `rotate_half(x) = x·R = [−x₂, x₁]`, x `[M, Dh]`, as a fast matmul with a constant R `[Dh, Dh]`.
+ * Gradient: `dx = dy·Rᵀ` (R is constant, so no weight gradient is computed).
+ */
+function rotateHalf(x: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
+  const op = customGrad1((input, save) => {
+    // Tensors of the forward pass are released before the backward pass unless saved.
+    save([r]);
+    return {
+      value: tf.matMul(input as tf.Tensor2D, r),
+      gradFunc: (dy, saved) => tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0] as tf.Tensor2D)),
+    };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+function rotateHalfMatrix(Dh: number): tf.Tensor2D {
+  const half = Dh / 2;
+  const r = new Float32Array(Dh * Dh);
+  for (let j = 0; j < half; j++) {
+    r[(j + half) * Dh + j] = -1;
+    r[j * Dh + j + half] = 1;
+  }
+  return tf.tensor2d(r, [Dh, Dh]);
+}
+
+/** `y = x / √(mean(x²) + ε) · g`, x `[N, D]`, g `[D]`. */
+function rmsNorm(x: tf.Tensor2D, g: tf.Tensor, eps: number): tf.Tensor2D {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))), g);
+}
+
+/** `gelu(u) ≈ u · σ(1.702 u)`. */
+function gelu(u: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(u, tf.sigmoid(tf.mul(u, 1.702)));
+}
+
+function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | undefined): T {
+  if (!rng || rate === 0) return x;
+  const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', rng.seed()), rate));
+  return tf.mul(x, tf.mul(keep, 1 / (1 - rate))) as T;
+}
+
+function defaultPositions(B: number, T: number, offset: number): Int32Array {
+  const p = new Int32Array(B * T);
+  for (let n = 0; n < B * T; n++) p[n] = offset + (n % T);
+  return p;
+}
+
+/**
+ * Final hidden states `[N, D]` after the last norm: the input of the LM head and of the value head.
+ *
+ * Per layer, with x `[N, D]`:
+ *   q, k, v = RMSNorm(x)·Wq, ·Wk, ·Wv → heads `[B·H, T, Dh]`, rotary on q and k
+ *   A = softmax(q·kᵀ/√Dh + bias) `[B·H, T, Tk]`,  x ← x + drop((A·v → `[N, D]`)·Wo)
+ *   x ← x + drop(gelu(RMSNorm(x)·W1)·W2)
+ */
+export function forwardHidden(model: Model, input: ForwardInput): tf.Tensor2D {
+  const { config, params } = model;
+  const { batch: B, seq: T } = input;
+  const D = config.width;
+  const H = config.heads;
+  const Dh = D / H;
+  const N = B * T;
+  const past = input.cache?.length ?? 0;
+  if (past + T > config.contextLength) throw new Error(`sequence of ${past + T} exceeds the context of ${config.contextLength}`);
+  const rng = input.dropoutSeed === undefined || config.dropout === 0 ? undefined : new Rng(input.dropoutSeed);
+  const positions = input.positions ?? defaultPositions(B, T, past);
+  const ids = tf.tensor1d(input.ids, 'int32');
+  let x = gatherRows(params.tok_emb as tf.Tensor2D, ids);
+  if (config.positions === 'learned') x = tf.add(x, gatherRows(params.pos_emb as tf.Tensor2D, tf.tensor1d(positions, 'int32')));
+  x = dropout(x, config.dropout, rng);
+  const bias = attentionBias(input, past);
+  const [cos, sin] = config.positions === 'rotary' ? rotaryTables(positions, B, T, Dh, config.ropeBase) : [undefined, undefined];
+  const rot = config.positions === 'rotary' ? rotateHalfMatrix(Dh) : undefined;
+  const toHeads = (t: tf.Tensor2D): tf.Tensor4D => tf.transpose(tf.reshape(t, [B, T, H, Dh]), [0, 2, 1, 3]);
+  const rotary = (t: tf.Tensor4D): tf.Tensor4D => {
+    if (!cos || !sin || !rot) return t;
+    const turned = tf.reshape(rotateHalf(tf.reshape(t, [N * H, Dh]), rot), [B, H, T, Dh]);
+    return tf.add(tf.mul(t, cos), tf.mul(turned, sin));
+  };
+  for (let l = 0; l < config.layers; l++) {
+    const p = `layers.${l}.`;
+    const h = rmsNorm(x, params[`${p}norm1`], config.normEps);
+    const q: tf.Tensor3D = tf.reshape(rotary(toHeads(linear(h, params[`${p}wq`] as tf.Tensor2D))), [B * H, T, Dh]);
+    let k: tf.Tensor3D = tf.reshape(rotary(toHeads(linear(h, params[`${p}wk`] as tf.Tensor2D))), [B * H, T, Dh]);
+    let v: tf.Tensor3D = tf.reshape(toHeads(linear(h, params[`${p}wv`] as tf.Tensor2D)), [B * H, T, Dh]);
+    if (input.cache) {
+      const cache = input.cache;
+      if (cache.k[l]) {
+        k = tf.concat([cache.k[l], k], 1) as tf.Tensor3D;
+        v = tf.concat([cache.v[l], v], 1) as tf.Tensor3D;
+        cache.k[l].dispose();
+        cache.v[l].dispose();
+      }
+      cache.k[l] = tf.keep(k);
+      cache.v[l] = tf.keep(v);
+    }
+    const Tk = past + T;
+    const scores = tf.reshape(attend(q, k, 1 / Math.sqrt(Dh)), [B, H, T, Tk]);
+    const probs: tf.Tensor3D = tf.reshape(tf.softmax(tf.add(scores, bias)), [B * H, T, Tk]);
+    const mixed: tf.Tensor3D = T === 1 ? tf.sum(tf.mul(tf.reshape(probs, [B * H, Tk, 1]), v), 1, true) : bmm(probs, v);
+    const o: tf.Tensor2D = tf.reshape(tf.transpose(tf.reshape(mixed, [B, H, T, Dh]), [0, 2, 1, 3]), [N, D]);
+    x = tf.add(x, dropout(linear(o, params[`${p}wo`] as tf.Tensor2D), config.dropout, rng));
+    const h2 = rmsNorm(x, params[`${p}norm2`], config.normEps);
+    const m = linear(gelu(linear(h2, params[`${p}w1`] as tf.Tensor2D)), params[`${p}w2`] as tf.Tensor2D);
+    x = tf.add(x, dropout(m, config.dropout, rng));
+  }
+  if (input.cache) input.cache.length = past + T;
+  return rmsNorm(x, params.norm_f, config.normEps);
+}
+
+/** Scores `q·kᵀ·scale` `[B·H, T, Tk]`; a single query row (decoding) uses a broadcast product instead of a matmul. */
+function attend(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): tf.Tensor3D {
+  if (q.shape[1] === 1) return tf.reshape(tf.mul(tf.sum(tf.mul(q, k), 2), scale), [q.shape[0], 1, k.shape[1]]);
+  return tf.mul(bmm(q, tf.transpose(k, [0, 2, 1])), scale);
+}
+
+/** LM logits `[N, V]` from hidden states `[N, D]`. */
+export function lmLogits(model: Model, hidden: tf.Tensor2D): tf.Tensor2D {
+  if (!model.params.lm_head) throw new Error('this model has no LM head');
+  return linear(hidden, model.params.lm_head as tf.Tensor2D);
+}
+
+/** Scalar head `r = h·w + b`, h `[M, D]` → `[M]`. */
+export function valueHead(model: Model, hidden: tf.Tensor2D): tf.Tensor1D {
+  if (!model.params.value_w) throw new Error('this model has no value head');
+  return tf.reshape(tf.add(linear(hidden, model.params.value_w as tf.Tensor2D), model.params.value_b), [-1]);
+}
+
+/** Rows of `[N, D]` at the given flat indices `[M]` → `[M, D]` (e.g. the last token of each sequence). */
+export function pickRows(hidden: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+  return gatherRows(hidden, tf.tensor1d(rows, 'int32'));
+}
