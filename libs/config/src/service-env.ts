@@ -21,7 +21,7 @@ export const SERVICE_ENVS = {
   trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) }),
   synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),
   reward: PlatformEnv.extend({ XYP_REWARD_HTTP_PORT: envPort().default(3104) }),
-  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105) }),
+  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional() }),
 } as const;
 
 export type ServiceName = keyof typeof SERVICE_ENVS;

@@ -5,6 +5,7 @@ import { registerCorpusMix } from './commands/corpus-mix';
 import { registerBenchCorpus } from './commands/bench-corpus';
 import { registerBenchEngine } from './commands/bench-engine';
 import { registerServe } from './commands/serve';
+import { registerTrain } from './commands/train';
 import { registerUp } from './commands/up';
 import { exitWithError } from './cli-output';
 
@@ -22,5 +23,6 @@ const bench = program.command('bench').description('Benchmarks that print figure
 registerBenchCorpus(bench);
 registerBenchEngine(bench);
 registerServe(program);
+registerTrain(program);
 
 program.parseAsync(process.argv).catch(exitWithError);
