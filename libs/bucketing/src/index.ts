@@ -1,0 +1,81 @@
+// Pure packing: no I/O, no Node built-ins (src/core).
+export { DEFAULT_BUCKET_LENGTHS, PackConfig, parsePackConfig, tokenDtypeFor, type PackConfigInput, type TokenDtype } from './core/config';
+export { CountTree } from './core/count-tree';
+export { REJECT_REASONS, parseCorpusLine, rejectRate, type LineResult, type RejectReason, type RejectRecord } from './core/documents';
+export type { TokenEncoder } from './core/encoder';
+export {
+  CATEGORY_SIDECAR_SUFFIX,
+  PIECE_SIDECAR_SUFFIX,
+  CompositionCountsSchema,
+  CompositionStatsSchema,
+  ShardJob,
+  ShardReport,
+  ShardSpec,
+  TokenizerRef,
+  bucketPrefix,
+  shardPrefix,
+} from './core/jobs';
+export { BucketManifest } from './core/manifest';
+export {
+  addCounts,
+  addStats,
+  emptyCounts,
+  emptyStats,
+  ratios,
+  type CompositionCounts,
+  type CompositionRatios,
+  type CompositionStats,
+} from './core/metrics';
+export { createRng, deriveSeed, mix32, shuffleInPlace, type Rng } from './core/rng';
+export { simulatePacking, type LengthRecord, type SimulationOptions } from './core/simulate';
+export { BestFitDecreasingStrategy } from './core/bfd-strategy';
+export { BucketStrategy } from './core/bucket-strategy';
+export { FixedStrategy } from './core/fixed-strategy';
+export { createStrategy } from './core/strategies';
+export { STRATEGY_NAMES, splitLongDocuments, type PackedSequence, type PackingStrategy, type Piece, type StrategyName } from './core/strategy';
+export { decodeCategorySidecar, decodePieceSidecar, type PieceOrigin } from './core/sidecars';
+export {
+  WindowPacker,
+  compareCodeUnits,
+  planGroups,
+  type EmittedPiece,
+  type EmittedSequence,
+  type PackItem,
+  type WindowOutput,
+  type WindowPackerOptions,
+} from './core/window';
+export { Windowing, type CompletedWindow, type WindowKey } from './core/windowing';
+
+// I/O: streaming JSONL, Megatron indexed datasets, sinks, shard jobs and merge (src/io).
+export {
+  DTYPE_CODES,
+  INDEX_HEADER_BYTES,
+  INDEX_MAGIC,
+  IndexedDatasetReader,
+  IndexedDatasetWriter,
+  binName,
+  concatIndexedDatasets,
+  writeConcatenatedIndex,
+  encodeIndexHeader,
+  idxName,
+  parseIndex,
+  type IndexedDatasetSummary,
+  type MegatronDtype,
+  type MegatronIndex,
+  type RandomAccess,
+} from './io/indexed-dataset';
+export { isGzipFile, planInput, readLines, type InputPlan, type RawLine, type ReadLinesOptions } from './io/jsonl';
+export { RejectRateExceededError, ShardMerger, mergeShards, type MergeOptions, type MergerOptions } from './io/merge';
+export { bucketCorpus, inProcessRunner, type BucketCorpusOptions, type BucketCorpusResult, type ShardRunner } from './io/pipeline';
+export { packShard, type PackShardOptions, type ShardProgress } from './io/shard';
+export {
+  DirectoryStore,
+  HashingWriter,
+  MemoryStore,
+  writeArtifact,
+  type ArtifactScratch,
+  type ArtifactSink,
+  type ArtifactSource,
+  type ArtifactWriter,
+  type WrittenFile,
+} from './io/sink';
