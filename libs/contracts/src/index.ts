@@ -3,3 +3,4 @@ export * from './artifacts';
 export * from './documents';
 export * from './stages';
 export * from './runs';
+export * from './corpus-bucket';

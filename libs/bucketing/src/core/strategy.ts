@@ -21,8 +21,9 @@ export interface PackedSequence {
   used: number;
 }
 
-export const STRATEGY_NAMES = ['bucket', 'bfd', 'fixed'] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
+import { STRATEGY_NAMES, type StrategyName } from '@xyp/contracts';
+
+export { STRATEGY_NAMES, type StrategyName };
 
 export interface PackingStrategy {
   readonly name: StrategyName;
