@@ -15,8 +15,8 @@ export class PipelineRunWorker extends StageWorker<'pipeline.run'> {
     super(runtime);
   }
 
-  override async process(job: Job): Promise<ResultOf<'pipeline.run'>> {
-    const result = await super.process(job);
+  override async process(job: Job, token?: string): Promise<ResultOf<'pipeline.run'>> {
+    const result = (await super.process(job, token)) as ResultOf<'pipeline.run'>;
     await this.runtime.endRun((job.data as { runId: string }).runId, 'completed', { reportKey: result.reportKey, stage: this.stage });
     return result;
   }

@@ -40,6 +40,7 @@ export class PipelineController implements PipelineServiceController {
         stages: request.stages,
         inputJsonl: request.inputJsonl ? Buffer.from(request.inputJsonl) : undefined,
         inputName: request.inputName,
+        params: request.params,
       }),
     );
     return { run: toRun(run), created };
@@ -98,6 +99,7 @@ function toRun(record: RunRecord): Run {
     updatedAt: record.updatedAt,
     error: record.error ?? '',
     reportKey: record.reportKey ?? '',
+    params: record.params,
   };
 }
 

@@ -26,6 +26,7 @@ export interface SubmitRunInput {
   stages?: string[];
   inputJsonl?: Buffer;
   inputName?: string;
+  params?: Record<string, string>;
 }
 
 /** The stage that holds a run's input corpus. */
@@ -61,9 +62,9 @@ export class RunSubmissionService {
     const inputKey = objectKey(runId, INPUT_STAGE, createHash('sha256').update(bytes).digest('hex'));
     let flow;
     try {
-      flow = buildRunFlow(stages, { runId, inputKey });
+      flow = buildRunFlow(stages, { runId, inputKey }, input.params ?? {});
     } catch (error) {
-      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(`stages: ${error.message}`);
+      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(error.message);
       throw error;
     }
     const now = new Date().toISOString();
@@ -72,6 +73,7 @@ export class RunSubmissionService {
       status: 'queued',
       stages,
       inputName: name,
+      params: input.params ?? {},
       createdAt: now,
       updatedAt: now,
     });

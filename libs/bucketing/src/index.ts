@@ -79,3 +79,6 @@ export {
   type ArtifactWriter,
   type WrittenFile,
 } from './io/sink';
+
+// The corpus.bucket stage on the platform: artifact store adapters, shard parts, merge (src/stage).
+export * from './stage';

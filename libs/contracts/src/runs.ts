@@ -10,12 +10,15 @@ export const RunRecord = z.object({
   status: RunStatus,
   stages: z.array(z.string()),
   inputName: z.string(),
+  /** Stage parameters as submitted: `<stage>.<name>` = value. */
+  params: z.record(z.string(), z.string()).default({}),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
   error: z.string().optional(),
   reportKey: z.string().optional(),
 });
-export type RunRecord = z.infer<typeof RunRecord>;
+export type RunRecord = z.output<typeof RunRecord>;
+export type RunRecordInput = z.input<typeof RunRecord>;
 
 export const RunEventType = z.enum([
   'run-queued',

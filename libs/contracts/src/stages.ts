@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ArtifactEntry } from './artifacts';
+import { PackConfig, ShardReport, ShardSpec, TokenizerRef } from './corpus-bucket';
 import { RunId } from './ids';
 
 /**
@@ -10,6 +12,7 @@ import { RunId } from './ids';
 export const STAGE_OWNERS = {
   'pipeline.run': 'control-plane',
   'corpus.inspect': 'corpus',
+  'corpus.bucket': 'corpus',
   'cpt': 'trainer',
   'synthesis.generate': 'synthesis',
   'reward.train': 'reward',
@@ -22,6 +25,10 @@ export const STAGE_NAMES = Object.keys(STAGE_OWNERS) as StageName[];
 
 /** Fields every stage job carries: the run it belongs to. */
 const stageJob = <T extends z.ZodRawShape>(shape: T) => z.object({ runId: RunId, ...shape }).strict();
+
+/** Fields every part job of a fanned-out stage carries: its run, its place among the parts. */
+const partJob = <T extends z.ZodRawShape>(shape: T) =>
+  z.object({ runId: RunId, partIndex: z.number().int().nonnegative(), partCount: z.number().int().positive(), ...shape }).strict();
 
 const CategoryCount = z.object({ docs: z.number().int().nonnegative(), chars: z.number().int().nonnegative() });
 
@@ -43,6 +50,51 @@ export const CorpusInspectResult = z.object({
   chars: z.number().int().nonnegative(),
   categories: z.record(z.string(), CategoryCount),
   rejectReasons: z.record(z.string(), z.number().int().nonnegative()),
+});
+
+/**
+ * Tokenizes the run's input and packs it into Megatron datasets per sequence length
+ * (bucket method or a baseline). Fans out into shard jobs (`corpus.bucket.shard`) on the
+ * same queue; shards are fixed by `config.shardLines`, so the output is the same for any
+ * number of workers.
+ */
+export const CorpusBucketPayload = stageJob({
+  inputKey: z.string().min(1),
+  config: PackConfig.prefault({}),
+  /** `llama3` (bundled) or a tokenizer.json path readable by the corpus workers. */
+  tokenizer: z.string().min(1).default('llama3'),
+});
+const Ratio = z.number().min(0);
+export const CorpusBucketResult = z.object({
+  strategy: z.string(),
+  /** Non-blank input lines: kept + rejected. */
+  docs: z.number().int().nonnegative(),
+  kept: z.number().int().nonnegative(),
+  rejected: z.number().int().nonnegative(),
+  rejectsByReason: z.record(z.string(), z.number().int().nonnegative()),
+  tokens: z.number().int().nonnegative(),
+  paddingRatio: Ratio,
+  truncationRatio: Ratio,
+  concatRatio: Ratio,
+  sequencesPerBucket: z.record(z.string(), z.number().int().nonnegative()),
+  categories: z.array(z.string()),
+  shards: z.number().int().nonnegative(),
+  tokenizer: z.string(),
+});
+
+/** One shard of a corpus.bucket run: lines [startLine, endLine) of the input. */
+export const CorpusBucketShardPayload = partJob({
+  inputKey: z.string().min(1),
+  gzip: z.boolean(),
+  shard: ShardSpec,
+  config: PackConfig,
+  tokenizer: TokenizerRef,
+  scratchPrefix: z.string().min(1),
+});
+export const CorpusBucketShardResult = z.object({
+  report: ShardReport,
+  /** The shard's files in the artifact store, by the name the merge asks for. */
+  files: z.record(z.string(), ArtifactEntry),
 });
 
 /** Continued pretraining on packed shards (trainer). */
@@ -81,6 +133,7 @@ export const RlhfPpoResult = z.object({ checkpointKey: z.string(), meanReward: z
 export const STAGES = {
   'pipeline.run': { payload: PipelineRunPayload, result: PipelineRunResult },
   'corpus.inspect': { payload: CorpusInspectPayload, result: CorpusInspectResult },
+  'corpus.bucket': { payload: CorpusBucketPayload, result: CorpusBucketResult },
   'cpt': { payload: CptPayload, result: CptResult },
   'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },
@@ -91,8 +144,29 @@ export type PayloadOf<S extends StageName> = z.input<(typeof STAGES)[S]['payload
 export type ParsedPayloadOf<S extends StageName> = z.output<(typeof STAGES)[S]['payload']>;
 export type ResultOf<S extends StageName> = z.output<(typeof STAGES)[S]['result']>;
 
+/**
+ * Stages that fan out into part jobs on their own queue (BullMQ's process-step-jobs
+ * pattern): the stage job plans the parts, waits for them as their parent, then merges.
+ */
+export const STAGE_PARTS = {
+  'corpus.bucket': { jobName: 'corpus.bucket.shard', payload: CorpusBucketShardPayload, result: CorpusBucketShardResult },
+} as const;
+export type PartStage = keyof typeof STAGE_PARTS;
+export type PartPayloadOf<S extends StageName> = S extends PartStage ? z.input<(typeof STAGE_PARTS)[S]['payload']> : never;
+export type ParsedPartPayloadOf<S extends StageName> = S extends PartStage ? z.output<(typeof STAGE_PARTS)[S]['payload']> : never;
+export type PartResultOf<S extends StageName> = S extends PartStage ? z.output<(typeof STAGE_PARTS)[S]['result']> : never;
+
+export function partsOf(stage: StageName): (typeof STAGE_PARTS)[PartStage] | undefined {
+  return (STAGE_PARTS as Partial<Record<StageName, (typeof STAGE_PARTS)[PartStage]>>)[stage];
+}
+
+/** Job id of part `index` of a stage job: the same on every retry, so parts are added once. */
+export function partJobId(stageJobId: string, index: number): string {
+  return `${stageJobId}.part-${String(index).padStart(5, '0')}`;
+}
+
 /** Stages a run of the bundled recipe goes through, in order, before `pipeline.run` closes it. */
-export const RECIPE_STAGES: readonly StageName[] = ['corpus.inspect'];
+export const RECIPE_STAGES: readonly StageName[] = ['corpus.inspect', 'corpus.bucket'];
 
 export function isStageName(name: string): name is StageName {
   return Object.prototype.hasOwnProperty.call(STAGE_OWNERS, name);

@@ -1,6 +1,6 @@
 import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { PipelineServiceClient } from './generated/client/xuanyuan/v1/pipeline';
-import type { WatchRunResponse } from './generated/client/xuanyuan/v1/pipeline';
+import type { SubmitRunRequest, WatchRunResponse } from './generated/client/xuanyuan/v1/pipeline';
 import { MAX_MESSAGE_BYTES } from './grpc-server-options';
 
 export type PipelineClient = InstanceType<typeof PipelineServiceClient>;
@@ -34,4 +34,9 @@ export function unary<Req, Res>(
 /** Iterates a WatchRun stream until the server ends it. */
 export async function* watchEvents(stream: ClientReadableStream<WatchRunResponse>): AsyncGenerator<WatchRunResponse> {
   for await (const message of stream as AsyncIterable<WatchRunResponse>) yield message;
+}
+
+/** A SubmitRun request with every field the caller leaves out at its proto default. */
+export function submitRunRequest(fields: Partial<SubmitRunRequest>): SubmitRunRequest {
+  return { runId: '', stages: [], inputJsonl: Buffer.alloc(0), inputName: '', params: {}, ...fields };
 }

@@ -2,14 +2,16 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { RunStatus } from '@xyp/contracts';
 import { RunEvents, RunRegistry } from '@xyp/runs';
 import { ARTIFACT_STORE, type ArtifactStore } from '@xyp/storage';
+import { StageProducer } from './stage-producer';
 
-/** What a stage worker talks to besides its queue: the run registry, run events and the artifact store. */
+/** What a stage worker talks to: the run registry, run events, the artifact store and the queues. */
 @Injectable()
 export class StageRuntime {
   constructor(
     readonly registry: RunRegistry,
     readonly events: RunEvents,
     @Inject(ARTIFACT_STORE) readonly store: ArtifactStore,
+    readonly producer: StageProducer,
   ) {}
 
   /**

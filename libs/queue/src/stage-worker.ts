@@ -1,11 +1,17 @@
 import { Logger } from '@nestjs/common';
 import { WorkerHost } from '@nestjs/bullmq';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import { z } from 'zod';
 import {
   STAGES,
+  partJobId,
+  partsOf,
+  stageJobId,
   type ArtifactEntry,
+  type ParsedPartPayloadOf,
   type ParsedPayloadOf,
+  type PartPayloadOf,
+  type PartResultOf,
   type ResultOf,
   type StageName,
 } from '@xyp/contracts';
@@ -25,7 +31,18 @@ export interface StageContext {
    */
   progress(done: number, total: number, unit: string, message?: string): Promise<void>;
   log(message: string): void;
+  /**
+   * Fans the stage out into part jobs on its own queue and returns their results in
+   * part order. BullMQ's process-step-jobs pattern: the first time, `plan` runs and the
+   * parts are added as children of this job, which then waits (its worker slot is freed,
+   * so the same workers run the parts); when every part has completed the stage job
+   * runs again from the top and this call returns the results without planning again.
+   */
+  fanOut(plan: () => Promise<PartPayloadOf<StageName>[]>): Promise<PartResultOf<StageName>[]>;
 }
+
+/** What a part job's work sees: its run, its place, the store, progress. */
+export type PartContext = Omit<StageContext, 'fanOut'> & { partIndex: number; partCount: number };
 
 /** A stage's output: its result and the artifacts its manifest commits. */
 export interface StageOutput<S extends StageName> {
@@ -64,27 +81,22 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
 
   protected abstract execute(payload: ParsedPayloadOf<S>, context: StageContext): Promise<StageOutput<S>>;
 
-  async process(job: Job): Promise<ResultOf<S>> {
+  /** The work of one part job; stages that fan out (see `STAGE_PARTS`) implement it. */
+  protected executePart(_payload: ParsedPartPayloadOf<S>, _context: PartContext): Promise<PartResultOf<S>> {
+    throw new UnrecoverableError(`${this.stage} has no part jobs`);
+  }
+
+  async process(job: Job, token?: string): Promise<unknown> {
+    if (job.name === partsOf(this.stage)?.jobName) return this.processPart(job);
+    return this.processStage(job, token);
+  }
+
+  private async processStage(job: Job, token?: string): Promise<ResultOf<S>> {
     const attempt = job.attemptsMade + 1;
-    const parsed = STAGES[this.stage].payload.safeParse(job.data);
-    if (!parsed.success) {
-      const reason = `invalid ${this.stage} payload in job ${job.id}: ${describeIssues(parsed.error)}`;
-      const runId = z.object({ runId: z.string() }).safeParse(job.data);
-      if (runId.success && (await this.runtime.registry.get(runId.data.runId))) {
-        await this.runtime.events.publish({ runId: runId.data.runId, type: 'stage-failed', stage: this.stage, message: reason, attempt });
-        await this.runtime.endRun(runId.data.runId, 'failed', { error: reason, stage: this.stage });
-      }
-      throw new UnrecoverableError(reason);
-    }
-    const payload = parsed.data as ParsedPayloadOf<S>;
+    const payload = (await this.validated(job, STAGES[this.stage].payload, attempt)) as ParsedPayloadOf<S>;
     const runId = payload.runId;
     const { registry, events, store } = this.runtime;
-
-    const run = await registry.get(runId);
-    if (run && (run.status === 'cancelled' || run.status === 'failed')) {
-      await events.publish({ runId, type: 'stage-skipped', stage: this.stage, message: `run is ${run.status}`, attempt });
-      throw new UnrecoverableError(`run ${runId} is ${run.status}; ${this.stage} not started`);
-    }
+    await this.refuseEndedRun(runId, attempt);
 
     const committed = await store.readManifest(runId, this.stage);
     if (committed) {
@@ -93,8 +105,15 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     }
 
     await registry.transition(runId, 'running');
-    await events.publish({ runId, type: 'stage-started', stage: this.stage, attempt, message: `job ${job.id}` });
-    const context = this.contextFor(job, runId, attempt);
+    const resumed = await this.partsAdded(job);
+    await events.publish({
+      runId,
+      type: resumed ? 'stage-progress' : 'stage-started',
+      stage: this.stage,
+      attempt,
+      message: resumed ? 'every part completed; merging' : `job ${job.id}`,
+    });
+    const context = this.contextFor(job, runId, attempt, token);
     try {
       const output = await this.execute(payload, context);
       const result = STAGES[this.stage].result.safeParse(output.result);
@@ -118,16 +137,106 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       });
       return STAGES[this.stage].result.parse(manifest.result) as ResultOf<S>;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
-      this.logger.warn(`run ${runId} job ${job.id} attempt ${attempt}: ${message}`);
-      await events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, attempt, message });
-      if (final) await this.runtime.endRun(runId, 'failed', { error: `${this.stage}: ${message}`, stage: this.stage });
-      throw error;
+      if (error instanceof WaitingChildrenError) throw error;
+      throw await this.failed(error, job, runId, attempt, this.stage);
     }
   }
 
-  private contextFor(job: Job, runId: string, attempt: number): StageContext {
+  private async processPart(job: Job): Promise<PartResultOf<S>> {
+    const parts = partsOf(this.stage);
+    if (!parts) throw new UnrecoverableError(`${this.stage} has no part jobs`);
+    const attempt = job.attemptsMade + 1;
+    const payload = (await this.validated(job, parts.payload, attempt)) as ParsedPartPayloadOf<S> & { runId: string; partIndex: number; partCount: number };
+    const { runId, partIndex, partCount } = payload;
+    await this.refuseEndedRun(runId, attempt);
+    const label = `${this.stage} part ${partIndex + 1}/${partCount}`;
+    try {
+      const { fanOut: _none, ...context } = this.contextFor(job, runId, attempt);
+      const output = await this.executePart(payload, { ...context, partIndex, partCount });
+      const result = parts.result.safeParse(output);
+      if (!result.success) throw new UnrecoverableError(`${label} produced an invalid result: ${describeIssues(result.error)}`);
+      await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, attempt, message: `${label} done`, done: partIndex + 1, total: partCount, unit: 'parts' });
+      return result.data as PartResultOf<S>;
+    } catch (error) {
+      throw await this.failed(error, job, runId, attempt, label);
+    }
+  }
+
+  /** The payload, or an UnrecoverableError naming every bad field (and the run failed). */
+  private async validated(job: Job, schema: z.ZodType, attempt: number): Promise<unknown> {
+    const parsed = schema.safeParse(job.data);
+    if (parsed.success) return parsed.data;
+    const reason = `invalid ${job.name} payload in job ${job.id}: ${describeIssues(parsed.error)}`;
+    const runId = z.object({ runId: z.string() }).safeParse(job.data);
+    if (runId.success && (await this.runtime.registry.get(runId.data.runId))) {
+      await this.runtime.events.publish({ runId: runId.data.runId, type: 'stage-failed', stage: this.stage, message: reason, attempt });
+      await this.runtime.endRun(runId.data.runId, 'failed', { error: reason, stage: this.stage });
+    }
+    throw new UnrecoverableError(reason);
+  }
+
+  private async refuseEndedRun(runId: string, attempt: number): Promise<void> {
+    const run = await this.runtime.registry.get(runId);
+    if (run && (run.status === 'cancelled' || run.status === 'failed')) {
+      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, message: `run is ${run.status}`, attempt });
+      throw new UnrecoverableError(`run ${runId} is ${run.status}; ${this.stage} not started`);
+    }
+  }
+
+  /**
+   * Publishes the failure (retrying, or failed for good and the run with it) and returns
+   * the error for the caller to rethrow: BullMQ must see every failure.
+   */
+  private async failed(error: unknown, job: Job, runId: string, attempt: number, what: string): Promise<unknown> {
+    const message = error instanceof Error ? error.message : String(error);
+    const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
+    this.logger.warn(`run ${runId} job ${job.id} attempt ${attempt}: ${message}`);
+    await this.runtime.events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, attempt, message });
+    if (final) await this.runtime.endRun(runId, 'failed', { error: `${what}: ${message}`, stage: this.stage });
+    return error;
+  }
+
+  /** Whether an earlier pass of this stage job already added its part jobs. */
+  private async partsAdded(job: Job): Promise<boolean> {
+    if (!partsOf(this.stage)) return false;
+    return (await this.runtime.producer.queue(this.stage).getJob(partJobId(String(job.id), 0))) !== undefined;
+  }
+
+  private async fanOut(job: Job, token: string | undefined, plan: () => Promise<PartPayloadOf<StageName>[]>): Promise<PartResultOf<StageName>[]> {
+    const parts = partsOf(this.stage);
+    if (!parts) throw new UnrecoverableError(`${this.stage} has no part jobs`);
+    if (!token) throw new Error(`${this.stage} job ${job.id} has no lock token, so it cannot wait for parts`);
+    const queue = this.runtime.producer.queue(this.stage);
+    const stageId = String(job.id ?? stageJobId(String((job.data as { runId: string }).runId), this.stage));
+    if (!(await this.partsAdded(job))) {
+      const payloads = await plan();
+      if (payloads.length === 0) return [];
+      await queue.addBulk(
+        payloads.map((data, index) => ({
+          name: parts.jobName,
+          data: parts.payload.parse(data),
+          opts: {
+            jobId: partJobId(stageId, index),
+            parent: { id: stageId, queue: job.queueQualifiedName },
+            failParentOnFailure: true,
+          },
+        })),
+      );
+    }
+    if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
+    const values = await job.getChildrenValues<unknown>();
+    const marker = `:${stageId}.part-`;
+    return Object.entries(values)
+      .filter(([key]) => key.includes(marker))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => {
+        const parsed = parts.result.safeParse(value);
+        if (!parsed.success) throw new UnrecoverableError(`part ${key} returned an invalid result: ${describeIssues(parsed.error)}`);
+        return parsed.data as PartResultOf<StageName>;
+      });
+  }
+
+  private contextFor(job: Job, runId: string, attempt: number, token?: string): StageContext {
     let lastReport = 0;
     return {
       runId,
@@ -135,6 +244,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       attempt,
       store: this.runtime.store,
       log: (message) => this.logger.log(`run ${runId} job ${job.id}: ${message}`),
+      fanOut: (plan) => this.fanOut(job, token, plan),
       progress: async (done, total, unit, message = '') => {
         const now = Date.now();
         if (now - lastReport < PROGRESS_INTERVAL_MS && done < total) return;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RunRecord, type RunStatus, TERMINAL_RUN_STATUSES } from '@xyp/contracts';
+import { RunRecord, type RunRecordInput, type RunStatus, TERMINAL_RUN_STATUSES } from '@xyp/contracts';
 
 /**
  * Moves a run to a new status unless it already ended: completed, failed and
@@ -39,7 +39,7 @@ export class RunRegistry {
   }
 
   /** Records a new run; an existing run with the same id is returned unchanged. */
-  async create(record: RunRecord): Promise<{ created: boolean; record: RunRecord }> {
+  async create(record: RunRecordInput): Promise<{ created: boolean; record: RunRecord }> {
     const valid = RunRecord.parse(record);
     const set = await this.redis.set(this.runKey(valid.runId), JSON.stringify(valid), 'NX');
     if (set === 'OK') {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, QueueEvents } from 'bullmq';
 import { credentials, loadPackageDefinition, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { createPipelineClient, unary, type RunEvent } from '@xyp/grpc';
+import { createPipelineClient, submitRunRequest, unary, type RunEvent } from '@xyp/grpc';
 import { redisSettings } from '@xyp/config';
 import { RunEvents } from '@xyp/runs';
 import { TEST_REDIS_URL, eventually } from '@xyp/testing';
@@ -37,12 +37,14 @@ describe('platform end to end: control plane and corpus service as processes', (
   afterAll(() => harness.stopAll(), 30_000);
 
   it('runs a submitted run through the corpus worker and streams its stage events on WatchRun', async () => {
-    const submitted = await unary(harness.client.submitRun.bind(harness.client), {
+    const submitted = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({
       runId: 'run-e2e-first',
       stages: [],
       inputJsonl: jsonl(docs),
       inputName: 'e2e.jsonl',
-    });
+      // Two of the five lines are bad on purpose; the default limit (1%) would fail the run.
+      params: { 'corpus.bucket.max_reject_rate': '0.5' },
+    }));
     expect(submitted.created).toBe(true);
 
     const events = await watchAll(harness, 'run-e2e-first');
@@ -50,7 +52,8 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(trail[0]).toBe('pipeline.run:RUN_QUEUED');
     expect(trail).toContain('corpus.inspect:STAGE_STARTED');
     expect(trail).toContain('corpus.inspect:STAGE_COMPLETED');
-    expect(trail.indexOf('corpus.inspect:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
+    expect(trail.indexOf('corpus.inspect:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('corpus.bucket:STAGE_STARTED'));
+    expect(trail.indexOf('corpus.bucket:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
     expect(trail[trail.length - 1]).toBe('pipeline.run:RUN_COMPLETED');
 
     const { run } = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-first' });
@@ -58,12 +61,19 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(run?.reportKey).toMatch(/^runs\/run-e2e-first\/pipeline\.run\/objects\/[0-9a-f]{64}$/);
 
     const { artifacts } = await unary(harness.client.listArtifacts.bind(harness.client), { runId: 'run-e2e-first', stage: '' });
-    expect(artifacts.map((a) => `${a.stage}/${a.name}`).sort()).toEqual([
-      'corpus.inspect/summary.json',
-      'input/corpus.jsonl',
-      'pipeline.run/report.json',
-      'pipeline.run/report.md',
-    ]);
+    const names = artifacts.map((a) => `${a.stage}/${a.name}`);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'input/corpus.jsonl',
+        'corpus.inspect/summary.json',
+        'corpus.bucket/manifest.json',
+        'corpus.bucket/bucket_2048.bin',
+        'corpus.bucket/bucket_2048.idx',
+        'corpus.bucket/rejects.jsonl',
+        'pipeline.run/report.json',
+        'pipeline.run/report.md',
+      ]),
+    );
     const summary = artifacts.find((a) => a.name === 'summary.json')!;
     const counted = JSON.parse(readFileSync(join(harness.storeDir, summary.key), 'utf8'));
     expect(counted).toMatchObject({
@@ -75,12 +85,12 @@ describe('platform end to end: control plane and corpus service as processes', (
   });
 
   it('returns the existing run when the same run id is submitted again', async () => {
-    const again = await unary(harness.client.submitRun.bind(harness.client), {
+    const again = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({
       runId: 'run-e2e-first',
       stages: [],
       inputJsonl: jsonl(docs.slice(0, 1)),
       inputName: 'other.jsonl',
-    });
+    }));
     expect(again.created).toBe(false);
     expect(again.run?.inputName).toBe('e2e.jsonl');
   });
@@ -93,10 +103,10 @@ describe('platform end to end: control plane and corpus service as processes', (
 
   it('answers bad requests with INVALID_ARGUMENT and unknown runs with NOT_FOUND', async () => {
     const failure = (promise: Promise<unknown>) => promise.then(() => null, (e: ServiceError) => e);
-    const badId = await failure(unary(harness.client.submitRun.bind(harness.client), { runId: 'Bad:Id', stages: [], inputJsonl: Buffer.alloc(0), inputName: '' }));
+    const badId = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'Bad:Id', stages: [], inputJsonl: Buffer.alloc(0), inputName: '' })));
     expect(badId?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(badId?.details).toContain('run_id');
-    const badStage = await failure(unary(harness.client.submitRun.bind(harness.client), { runId: '', stages: ['corpus.nope'], inputJsonl: Buffer.alloc(0), inputName: '' }));
+    const badStage = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: '', stages: ['corpus.nope'], inputJsonl: Buffer.alloc(0), inputName: '' })));
     expect(badStage?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(badStage?.details).toContain('corpus.nope');
     const missing = await failure(unary(harness.client.getRun.bind(harness.client), { runId: 'run-missing' }));
@@ -104,7 +114,7 @@ describe('platform end to end: control plane and corpus service as processes', (
   });
 
   it('refuses a run with a stage this build cannot run, and records nothing', async () => {
-    const refused = await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-e2e-cpt', stages: ['cpt'], inputJsonl: jsonl(docs), inputName: '' }).then(
+    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['cpt'], inputJsonl: jsonl(docs), inputName: '' })).then(
       () => null,
       (e: ServiceError) => e,
     );
@@ -116,7 +126,7 @@ describe('platform end to end: control plane and corpus service as processes', (
 
   it('cancels a running run: the active stage stops at its next progress report and nothing is committed', async () => {
     const big = Array.from({ length: 150_000 }, (_, i) => ({ id: `d${i}`, text: `document ${i} `.repeat(8), category: i % 2 ? 'news' : 'general' }));
-    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-e2e-cancel', stages: [], inputJsonl: jsonl(big), inputName: 'big.jsonl' });
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cancel', stages: [], inputJsonl: jsonl(big), inputName: 'big.jsonl' }));
     for await (const message of harness.client.watchRun({ runId: 'run-e2e-cancel', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
       if (String(message.event?.type) === 'RUN_EVENT_TYPE_STAGE_PROGRESS') break;
     }

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unary, type RunEvent } from '@xyp/grpc';
+import { submitRunRequest, unary, type RunEvent } from '@xyp/grpc';
 import { RunEvents } from '@xyp/runs';
 import { LocalDirectoryStore } from '@xyp/storage';
 import { Queue } from 'bullmq';
@@ -25,7 +25,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('completes the run once, with one committed manifest, after the first worker dies mid-job', async () => {
     const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `d${i}`, text: `line ${i} `.repeat(6), category: `c${i % 5}` }));
-    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-restart', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' });
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-restart', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
 
     const first = harness.services.get('corpus')!;
     for await (const message of harness.client.watchRun({ runId: 'run-restart', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
@@ -60,7 +60,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('skips the work of a job whose manifest an earlier attempt already committed', async () => {
     const store = new LocalDirectoryStore(harness.storeDir);
-    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-precommitted', stages: [], inputJsonl: jsonl([{ id: 1, text: 'x', category: 'news' }]), inputName: '' });
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-precommitted', stages: [], inputJsonl: jsonl([{ id: 1, text: 'x', category: 'news' }]), inputName: '' }));
     await eventually(async () => {
       const got = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-precommitted' });
       return String(got.run?.status) === 'RUN_STATUS_COMPLETED' ? true : undefined;
@@ -78,7 +78,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('finishes its active job before exiting on SIGTERM', async () => {
     const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `t${i}`, text: `term ${i} `.repeat(6), category: 'news' }));
-    await unary(harness.client.submitRun.bind(harness.client), { runId: 'run-sigterm', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' });
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-sigterm', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
     for await (const message of harness.client.watchRun({ runId: 'run-sigterm', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
       if (String(message.event?.type) === 'RUN_EVENT_TYPE_STAGE_PROGRESS') break;
     }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { createPipelineClient, unary, type PipelineClient } from '@xyp/grpc';
+import { createPipelineClient, submitRunRequest, unary, type PipelineClient } from '@xyp/grpc';
 import type { Run, RunEvent } from '@xyp/grpc';
 import { printResult, progress } from '../cli-output';
 
@@ -19,6 +19,7 @@ function describeRun(run: Run): string {
     `  stages: ${run.stages.join(' -> ')}`,
     `  input: ${run.inputName}`,
     `  created: ${run.createdAt}  updated: ${run.updatedAt}`,
+    ...(Object.keys(run.params).length ? [`  params: ${Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     ...(run.error ? [`  error: ${run.error}`] : []),
     ...(run.reportKey ? [`  report: ${run.reportKey}`] : []),
   ].join('\n');
@@ -45,6 +46,13 @@ export async function followRun(client: PipelineClient, runId: string, afterEven
   return run;
 }
 
+/** Collects repeated `--param name=value` options into one map. */
+export function collectParam(entry: string, params: Record<string, string>): Record<string, string> {
+  const at = entry.indexOf('=');
+  if (at <= 0) throw new Error(`--param ${entry}: expected name=value, e.g. corpus.bucket.strategy=bfd`);
+  return { ...params, [entry.slice(0, at)]: entry.slice(at + 1) };
+}
+
 function runSucceeded(run: Run): boolean {
   return String(run.status) === 'RUN_STATUS_COMPLETED';
 }
@@ -57,16 +65,18 @@ export function registerRunCommands(run: Command): void {
     .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line')
     .option('--run-id <id>', 'run id (submitting the same id again starts nothing)')
     .option('--stages <list>', 'comma-separated stages (default: the whole recipe)')
+    .option('--param <name=value>', 'stage parameter, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
     .option('--watch', 'follow the run until it ends; exit non-zero unless it completes')
-    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean }) => {
+    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string> }) => {
       const client = createPipelineClient(options.address);
       const inputJsonl = options.input ? await readFile(options.input) : undefined;
-      const response = await unary(client.submitRun.bind(client), {
+      const response = await unary(client.submitRun.bind(client), submitRunRequest({
         runId: options.runId ?? '',
         stages: options.stages ? options.stages.split(',').map((s) => s.trim()).filter(Boolean) : [],
         inputJsonl: inputJsonl ?? Buffer.alloc(0),
         inputName: options.input ? basename(options.input) : '',
-      });
+        params: options.param,
+      }));
       let current = response.run!;
       progress(`${response.created ? 'submitted' : 'already submitted'}: run ${current.runId}`);
       if (options.watch) current = await followRun(client, current.runId);

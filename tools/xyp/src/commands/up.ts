@@ -3,13 +3,14 @@ import { join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, PlatformEnv, storeSettings } from '@xyp/config';
-import { createPipelineClient, unary } from '@xyp/grpc';
+import { createPipelineClient, submitRunRequest, unary } from '@xyp/grpc';
 import { SERVICE_NAMES, WORKSPACE_ROOT, defaultHttpPort, ensureRedis, startServiceProcess, type ServiceProcess } from '@xyp/launcher';
 import { createArtifactStore } from '@xyp/storage';
-import { followRun } from './run';
+import { collectParam, followRun } from './run';
 import { printResult, progress } from '../cli-output';
 
 interface UpOptions {
+  param: Record<string, string>;
   input?: string;
   keep?: boolean;
   json?: boolean;
@@ -28,6 +29,7 @@ export function registerUp(program: Command): void {
     .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line (default: bundled sample)')
     .option('--keep', 'keep the platform running after the run (Bull Board, gRPC) until Ctrl-C')
     .option('--grpc-port <port>', 'control plane gRPC port', process.env.XYP_CONTROL_PLANE_GRPC_PORT ?? '50051')
+    .option('--param <name=value>', 'stage parameter, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
     .option('--json', 'print the run report as JSON')
     .action(async (options: UpOptions) => {
       const env: Record<string, string> = {
@@ -63,12 +65,13 @@ export function registerUp(program: Command): void {
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
         const client = createPipelineClient(`127.0.0.1:${options.grpcPort}`);
-        const submitted = await unary(client.submitRun.bind(client), {
+        const submitted = await unary(client.submitRun.bind(client), submitRunRequest({
           runId: '',
           stages: [],
           inputJsonl: options.input ? await readFile(options.input) : Buffer.alloc(0),
           inputName: options.input ? basename(options.input) : '',
-        });
+          params: options.param,
+        }));
         const runId = submitted.run!.runId;
         progress(`run ${runId} submitted`);
         const run = await followRun(client, runId);

@@ -233,6 +233,13 @@ export interface Run {
   error: string;
   /** Store key of the run report (JSON), set when the run completed. */
   reportKey: string;
+  /** Stage parameters the run was submitted with (see SubmitRunRequest.params). */
+  params: { [key: string]: string };
+}
+
+export interface Run_ParamsEntry {
+  key: string;
+  value: string;
 }
 
 export interface SubmitRunRequest {
@@ -250,6 +257,17 @@ export interface SubmitRunRequest {
   inputJsonl: Uint8Array;
   /** Optional: a name for the uploaded input, shown in the run record. */
   inputName: string;
+  /**
+   * Optional: stage parameters as "<stage>.<name>" = value, e.g.
+   * "corpus.bucket.strategy" = "bfd", "corpus.bucket.buckets" = "2048,4096".
+   * An unknown name or a bad value is refused with INVALID_ARGUMENT.
+   */
+  params: { [key: string]: string };
+}
+
+export interface SubmitRunRequest_ParamsEntry {
+  key: string;
+  value: string;
 }
 
 export interface SubmitRunResponse {
@@ -326,6 +344,7 @@ function createBaseRun(): Run {
     updatedAt: "",
     error: "",
     reportKey: "",
+    params: {},
   };
 }
 
@@ -355,6 +374,9 @@ export const Run: MessageFns<Run> = {
     if (message.reportKey !== "") {
       writer.uint32(66).string(message.reportKey);
     }
+    globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
+      Run_ParamsEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
     return writer;
   },
 
@@ -435,6 +457,17 @@ export const Run: MessageFns<Run> = {
             message.reportKey = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            const entry9 = Run_ParamsEntry.decode(reader, reader.uint32());
+            if (entry9.value !== undefined) {
+              message.params[entry9.key] = entry9.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -477,6 +510,20 @@ export const Run: MessageFns<Run> = {
         : isSet(object.report_key)
         ? globalThis.String(object.report_key)
         : "",
+      params: isObject(object.params)
+        ? (globalThis.Object.entries(object.params) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -506,6 +553,15 @@ export const Run: MessageFns<Run> = {
     if (message.reportKey !== "") {
       obj.reportKey = message.reportKey;
     }
+    if (message.params) {
+      const entries = globalThis.Object.entries(message.params) as [string, string][];
+      if (entries.length > 0) {
+        obj.params = {};
+        entries.forEach(([k, v]) => {
+          obj.params[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -522,12 +578,106 @@ export const Run: MessageFns<Run> = {
     message.updatedAt = object.updatedAt ?? "";
     message.error = object.error ?? "";
     message.reportKey = object.reportKey ?? "";
+    message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRun_ParamsEntry(): Run_ParamsEntry {
+  return { key: "", value: "" };
+}
+
+export const Run_ParamsEntry: MessageFns<Run_ParamsEntry> = {
+  encode(message: Run_ParamsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Run_ParamsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRun_ParamsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Run_ParamsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Run_ParamsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Run_ParamsEntry>): Run_ParamsEntry {
+    return Run_ParamsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Run_ParamsEntry>): Run_ParamsEntry {
+    const message = createBaseRun_ParamsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { runId: "", stages: [], inputJsonl: new Uint8Array(0), inputName: "" };
+  return { runId: "", stages: [], inputJsonl: new Uint8Array(0), inputName: "", params: {} };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -544,6 +694,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.inputName !== "") {
       writer.uint32(34).string(message.inputName);
     }
+    globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
+      SubmitRunRequest_ParamsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -592,6 +745,17 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.inputName = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = SubmitRunRequest_ParamsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.params[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -622,6 +786,20 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         : isSet(object.input_name)
         ? globalThis.String(object.input_name)
         : "",
+      params: isObject(object.params)
+        ? (globalThis.Object.entries(object.params) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -639,6 +817,15 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.inputName !== "") {
       obj.inputName = message.inputName;
     }
+    if (message.params) {
+      const entries = globalThis.Object.entries(message.params) as [string, string][];
+      if (entries.length > 0) {
+        obj.params = {};
+        entries.forEach(([k, v]) => {
+          obj.params[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -651,6 +838,100 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.stages = object.stages?.map((e) => e) || [];
     message.inputJsonl = object.inputJsonl ?? new Uint8Array(0);
     message.inputName = object.inputName ?? "";
+    message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseSubmitRunRequest_ParamsEntry(): SubmitRunRequest_ParamsEntry {
+  return { key: "", value: "" };
+}
+
+export const SubmitRunRequest_ParamsEntry: MessageFns<SubmitRunRequest_ParamsEntry> = {
+  encode(message: SubmitRunRequest_ParamsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitRunRequest_ParamsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitRunRequest_ParamsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitRunRequest_ParamsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SubmitRunRequest_ParamsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubmitRunRequest_ParamsEntry>): SubmitRunRequest_ParamsEntry {
+    return SubmitRunRequest_ParamsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubmitRunRequest_ParamsEntry>): SubmitRunRequest_ParamsEntry {
+    const message = createBaseSubmitRunRequest_ParamsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1952,6 +2233,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -52,6 +52,13 @@ export interface Run {
   error: string;
   /** Store key of the run report (JSON), set when the run completed. */
   reportKey: string;
+  /** Stage parameters the run was submitted with (see SubmitRunRequest.params). */
+  params: { [key: string]: string };
+}
+
+export interface Run_ParamsEntry {
+  key: string;
+  value: string;
 }
 
 export interface SubmitRunRequest {
@@ -69,6 +76,17 @@ export interface SubmitRunRequest {
   inputJsonl: Uint8Array;
   /** Optional: a name for the uploaded input, shown in the run record. */
   inputName: string;
+  /**
+   * Optional: stage parameters as "<stage>.<name>" = value, e.g.
+   * "corpus.bucket.strategy" = "bfd", "corpus.bucket.buckets" = "2048,4096".
+   * An unknown name or a bad value is refused with INVALID_ARGUMENT.
+   */
+  params: { [key: string]: string };
+}
+
+export interface SubmitRunRequest_ParamsEntry {
+  key: string;
+  value: string;
 }
 
 export interface SubmitRunResponse {

@@ -1,0 +1,72 @@
+import { Inject } from '@nestjs/common';
+import { Processor } from '@nestjs/bullmq';
+import { UnrecoverableError } from 'bullmq';
+import {
+  RejectRateExceededError,
+  bucketStageResult,
+  mergeBucketParts,
+  planBucketParts,
+  runBucketPart,
+  tokenizerRef,
+  type BucketStageIo,
+} from '@xyp/bucketing';
+import type { ParsedPartPayloadOf, ParsedPayloadOf, PartResultOf } from '@xyp/contracts';
+import { StageRuntime, StageWorker, type PartContext, type StageContext, type StageOutput } from '@xyp/queue';
+import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
+
+export const CORPUS_CACHE_DIR = Symbol('CORPUS_CACHE_DIR');
+
+/**
+ * corpus.bucket: plans shard parts, lets any number of corpus workers pack them
+ * (`corpus.bucket.shard` jobs on the same queue), then merges them into the Megatron
+ * datasets of each bucket length. A reject rate over the configured limit fails the stage
+ * without retries: the input, not the worker, must change.
+ */
+@Processor('corpus.bucket')
+export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
+  readonly stage = 'corpus.bucket' as const;
+  /** Loaded once per process and spec: loading Llama-3's vocabulary takes about a second. */
+  private readonly tokenizers = new Map<string, Promise<TextTokenizer>>();
+
+  constructor(runtime: StageRuntime, @Inject(CORPUS_CACHE_DIR) private readonly cacheDir: string) {
+    super(runtime);
+  }
+
+  protected async execute(payload: ParsedPayloadOf<'corpus.bucket'>, context: StageContext): Promise<StageOutput<'corpus.bucket'>> {
+    const io = this.io(context);
+    const tokenizer = tokenizerRef(payload.tokenizer, await this.tokenizer(payload.tokenizer), payload.config);
+    const { parts, plan, inputPath } = await planBucketParts(io, { runId: payload.runId, inputKey: payload.inputKey, config: payload.config, tokenizer });
+    const results = (await context.fanOut(async () => {
+      context.log(`${parts.length} shard(s) of ${payload.config.shardLines} lines`);
+      return parts;
+    })) as PartResultOf<'corpus.bucket'>[];
+    try {
+      const { manifest, artifacts } = await mergeBucketParts(io, { runId: payload.runId, config: payload.config, tokenizer, plan, inputPath, parts: results });
+      return { result: bucketStageResult(manifest), artifacts };
+    } catch (error) {
+      if (error instanceof RejectRateExceededError) throw new UnrecoverableError(error.message);
+      throw error;
+    }
+  }
+
+  protected override async executePart(payload: ParsedPartPayloadOf<'corpus.bucket'>, context: PartContext): Promise<PartResultOf<'corpus.bucket'>> {
+    const lines = payload.shard.endLine - payload.shard.startLine;
+    return runBucketPart(this.io(context), payload, await this.tokenizer(payload.tokenizer.spec), (progress) => {
+      context.progress(progress.lines, lines, 'lines', `shard ${payload.partIndex + 1}/${payload.partCount}`).catch((error: unknown) => context.log(`progress not reported: ${error}`));
+    });
+  }
+
+  private io(context: { store: BucketStageIo['store'] }): BucketStageIo {
+    return { store: context.store, cacheDir: this.cacheDir };
+  }
+
+  private tokenizer(spec: string): Promise<TextTokenizer> {
+    let loading = this.tokenizers.get(spec);
+    if (!loading) {
+      loading = loadTokenizer(spec);
+      loading.catch(() => this.tokenizers.delete(spec));
+      this.tokenizers.set(spec, loading);
+    }
+    return loading;
+  }
+}

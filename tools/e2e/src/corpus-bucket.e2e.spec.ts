@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import { parseIndex } from '@xyp/bucketing';
+import { redisSettings } from '@xyp/config';
+import { BucketManifest, type StageManifest } from '@xyp/contracts';
+import { submitRunRequest, unary } from '@xyp/grpc';
+import { WORKSPACE_ROOT } from '@xyp/launcher';
+import { LocalDirectoryStore } from '@xyp/storage';
+import { TEST_REDIS_URL, eventually } from '@xyp/testing';
+import { PlatformHarness } from './platform-harness';
+
+const sampleLines = readFileSync(join(WORKSPACE_ROOT, 'data', 'sample', 'corpus.jsonl'), 'utf8').split('\n').filter(Boolean);
+/** 600 sample documents with four bad lines among them (lines 3, 101, 202 and 303 of the input). */
+function inputWithRejects(): Buffer {
+  const lines: Buffer[] = sampleLines.slice(0, 600).map((line) => Buffer.from(line));
+  lines.splice(2, 0, Buffer.from('{"id": "cut-off", "text": "no closing'));
+  lines.splice(100, 0, Buffer.from(JSON.stringify({ id: 'no-text', category: 'news' })));
+  lines.splice(201, 0, Buffer.from(JSON.stringify({ id: 'numeric', text: 42, category: 'news' })));
+  lines.splice(302, 0, Buffer.concat([Buffer.from('{"id":"bytes","text":"'), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('","category":"news"}')]));
+  return Buffer.concat(lines.flatMap((line) => [line, Buffer.from('\n')]));
+}
+
+/** 6 shards of 100 lines each (windows of 50 lines). */
+const SHARDED = { 'corpus.bucket.window_lines': '50', 'corpus.bucket.shard_lines': '100', 'corpus.bucket.seed': '7' };
+
+describe('corpus.bucket through the platform', () => {
+  const harness = new PlatformHarness('bucket');
+  const store = () => new LocalDirectoryStore(harness.storeDir);
+
+  async function runToEnd(runId: string, params: Record<string, string>, input: Buffer): Promise<string> {
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId, stages: ['corpus.bucket'], inputJsonl: input, inputName: `${runId}.jsonl`, params }));
+    return eventually(
+      async () => {
+        const { run } = await unary(harness.client.getRun.bind(harness.client), { runId });
+        const status = String(run?.status);
+        return status === 'RUN_STATUS_COMPLETED' || status === 'RUN_STATUS_FAILED' ? `${status} ${run?.error}` : undefined;
+      },
+      90_000,
+      `run ${runId} to end`,
+    );
+  }
+
+  beforeAll(async () => {
+    await Promise.all([harness.start('control-plane'), harness.start('corpus')]);
+  }, 90_000);
+  afterAll(() => harness.stopAll(), 30_000);
+
+  let single: StageManifest;
+
+  it('packs a sharded input with one worker, counting every rejected line by reason with its line number', async () => {
+    expect(await runToEnd('run-bucket-one', SHARDED, inputWithRejects())).toMatch(/^RUN_STATUS_COMPLETED/);
+    single = (await store().readManifest('run-bucket-one', 'corpus.bucket'))!;
+    expect(single.result).toMatchObject({
+      docs: 604,
+      kept: 600,
+      rejected: 4,
+      rejectsByReason: { 'malformed-json': 1, 'missing-text': 1, 'wrong-type': 1, 'invalid-utf8': 1 },
+      shards: 7,
+      strategy: 'bucket',
+    });
+    const rejects = single.artifacts.find((a) => a.name === 'rejects.jsonl')!;
+    const lines = (await store().getObject(rejects.key)).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; reason: string });
+    expect(lines.map((r) => [r.line, r.reason])).toEqual([
+      [3, 'malformed-json'],
+      [101, 'missing-text'],
+      [202, 'wrong-type'],
+      [303, 'invalid-utf8'],
+    ]);
+  });
+
+  it('writes Megatron indexed datasets whose index agrees with the bucketing manifest', async () => {
+    const manifestEntry = single.artifacts.find((a) => a.name === 'manifest.json')!;
+    const bucketing = BucketManifest.parse(JSON.parse((await store().getObject(manifestEntry.key)).toString('utf8')));
+    expect(bucketing.input.documentsIn).toBe(bucketing.input.kept + bucketing.input.rejected);
+    for (const bucket of bucketing.buckets.filter((b) => b.sequences > 0)) {
+      const idx = single.artifacts.find((a) => a.name === `${bucket.prefix}.idx`)!;
+      const index = parseIndex(await store().getObject(idx.key));
+      expect(index.dtype).toBe('int32');
+      expect(index.documentIndices.length - 1).toBe(bucket.megatronDocuments);
+      expect(index.sequenceLengths.reduce((sum, n) => sum + n, 0)).toBe(bucket.tokens);
+    }
+  });
+
+  it('writes byte-identical outputs with two workers', async () => {
+    await harness.start('corpus');
+    expect(await runToEnd('run-bucket-two', SHARDED, inputWithRejects())).toMatch(/^RUN_STATUS_COMPLETED/);
+    const two = (await store().readManifest('run-bucket-two', 'corpus.bucket'))!;
+    const files = (m: StageManifest) => m.artifacts.map((a) => `${a.name} ${a.sha256}`).sort();
+    expect(files(two)).toEqual(files(single));
+    expect(two.result).toEqual(single.result);
+  });
+
+  it('fails the run without retries when the reject rate is over the limit', async () => {
+    const ended = await runToEnd('run-bucket-rejects', { ...SHARDED, 'corpus.bucket.max_reject_rate': '0.001' }, inputWithRejects());
+    expect(ended).toMatch(/^RUN_STATUS_FAILED corpus\.bucket: .*reject/i);
+    const queue = new Queue('corpus.bucket', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
+    expect((await queue.getJob('run-bucket-rejects.corpus.bucket'))?.attemptsMade).toBe(1);
+    await queue.close();
+  });
+
+  it('refuses unknown or bad stage parameters before recording the run', async () => {
+    const refused = await unary(
+      harness.client.submitRun.bind(harness.client),
+      submitRunRequest({ runId: 'run-bucket-bad', stages: ['corpus.bucket'], params: { 'corpus.bucket.strategy': 'zigzag' } }),
+    ).then(() => '', (e: { details: string }) => e.details);
+    expect(refused).toContain('strategy');
+    const unknown = await unary(
+      harness.client.submitRun.bind(harness.client),
+      submitRunRequest({ runId: 'run-bucket-bad', stages: ['corpus.bucket'], params: { 'corpus.bucket.colour': 'red' } }),
+    ).then(() => '', (e: { details: string }) => e.details);
+    expect(unknown).toContain('colour');
+    expect(await harness.redis.exists(`${harness.prefix}:run:run-bucket-bad`)).toBe(0);
+  });
+});
