@@ -41,6 +41,7 @@ export class PipelineController implements PipelineServiceController {
         inputJsonl: request.inputJsonl ? Buffer.from(request.inputJsonl) : undefined,
         inputName: request.inputName,
         params: request.params,
+        files: Object.fromEntries(Object.entries(request.files ?? {}).map(([name, bytes]) => [name, Buffer.from(bytes)])),
       }),
     );
     return { run: toRun(run), created };

@@ -27,7 +27,12 @@ export interface SubmitRunInput {
   inputJsonl?: Buffer;
   inputName?: string;
   params?: Record<string, string>;
+  /** More input files by name (e.g. losses.jsonl for corpus.mix). */
+  files?: Record<string, Buffer>;
 }
+
+/** Names of extra input files: plain file names, not paths. */
+const INPUT_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** The stage that holds a run's input corpus. */
 export const INPUT_STAGE = 'input';
@@ -59,10 +64,16 @@ export class RunSubmissionService {
     const { bytes, name } = await this.inputCorpus(input);
     // Plan (and validate) the whole flow before recording anything: a request that
     // cannot run leaves no half-created run behind.
-    const inputKey = objectKey(runId, INPUT_STAGE, createHash('sha256').update(bytes).digest('hex'));
+    const keyOf = (content: Buffer) => objectKey(runId, INPUT_STAGE, createHash('sha256').update(content).digest('hex'));
+    const inputKey = keyOf(bytes);
+    const files = input.files ?? {};
+    for (const name of Object.keys(files)) {
+      if (!INPUT_FILE_NAME.test(name) || name === 'corpus.jsonl') throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
+    }
+    const fileKeys = Object.fromEntries(Object.entries(files).map(([name, content]) => [name, keyOf(content)]));
     let flow;
     try {
-      flow = buildRunFlow(stages, { runId, inputKey }, input.params ?? {});
+      flow = buildRunFlow(stages, { runId, inputKey, files: fileKeys }, input.params ?? {});
     } catch (error) {
       if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(error.message);
       throw error;
@@ -81,14 +92,19 @@ export class RunSubmissionService {
 
     try {
       const inputEntry = await this.runtime.store.putObject(runId, INPUT_STAGE, 'corpus.jsonl', bytes, 'application/x-ndjson');
-      if (inputEntry.key !== inputKey) throw new Error(`input stored under ${inputEntry.key}, expected ${inputKey}`);
+      const fileEntries = [];
+      for (const [fileName, content] of Object.entries(files)) fileEntries.push(await this.runtime.store.putObject(runId, INPUT_STAGE, fileName, content));
+      for (const entry of [inputEntry, ...fileEntries]) {
+        const expected = entry === inputEntry ? inputKey : fileKeys[entry.name];
+        if (entry.key !== expected) throw new Error(`${entry.name} stored under ${entry.key}, expected ${expected}`);
+      }
       await this.runtime.store.commitManifest({
         version: 1,
         runId,
         stage: INPUT_STAGE,
         committedAt: now,
-        artifacts: [inputEntry],
-        result: { name, bytes: bytes.length },
+        artifacts: [inputEntry, ...fileEntries],
+        result: { name, bytes: bytes.length, files: Object.keys(files) },
       });
       await this.flows.add(flow);
     } catch (error) {

@@ -2,6 +2,7 @@ import { main, PlatformModule } from '@xyp/bootstrap';
 import { SERVICE_ENVS } from '@xyp/config';
 import { CORPUS_CACHE_DIR, CorpusBucketWorker } from './corpus-bucket.worker';
 import { CorpusInspectWorker } from './corpus-inspect.worker';
+import { CorpusMixWorker } from './corpus-mix.worker';
 
 /** The corpus service: workers of the corpus stages. */
 main({
@@ -9,8 +10,8 @@ main({
   env: SERVICE_ENVS.corpus,
   module: (env) =>
     PlatformModule.forRoot(env, {
-      workers: ['corpus.inspect', 'corpus.bucket'],
-      providers: [CorpusInspectWorker, CorpusBucketWorker, { provide: CORPUS_CACHE_DIR, useValue: env.XYP_CORPUS_CACHE_DIR }],
+      workers: ['corpus.inspect', 'corpus.bucket', 'corpus.mix'],
+      providers: [CorpusInspectWorker, CorpusBucketWorker, CorpusMixWorker, { provide: CORPUS_CACHE_DIR, useValue: env.XYP_CORPUS_CACHE_DIR }],
     }),
   httpPort: (env) => env.XYP_CORPUS_HTTP_PORT,
 });

@@ -13,6 +13,7 @@ export const STAGE_OWNERS = {
   'pipeline.run': 'control-plane',
   'corpus.inspect': 'corpus',
   'corpus.bucket': 'corpus',
+  'corpus.mix': 'corpus',
   'cpt': 'trainer',
   'synthesis.generate': 'synthesis',
   'reward.train': 'reward',
@@ -97,6 +98,26 @@ export const CorpusBucketShardResult = z.object({
   files: z.record(z.string(), ArtifactEntry),
 });
 
+/**
+ * The dynamic data mixture: next-stage sampling weights (or next-epoch SFT ratios) from
+ * per-category loss reports, moving share from fast-converging to slow categories.
+ */
+export const CorpusMixPayload = stageJob({
+  /** JSONL `{step, category, loss, tokens?}` per line. */
+  lossesKey: z.string().min(1),
+  /** JSON `{category: weight}`. */
+  weightsKey: z.string().min(1),
+  /** JSON controller config; defaults when absent. */
+  configKey: z.string().min(1).optional(),
+  mode: z.enum(['cpt', 'sft']).default('cpt'),
+});
+export const CorpusMixResult = z.object({
+  mode: z.string(),
+  weights: z.record(z.string(), z.number().min(0).max(1)),
+  changes: z.array(z.object({ category: z.string(), oldWeight: z.number().nullable(), newWeight: z.number(), reason: z.string() })),
+  notes: z.array(z.string()),
+});
+
 /** Continued pretraining on packed shards (trainer). */
 export const CptPayload = stageJob({
   shardsStage: z.string().default('corpus.bucket'),
@@ -134,6 +155,7 @@ export const STAGES = {
   'pipeline.run': { payload: PipelineRunPayload, result: PipelineRunResult },
   'corpus.inspect': { payload: CorpusInspectPayload, result: CorpusInspectResult },
   'corpus.bucket': { payload: CorpusBucketPayload, result: CorpusBucketResult },
+  'corpus.mix': { payload: CorpusMixPayload, result: CorpusMixResult },
   'cpt': { payload: CptPayload, result: CptResult },
   'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },

@@ -38,5 +38,5 @@ export async function* watchEvents(stream: ClientReadableStream<WatchRunResponse
 
 /** A SubmitRun request with every field the caller leaves out at its proto default. */
 export function submitRunRequest(fields: Partial<SubmitRunRequest>): SubmitRunRequest {
-  return { runId: '', stages: [], inputJsonl: Buffer.alloc(0), inputName: '', params: {}, ...fields };
+  return { runId: '', stages: [], inputJsonl: Buffer.alloc(0), inputName: '', params: {}, files: {}, ...fields };
 }

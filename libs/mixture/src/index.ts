@@ -6,3 +6,4 @@ export * from './projection';
 export * from './curve';
 export * from './controller';
 export * from './sampler';
+export * from './decide';

@@ -8,6 +8,14 @@ export interface RunInputs {
   runId: string;
   /** Store key of the input JSONL. */
   inputKey: string;
+  /** Store keys of the run's other input files, by name. */
+  files?: Record<string, string>;
+}
+
+function requiredFile(inputs: RunInputs, stage: string, name: string): string {
+  const key = inputs.files?.[name];
+  if (!key) throw new UnplannableStageError(`${stage} needs the input file ${name} (SubmitRun files)`);
+  return key;
 }
 
 /** The parameters a run gives one stage: `<stage>.<name>` keys, with the stage prefix removed. */
@@ -41,6 +49,17 @@ const CorpusBucketParams = z
  */
 const PAYLOAD_BUILDERS: { [S in Exclude<StageName, 'pipeline.run'>]?: (inputs: RunInputs, params: StageParams) => PayloadOf<S> } = {
   'corpus.inspect': ({ runId, inputKey }, params) => ({ runId, inputKey, ...z.object({}).strict().parse(params) }),
+  'corpus.mix': (inputs, params) => {
+    const p = z.object({ mode: z.enum(['cpt', 'sft']) }).partial().strict().parse(params);
+    const configKey = inputs.files?.['mixture-config.json'];
+    return {
+      runId: inputs.runId,
+      lossesKey: requiredFile(inputs, 'corpus.mix', 'losses.jsonl'),
+      weightsKey: requiredFile(inputs, 'corpus.mix', 'weights.json'),
+      ...(configKey ? { configKey } : {}),
+      ...p,
+    };
+  },
   'corpus.bucket': ({ runId, inputKey }, params) => {
     const p = CorpusBucketParams.parse(params);
     const config = Object.fromEntries(

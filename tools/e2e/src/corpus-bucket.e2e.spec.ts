@@ -113,4 +113,38 @@ describe('corpus.bucket through the platform', () => {
     expect(unknown).toContain('colour');
     expect(await harness.redis.exists(`${harness.prefix}:run:run-bucket-bad`)).toBe(0);
   });
+
+  it('runs corpus.mix as a job: share moves to the category whose loss falls slowly', async () => {
+    const losses = [
+      { step: 0, category: 'news', loss: 3.0 },
+      { step: 0, category: 'finance-encyclopedia', loss: 3.5 },
+      { step: 50, category: 'news', loss: 2.2 },
+      { step: 50, category: 'finance-encyclopedia', loss: 3.4 },
+      { step: 100, category: 'news', loss: 2.0 },
+      { step: 100, category: 'finance-encyclopedia', loss: 3.3 },
+    ];
+    const files = {
+      'losses.jsonl': Buffer.from(losses.map((l) => JSON.stringify(l)).join('\n')),
+      'weights.json': Buffer.from(JSON.stringify({ news: 0.5, 'finance-encyclopedia': 0.5 })),
+    };
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-mix', stages: ['corpus.mix'], files }));
+    await eventually(async () => (String((await unary(harness.client.getRun.bind(harness.client), { runId: 'run-mix' })).run?.status) === 'RUN_STATUS_COMPLETED' ? true : undefined), 30_000);
+    const result = (await store().readManifest('run-mix', 'corpus.mix'))!.result as { weights: Record<string, number> };
+    expect(result.weights['finance-encyclopedia']).toBeGreaterThan(0.5);
+    expect(result.weights.news + result.weights['finance-encyclopedia']).toBeCloseTo(1, 12);
+
+    const missing = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-mix-missing', stages: ['corpus.mix'], files: { 'losses.jsonl': files['losses.jsonl'] } })).then(
+      () => '',
+      (e: { details: string }) => e.details,
+    );
+    expect(missing).toContain('needs the input file weights.json');
+
+    const badLosses = Buffer.from(`${JSON.stringify(losses[0])}\n{"step":1,"category":"news","loss":-2}\n`);
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-mix-bad', stages: ['corpus.mix'], files: { ...files, 'losses.jsonl': badLosses } }));
+    const error = await eventually(async () => {
+      const { run } = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-mix-bad' });
+      return String(run?.status) === 'RUN_STATUS_FAILED' ? run?.error : undefined;
+    }, 30_000);
+    expect(error).toMatch(/^corpus\.mix: losses\.jsonl:2: .*loss/);
+  });
 });

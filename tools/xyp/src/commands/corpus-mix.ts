@@ -1,14 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import {
-  nextMixture,
-  nextSftRatios,
-  parseLossReport,
-  parseWeights,
-  validateMixtureConfigInput,
-  type CategoryChange,
-  type MixtureDecision,
-} from '@xyp/mixture';
+import { decideMixture, type CategoryChange, type MixtureDecision } from '@xyp/mixture';
 import { exitWithError, printResult, progress } from '../cli-output';
 
 interface MixOptions {
@@ -25,16 +17,6 @@ function readText(file: string, flag: string): string {
   } catch (error) {
     const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error);
     throw new Error(`cannot read ${flag} ${file}: ${reason}`, { cause: error });
-  }
-}
-
-function readJson(file: string, flag: string): unknown {
-  const text = readText(file, flag);
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ');
-    throw new Error(`${file}: not valid JSON (${reason})`, { cause: error });
   }
 }
 
@@ -89,14 +71,13 @@ export function registerCorpusMix(parent: Command): void {
     .option('--json', 'print {weights, changes, stage, notes, config} as JSON')
     .action((options: MixOptions) => {
       try {
-        const lines = parseLossReport(readText(options.losses, '--losses'), options.losses);
-        const weights = parseWeights(readJson(options.weights, '--weights'), options.weights);
-        // Validated here so errors name the file; passed on as written so that fields left out
-        // take the defaults of the mode (--sft has its own).
-        const config = options.config === undefined ? {} : validateMixtureConfigInput(readJson(options.config, '--config'), options.config);
-        const categories = new Set(lines.map((l) => l.category)).size;
-        progress(`read ${lines.length} loss lines over ${categories} categories from ${options.losses}`);
-        const decision = options.sft ? nextSftRatios(lines, weights, config) : nextMixture(lines, weights, config);
+        const decision = decideMixture({
+          losses: { text: readText(options.losses, '--losses'), source: options.losses },
+          weights: { text: readText(options.weights, '--weights'), source: options.weights },
+          config: options.config === undefined ? undefined : { text: readText(options.config, '--config'), source: options.config },
+          sft: options.sft === true,
+        });
+        progress(`read ${decision.stage.lines} loss lines over ${decision.changes.length} categories from ${options.losses}`);
         const { mode, weights: next, changes, stage, notes, config: resolved } = decision;
         printResult({ weights: next, changes, mode, stage, notes, config: resolved }, options.json === true, () => human(decision));
       } catch (error) {

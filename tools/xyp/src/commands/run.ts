@@ -46,10 +46,10 @@ export async function followRun(client: PipelineClient, runId: string, afterEven
   return run;
 }
 
-/** Collects repeated `--param name=value` options into one map. */
+/** Collects repeated `--param name=value` (or `--file name=path`) options into one map. */
 export function collectParam(entry: string, params: Record<string, string>): Record<string, string> {
   const at = entry.indexOf('=');
-  if (at <= 0) throw new Error(`--param ${entry}: expected name=value, e.g. corpus.bucket.strategy=bfd`);
+  if (at <= 0) throw new Error(`${entry}: expected name=value, e.g. corpus.bucket.strategy=bfd or losses.jsonl=./losses.jsonl`);
   return { ...params, [entry.slice(0, at)]: entry.slice(at + 1) };
 }
 
@@ -66,8 +66,11 @@ export function registerRunCommands(run: Command): void {
     .option('--run-id <id>', 'run id (submitting the same id again starts nothing)')
     .option('--stages <list>', 'comma-separated stages (default: the whole recipe)')
     .option('--param <name=value>', 'stage parameter, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
+    .option('--file <name=path>', 'extra input file, e.g. losses.jsonl=./losses.jsonl for corpus.mix (repeatable)', collectParam, {})
     .option('--watch', 'follow the run until it ends; exit non-zero unless it completes')
-    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string> }) => {
+    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string>; file: Record<string, string> }) => {
+      const files: Record<string, Buffer> = {};
+      for (const [name, path] of Object.entries(options.file)) files[name] = await readFile(path);
       const client = createPipelineClient(options.address);
       const inputJsonl = options.input ? await readFile(options.input) : undefined;
       const response = await unary(client.submitRun.bind(client), submitRunRequest({
@@ -76,6 +79,7 @@ export function registerRunCommands(run: Command): void {
         inputJsonl: inputJsonl ?? Buffer.alloc(0),
         inputName: options.input ? basename(options.input) : '',
         params: options.param,
+        files,
       }));
       let current = response.run!;
       progress(`${response.created ? 'submitted' : 'already submitted'}: run ${current.runId}`);

@@ -263,11 +263,21 @@ export interface SubmitRunRequest {
    * An unknown name or a bad value is refused with INVALID_ARGUMENT.
    */
   params: { [key: string]: string };
+  /**
+   * Optional: more input files by name, committed with the run's input, e.g.
+   * "losses.jsonl" and "weights.json" for corpus.mix.
+   */
+  files: { [key: string]: Uint8Array };
 }
 
 export interface SubmitRunRequest_ParamsEntry {
   key: string;
   value: string;
+}
+
+export interface SubmitRunRequest_FilesEntry {
+  key: string;
+  value: Uint8Array;
 }
 
 export interface SubmitRunResponse {
@@ -677,7 +687,7 @@ export const Run_ParamsEntry: MessageFns<Run_ParamsEntry> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { runId: "", stages: [], inputJsonl: new Uint8Array(0), inputName: "", params: {} };
+  return { runId: "", stages: [], inputJsonl: new Uint8Array(0), inputName: "", params: {}, files: {} };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -696,6 +706,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
       SubmitRunRequest_ParamsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    globalThis.Object.entries(message.files).forEach(([key, value]: [string, Uint8Array]) => {
+      SubmitRunRequest_FilesEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
     });
     return writer;
   },
@@ -756,6 +769,17 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             }
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = SubmitRunRequest_FilesEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.files[entry6.key] = entry6.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -800,6 +824,20 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
           {},
         )
         : {},
+      files: isObject(object.files)
+        ? (globalThis.Object.entries(object.files) as [string, any][]).reduce(
+          (acc: { [key: string]: Uint8Array }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: bytesFromBase64(value as string),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -826,6 +864,15 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         });
       }
     }
+    if (message.files) {
+      const entries = globalThis.Object.entries(message.files) as [string, Uint8Array][];
+      if (entries.length > 0) {
+        obj.files = {};
+        entries.forEach(([k, v]) => {
+          obj.files[k] = base64FromBytes(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -842,6 +889,15 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.files = (globalThis.Object.entries(object.files ?? {}) as [string, Uint8Array][]).reduce(
+      (acc: { [key: string]: Uint8Array }, [key, value]: [string, Uint8Array]) => {
+        if (value !== undefined) {
+          acc[key] = value;
         }
         return acc;
       },
@@ -932,6 +988,91 @@ export const SubmitRunRequest_ParamsEntry: MessageFns<SubmitRunRequest_ParamsEnt
     const message = createBaseSubmitRunRequest_ParamsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSubmitRunRequest_FilesEntry(): SubmitRunRequest_FilesEntry {
+  return { key: "", value: new Uint8Array(0) };
+}
+
+export const SubmitRunRequest_FilesEntry: MessageFns<SubmitRunRequest_FilesEntry> = {
+  encode(message: SubmitRunRequest_FilesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitRunRequest_FilesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitRunRequest_FilesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitRunRequest_FilesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: SubmitRunRequest_FilesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubmitRunRequest_FilesEntry>): SubmitRunRequest_FilesEntry {
+    return SubmitRunRequest_FilesEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubmitRunRequest_FilesEntry>): SubmitRunRequest_FilesEntry {
+    const message = createBaseSubmitRunRequest_FilesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? new Uint8Array(0);
     return message;
   },
 };

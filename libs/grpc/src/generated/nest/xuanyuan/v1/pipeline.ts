@@ -82,11 +82,21 @@ export interface SubmitRunRequest {
    * An unknown name or a bad value is refused with INVALID_ARGUMENT.
    */
   params: { [key: string]: string };
+  /**
+   * Optional: more input files by name, committed with the run's input, e.g.
+   * "losses.jsonl" and "weights.json" for corpus.mix.
+   */
+  files: { [key: string]: Uint8Array };
 }
 
 export interface SubmitRunRequest_ParamsEntry {
   key: string;
   value: string;
+}
+
+export interface SubmitRunRequest_FilesEntry {
+  key: string;
+  value: Uint8Array;
 }
 
 export interface SubmitRunResponse {
