@@ -14,7 +14,7 @@ import type { ParsedPartPayloadOf, ParsedPayloadOf, PartResultOf } from '@xyp/co
 import { StageRuntime, StageWorker, type PartContext, type StageContext, type StageOutput } from '@xyp/queue';
 import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 
-export const CORPUS_CACHE_DIR = Symbol('CORPUS_CACHE_DIR');
+import { CORPUS_CACHE_DIR } from './corpus-cache';
 
 /**
  * corpus.bucket: plans shard parts, lets any number of corpus workers pack them

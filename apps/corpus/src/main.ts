@@ -1,6 +1,7 @@
 import { main, PlatformModule } from '@xyp/bootstrap';
 import { SERVICE_ENVS } from '@xyp/config';
-import { CORPUS_CACHE_DIR, CorpusBucketWorker } from './corpus-bucket.worker';
+import { CorpusBucketWorker } from './corpus-bucket.worker';
+import { CORPUS_CACHE_DIR } from './corpus-cache';
 import { CorpusInspectWorker } from './corpus-inspect.worker';
 import { CorpusMixWorker } from './corpus-mix.worker';
 

@@ -80,7 +80,7 @@ describe('platform end to end: control plane and corpus service as processes', (
       docs: 3,
       rejected: 2,
       categories: { news: { docs: 1 }, 'finance-encyclopedia': { docs: 2 } },
-      rejectReasons: { 'malformed-json': 1, 'invalid-text': 1 },
+      rejectReasons: { 'malformed-json': 1, 'empty-text': 1 },
     });
   });
 
