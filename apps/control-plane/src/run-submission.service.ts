@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectFlowProducer } from '@nestjs/bullmq';
-import { Job, type FlowProducer } from 'bullmq';
+import { Job, type FlowJob, type FlowProducer } from 'bullmq';
 import {
   RECIPE_STAGES,
   RunId,
@@ -29,6 +29,12 @@ export interface SubmitRunInput {
   params?: Record<string, string>;
   /** More input files by name (e.g. losses.jsonl for corpus.mix). */
   files?: Record<string, Buffer>;
+}
+
+interface RunInputFiles {
+  /** Shown in the run record: "sample", "upload" or the uploaded file's name. */
+  name: string;
+  files: Record<string, Buffer>;
 }
 
 /** Names of extra input files: plain file names, not paths. */
@@ -61,29 +67,16 @@ export class RunSubmissionService {
     const existing = await this.runtime.registry.get(runId);
     if (existing) return { run: existing, created: false };
 
-    const { bytes, name } = await this.inputCorpus(input);
+    const inputs = await this.runInputs(input);
     // Plan (and validate) the whole flow before recording anything: a request that
     // cannot run leaves no half-created run behind.
-    const keyOf = (content: Buffer) => objectKey(runId, INPUT_STAGE, createHash('sha256').update(content).digest('hex'));
-    const inputKey = keyOf(bytes);
-    const files = input.files ?? {};
-    for (const name of Object.keys(files)) {
-      if (!INPUT_FILE_NAME.test(name) || name === 'corpus.jsonl') throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
-    }
-    const fileKeys = Object.fromEntries(Object.entries(files).map(([name, content]) => [name, keyOf(content)]));
-    let flow;
-    try {
-      flow = buildRunFlow(stages, { runId, inputKey, files: fileKeys }, input.params ?? {});
-    } catch (error) {
-      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(error.message);
-      throw error;
-    }
+    const flow = this.plan(runId, stages, inputs, input.params ?? {});
     const now = new Date().toISOString();
     const { created, record } = await this.runtime.registry.create({
       runId,
       status: 'queued',
       stages,
-      inputName: name,
+      inputName: inputs.name,
       params: input.params ?? {},
       createdAt: now,
       updatedAt: now,
@@ -91,28 +84,14 @@ export class RunSubmissionService {
     if (!created) return { run: record, created: false };
 
     try {
-      const inputEntry = await this.runtime.store.putObject(runId, INPUT_STAGE, 'corpus.jsonl', bytes, 'application/x-ndjson');
-      const fileEntries = [];
-      for (const [fileName, content] of Object.entries(files)) fileEntries.push(await this.runtime.store.putObject(runId, INPUT_STAGE, fileName, content));
-      for (const entry of [inputEntry, ...fileEntries]) {
-        const expected = entry === inputEntry ? inputKey : fileKeys[entry.name];
-        if (entry.key !== expected) throw new Error(`${entry.name} stored under ${entry.key}, expected ${expected}`);
-      }
-      await this.runtime.store.commitManifest({
-        version: 1,
-        runId,
-        stage: INPUT_STAGE,
-        committedAt: now,
-        artifacts: [inputEntry, ...fileEntries],
-        result: { name, bytes: bytes.length, files: Object.keys(files) },
-      });
+      await this.commitInputs(runId, inputs, now);
       await this.flows.add(flow);
     } catch (error) {
       await this.runtime.endRun(runId, 'failed', { stage: 'pipeline.run', error: `could not start: ${error instanceof Error ? error.message : error}` });
       throw error;
     }
-    await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: `${stages.join(' -> ')} on ${name}` });
-    this.logger.log(`run ${runId} queued: ${stages.join(' -> ')} on ${name} (${bytes.length} bytes)`);
+    await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: `${stages.join(' -> ')} on ${inputs.name}` });
+    this.logger.log(`run ${runId} queued: ${stages.join(' -> ')} on ${inputs.name} (${inputs.files['corpus.jsonl'].length} bytes)`);
     return { run: record, created: true };
   }
 
@@ -153,15 +132,49 @@ export class RunSubmissionService {
     return requested as StageName[];
   }
 
-  private async inputCorpus(input: SubmitRunInput): Promise<{ bytes: Buffer; name: string }> {
+  /** The run's input files by name: `corpus.jsonl` (uploaded, or the bundled sample) and any extra files. */
+  private async runInputs(input: SubmitRunInput): Promise<RunInputFiles> {
+    for (const name of Object.keys(input.files ?? {})) {
+      if (!INPUT_FILE_NAME.test(name) || name === 'corpus.jsonl') throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
+    }
     if (input.inputJsonl && input.inputJsonl.length > 0) {
-      return { bytes: input.inputJsonl, name: input.inputName || 'upload' };
+      return { name: input.inputName || 'upload', files: { 'corpus.jsonl': input.inputJsonl, ...input.files } };
     }
     try {
-      return { bytes: await readFile(sampleCorpusPath(this.env)), name: 'sample' };
+      return { name: 'sample', files: { 'corpus.jsonl': await readFile(sampleCorpusPath(this.env)), ...input.files } };
     } catch {
       throw new InvalidRunRequestError(`input_jsonl is empty and the sample corpus ${sampleCorpusPath(this.env)} cannot be read`);
     }
+  }
+
+  /** The run's flow, with input keys computed from content (the store is content-addressed). */
+  private plan(runId: string, stages: StageName[], inputs: RunInputFiles, params: Record<string, string>): FlowJob {
+    const keys = Object.fromEntries(
+      Object.entries(inputs.files).map(([name, content]) => [name, objectKey(runId, INPUT_STAGE, createHash('sha256').update(content).digest('hex'))]),
+    );
+    const { 'corpus.jsonl': inputKey, ...files } = keys;
+    try {
+      return buildRunFlow(stages, { runId, inputKey, files }, params);
+    } catch (error) {
+      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(error.message);
+      throw error;
+    }
+  }
+
+  /** Commits the input files as the run's `input` stage, before any stage can read them. */
+  private async commitInputs(runId: string, inputs: RunInputFiles, committedAt: string): Promise<void> {
+    const artifacts = [];
+    for (const [name, content] of Object.entries(inputs.files)) {
+      artifacts.push(await this.runtime.store.putObject(runId, INPUT_STAGE, name, content, name.endsWith('.jsonl') ? 'application/x-ndjson' : 'application/octet-stream'));
+    }
+    await this.runtime.store.commitManifest({
+      version: 1,
+      runId,
+      stage: INPUT_STAGE,
+      committedAt,
+      artifacts,
+      result: { name: inputs.name, files: Object.keys(inputs.files) },
+    });
   }
 }
 
