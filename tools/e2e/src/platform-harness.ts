@@ -11,7 +11,10 @@ export class PlatformHarness {
   readonly prefix: string;
   readonly storeDir: string;
   readonly boardPassword = 'board-secret-42';
+  /** The latest process started of each service. */
   readonly services = new Map<ServiceName, ServiceProcess>();
+  /** Every process started, so that none outlives the test file. */
+  private readonly started: ServiceProcess[] = [];
   grpcPort = 0;
   client!: PipelineClient;
   private ports?: Promise<void>;
@@ -48,12 +51,13 @@ export class PlatformHarness {
       logFile: join(this.storeDir, 'logs', `${name}-${Date.now()}.log`),
     });
     this.services.set(name, service);
+    this.started.push(service);
     return service;
   }
 
   async stopAll(): Promise<void> {
     this.client?.close();
-    await Promise.all([...this.services.values()].map((service) => service.stop(5000)));
+    await Promise.all(this.started.map((service) => service.stop(5000)));
     await dropPrefix(this.redis, this.prefix);
     this.redis.disconnect();
     if (!process.env.XYP_KEEP_TEST_FILES) rmSync(this.storeDir, { recursive: true, force: true });
