@@ -53,6 +53,17 @@ export type Resources = z.output<typeof Resources>;
 /** Megatron indexed-dataset prefixes (`<prefix>.bin` / `<prefix>.idx`) with optional blend weights. */
 export const MegatronData = z.array(z.object({ prefix: z.string().min(1), weight: z.number().positive().optional() })).min(1);
 
+/**
+ * Local only: packed shards of the corpus stage. `source` is the output directory of `xyp corpus
+ * bucket` or the run id of a committed `corpus.bucket` stage; `bucket` the length to read (needed
+ * when the run has several non-empty buckets); `maxSequences` reads only the first packed sequences.
+ */
+export const LocalShards = z.object({
+  source: z.string().min(1),
+  bucket: z.number().int().positive().optional(),
+  maxSequences: z.number().int().positive().optional(),
+});
+
 const JobBase = {
   runId: RunId,
   steps: z.number().int().positive(),
@@ -68,8 +79,11 @@ const JobBase = {
 export const CausalLmSpec = z.object({
   ...JobBase,
   stage: StageNameFormat.default('engine.lm'),
-  /** Local: a corpus JSONL (`{id, text, category}` lines). Cluster: Megatron shards. */
-  data: z.object({ jsonl: z.string().min(1).optional(), megatron: MegatronData.optional() }),
+  /**
+   * Local: a corpus JSONL (`{id, text, category}` lines, byte tokenizer) or `shards`, one bucket of
+   * the corpus stage's packed Megatron datasets (`readShardRows`). Cluster: Megatron shards.
+   */
+  data: z.object({ jsonl: z.string().min(1).optional(), shards: LocalShards.optional(), megatron: MegatronData.optional() }),
   /** Start from this checkpoint (local: checkpoint ID or directory; cluster: Megatron `--load` directory). */
   init: z.string().min(1).optional(),
   architecture: Architecture.default(Architecture.parse({})),

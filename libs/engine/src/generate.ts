@@ -1,4 +1,8 @@
-/** Batched sampling with a KV cache: n samples per prompt, temperature, top-p, max tokens, stop sequences, seed. */
+/**
+ * Batched sampling with a KV cache: n samples per prompt, temperature, top-p, max tokens, stop
+ * sequences, seed; a per-step callback for streaming, and an async variant that lets the event loop
+ * run between steps.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { forwardHidden, lmLogits, pickRows, type KvCache, type Model } from './model';
 import { Rng } from './rng';
@@ -16,6 +20,26 @@ export interface SampleOptions {
   /** Token that ends a sample (kept out of the returned tokens). */
   eos?: number;
   seed?: number;
+  /**
+   * Called after every decoding step with the tokens that step made final. Without it nothing is
+   * computed for it; with it the samples are the same (the callback only reads).
+   */
+  onStep?: (step: GenerationStep) => void;
+}
+
+/** What one decoding step produced, for `SampleOptions.onStep`. */
+export interface GenerationStep {
+  /** Step index, from 0; step k samples the (k+1)-th token of every row. */
+  step: number;
+  /**
+   * Per row (the order of the returned samples): the tokens that became final at this step, in
+   * order. A token that could still be the start of a stop sequence is held back until the sequence
+   * is ruled out or the row ends, so the tokens reported for a row join to exactly its returned
+   * `tokens` (stop sequences and the end token never appear).
+   */
+  tokens: number[][];
+  /** Per row: its finish reason once it has ended (at this step or earlier), else null. */
+  finished: (Sample['finishReason'] | null)[];
 }
 
 export interface Sample {
@@ -62,12 +86,67 @@ function endsWith(tokens: number[], stop: number[]): boolean {
   return true;
 }
 
+/** Length of the longest suffix of `tokens` that is a proper prefix of one of `stops` (tokens that may yet become a stop sequence). */
+function pendingStop(tokens: number[], stops: number[][]): number {
+  let longest = 0;
+  for (const stop of stops) {
+    for (let k = Math.min(stop.length - 1, tokens.length); k > longest; k--) {
+      let match = true;
+      for (let i = 0; i < k && match; i++) match = tokens[tokens.length - k + i] === stop[i];
+      if (match) {
+        longest = k;
+        break;
+      }
+    }
+  }
+  return longest;
+}
+
 /**
  * Samples `n` continuations of every prompt. Prompts are left-padded into one batch of R = prompts × n
  * rows; padded keys are masked and positions start at each prompt's first real token. One forward pass
  * over the prompts fills the KV cache, then each step feeds one token per row.
  */
 export function generate(model: Model, prompts: number[][], options: SampleOptions): Sample[] {
+  const steps = decodeSteps(model, prompts, options);
+  try {
+    for (let next = steps.next(); ; next = steps.next()) {
+      if (next.done) return next.value;
+      options.onStep?.(next.value);
+    }
+  } finally {
+    // Releases the KV cache when `onStep` threw before the last step.
+    steps.return([]);
+  }
+}
+
+/**
+ * `generate` that awaits the event loop after every step, so that what `onStep` wrote (streamed
+ * chunks) goes out and other sockets are served while a long generation runs. Same samples as
+ * `generate` for the same options. With `signal`, an abort stops decoding after the current step
+ * and rejects with the signal's reason.
+ */
+export async function generateAsync(model: Model, prompts: number[][], options: SampleOptions & { signal?: AbortSignal }): Promise<Sample[]> {
+  options.signal?.throwIfAborted();
+  const steps = decodeSteps(model, prompts, options);
+  try {
+    for (let next = steps.next(); ; next = steps.next()) {
+      if (next.done) return next.value;
+      options.onStep?.(next.value);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      options.signal?.throwIfAborted();
+    }
+  } finally {
+    steps.return([]);
+  }
+}
+
+/**
+ * The decoding loop of `generate`, one yield per step (after sampling, before the next forward
+ * pass); returns the samples. The tokens of each `GenerationStep` are computed only when
+ * `options.onStep` is set.
+ */
+function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions): Generator<GenerationStep, Sample[], void> {
   const n = options.n ?? 1;
   const temperature = options.temperature ?? 1;
   const topP = options.topP ?? 1;
@@ -100,6 +179,20 @@ export function generate(model: Model, prompts: number[][], options: SampleOptio
     valid.forEach((v, b) => m.set(v, b * width));
     return m;
   };
+  const track = options.onStep !== undefined;
+  const reported = new Array<number>(R).fill(0);
+  /** The step's report: per row, the tokens past those reported that no stop sequence can take back any more. */
+  const report = (step: number, last: boolean): GenerationStep => ({
+    step,
+    tokens: out.map((sample, b) => {
+      if (!track) return [];
+      const final = done[b] || last ? sample.tokens.length : sample.tokens.length - pendingStop(sample.tokens, options.stop ?? []);
+      const fresh = sample.tokens.slice(reported[b], final);
+      reported[b] = Math.max(reported[b], final);
+      return fresh;
+    }),
+    finished: out.map((sample, b) => (done[b] || last ? sample.finishReason : null)),
+  });
   try {
     let logits = tf.tidy(() => {
       const hidden = forwardHidden(model, { ids, batch: R, seq: L, positions, keyValid: keyValid(), cache });
@@ -127,7 +220,9 @@ export function generate(model: Model, prompts: number[][], options: SampleOptio
           done[b] = true;
         }
       }
-      if (done.every(Boolean) || step === maxTokens - 1) break;
+      const last = done.every(Boolean) || step === maxTokens - 1;
+      yield report(step, last);
+      if (last) break;
       valid.forEach((v) => v.push(1));
       const pos = Int32Array.from(nextPos);
       nextPos.forEach((_, b) => (nextPos[b] += 1));

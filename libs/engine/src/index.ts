@@ -12,6 +12,7 @@ export * from './ppo';
 export * from './grad-check';
 export * from './checkpoint-store';
 export * from './local-data';
+export * from './shard-rows';
 export * from './engine-interface';
 export * from './local-engine';
 export * from './cluster/cluster-engine';

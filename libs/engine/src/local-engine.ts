@@ -31,7 +31,8 @@ import type { OptimConfigInput } from './optim';
 import { ppoRound } from './ppo';
 import { pairwiseAccuracy, rewardForward, trainRewardModel } from './reward';
 import { BYTE_VOCAB_SIZE, ByteTokenizer } from './tokenizer';
-import { Trainer, packDocuments, trainCpt, trainSft, type StepResult } from './train';
+import { openBucketShards, readShardRows } from './shard-rows';
+import { Trainer, packDocuments, trainCpt, trainSft, type PackedRows, type StepResult } from './train';
 
 export interface LocalEngineOptions {
   /** Where checkpoints are read and written; default: the store the environment configures. */
@@ -108,31 +109,61 @@ export class LocalEngine implements TrainingEngine {
 
   async trainCausalLm(input: CausalLmSpecInput): Promise<EngineJob> {
     const spec = parseSpec(CausalLmSpec, input, 'causal LM');
-    if (!spec.data.jsonl) throw new Error('causal LM spec: data.jsonl: the local engine trains on a corpus JSONL (data.megatron is read by the cluster engine)');
+    if (spec.data.jsonl && spec.data.shards) throw new Error('causal LM spec: data: give data.jsonl or data.shards, not both');
+    if (!spec.data.jsonl && !spec.data.shards) {
+      throw new Error(
+        'causal LM spec: data.jsonl: the local engine trains on a corpus JSONL or on data.shards (the corpus stage\'s packed shards); data.megatron is read by the cluster engine',
+      );
+    }
     await initBackend(this.options.backend);
     const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
-    const docs = await readCorpusDocuments(spec.data.jsonl, this.tokenizer);
     const a = spec.architecture;
-    const model = spec.init
-      ? await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed)
-      : initParams({ vocabSize: BYTE_VOCAB_SIZE, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads }, spec.seed);
-    // A checkpoint's own context wins over the spec's when training continues from it.
-    const rows = packDocuments(docs, model.config.contextLength, this.tokenizer.eos);
-    const trainer = new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
-    const started = performance.now();
+    const init = spec.init ? await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed) : undefined;
+    let model: Model | undefined = init;
     try {
-      const results = trainCpt(trainer, rows, { steps: spec.steps, batchSize: spec.batchSize, onStep: (r) => this.progress('lm', r, spec.steps) });
-      const metrics = {
-        ...lossSummary(results),
-        documents: docs.length,
-        tokensTrained: spec.steps * spec.batchSize * model.config.contextLength,
-        params: countParams(model.config).total,
-        seconds: (performance.now() - started) / 1000,
-      };
-      return await this.finish('causal-lm', sink, trainer, metrics);
+      // A checkpoint's own context (and vocabulary) wins over the spec's when training continues from it.
+      const fresh = (vocabSize: number): Model => initParams({ vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads }, spec.seed);
+      let rows: PackedRows;
+      let data: Record<string, number>;
+      let extra: Record<string, unknown> = {};
+      if (spec.data.shards) {
+        const shards = await openBucketShards(spec.data.shards.source, this.store);
+        // A fresh model takes the vocabulary of the tokenizer that packed the shards (the largest id
+        // read when the shards carry no manifest).
+        const declared = shards.manifest?.tokenizer;
+        const read = await readShardRows(shards, {
+          bucket: spec.data.shards.bucket,
+          context: model?.config.contextLength ?? a.context,
+          vocabSize: model?.config.vocabSize ?? declared?.vocabSize,
+          maxSequences: spec.data.shards.maxSequences,
+        });
+        model ??= fresh(declared?.vocabSize ?? read.maxTokenId + 1);
+        rows = read;
+        data = { packedSequences: read.packedSequences, pieces: read.pieces, rows: read.rowSequence.length, tokensRead: read.tokenCount };
+        extra = { tokenizer: declared?.name ?? 'unknown', shards: { source: shards.id, bucket: read.bucket, maxSequences: spec.data.shards.maxSequences } };
+      } else {
+        const docs = await readCorpusDocuments(spec.data.jsonl as string, this.tokenizer);
+        model ??= fresh(BYTE_VOCAB_SIZE);
+        rows = packDocuments(docs, model.config.contextLength, this.tokenizer.eos);
+        data = { documents: docs.length };
+      }
+      const trainer = new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+      const started = performance.now();
+      try {
+        const results = trainCpt(trainer, rows, { steps: spec.steps, batchSize: spec.batchSize, onStep: (r) => this.progress('lm', r, spec.steps) });
+        const metrics = {
+          ...lossSummary(results),
+          ...data,
+          tokensTrained: spec.steps * spec.batchSize * (rows.rowLength - 1),
+          params: countParams(model.config).total,
+          seconds: (performance.now() - started) / 1000,
+        };
+        return await this.finish('causal-lm', sink, trainer, metrics, extra);
+      } finally {
+        trainer.dispose();
+      }
     } finally {
-      trainer.dispose();
-      disposeModel(model);
+      if (model) disposeModel(model);
     }
   }
 

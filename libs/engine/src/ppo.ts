@@ -41,16 +41,18 @@ export interface PpoRoundResult {
   rollouts: number;
 }
 
-interface Rollouts {
+/** Packed rollouts: prompt·response rows of L tokens `[R·L]`. */
+export interface PpoRollouts {
   ids: Int32Array;
   targets: Int32Array;
+  /** 1 where the target is a response token `[R·L]`. */
   mask: Float32Array;
   batch: number;
   seq: number;
 }
 
 /** Sequences prompt·response, right-padded; position t predicts token t+1, counted when that token is part of the response. */
-function pack(prompts: number[][], samples: { prompt: number; tokens: number[] }[]): Rollouts {
+export function packRollouts(prompts: number[][], samples: { prompt: number; tokens: number[] }[]): PpoRollouts {
   const seqs = samples.map((s) => [...prompts[s.prompt], ...s.tokens]);
   const L = Math.max(...seqs.map((s) => s.length));
   const R = seqs.length;
@@ -71,41 +73,36 @@ function pack(prompts: number[][], samples: { prompt: number; tokens: number[] }
 }
 
 /** Log-probabilities of the targets `[R·L]` and, with a value head, values `[R·L]`. */
-function score(model: Model, r: Rollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
+export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ids: r.ids, batch: r.batch, seq: r.seq });
   const logp = tf.neg(tokenNll(lmLogits(model, hidden), tf.tensor1d(r.targets, 'int32')));
   return { logp, values: withValues ? valueHead(model, hidden) : undefined };
 }
 
+/** What the advantage pass reads, all `[R·L]` over packed rollouts (`scores`: one per rollout). */
+export interface AdvantageInput {
+  oldLogp: Float32Array;
+  refLogp: Float32Array;
+  oldValues: Float32Array;
+  mask: Float32Array;
+  scores: number[];
+  batch: number;
+  seq: number;
+}
+
 /**
- * One PPO round:
- *  1. sample `samplesPerPrompt` responses per prompt (temperature, top-p) and score them with `reward`;
- *  2. per-token reward `r_t = −β (log π_old(y_t) − log π_ref(y_t))`, plus the score on the last token;
- *  3. GAE: `δ_t = r_t + γV_{t+1} − V_t`, `A_t = δ_t + γλA_{t+1}`, returns `G_t = A_t + V_t`; A whitened;
- *  4. `epochs` passes over `minibatches` minibatches of
- *     `L = mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1±ε)) + c_v · ½ mean_t max((V_t − G_t)², (V_old,t + clip(V_t − V_old,t, ±ε_v) − G_t)²)`
- *     with `ρ_t = exp(log π(y_t) − log π_old(y_t))`, means over response tokens.
+ * Per-token rewards with the KL penalty, GAE and whitening, over the response tokens of each
+ * rollout (the positions where `mask` is 1, in order):
+ *   `r_t = −β (log π_old(y_t) − log π_ref(y_t))`, plus the rollout's score on its last token;
+ *   `δ_t = r_t + γV_{t+1} − V_t` (V past the last token is 0), `A_t = δ_t + γλA_{t+1}`, `G_t = A_t + V_t`;
+ *   then A is whitened over all response tokens, `(A − mean) / (std + 1e-8)`, and 0 elsewhere.
+ * `klSum` is `Σ (log π_old − log π_ref)` over every response token.
  */
-export function ppoRound(trainer: Trainer, reference: Model, prompts: number[][], reward: RewardFn, configInput: PpoConfigInput): PpoRoundResult {
-  const c = PpoConfig.parse(configInput);
-  const policy = trainer.model;
-  const samples = generate(policy, prompts, {
-    n: c.samplesPerPrompt,
-    temperature: c.temperature,
-    topP: c.topP,
-    maxTokens: c.maxTokens,
-    eos: c.eos,
-    seed: trainer.rng.seed(),
-  }).filter((s) => s.tokens.length > 0);
-  if (samples.length === 0) throw new Error('every rollout was empty');
-  const scores = samples.map((s) => reward(prompts[s.prompt], s.tokens));
-  const r = pack(prompts, samples);
-  const { batch: R, seq: L, mask } = r;
-  const [oldLogp, oldValues, refLogp] = tf.tidy(() => {
-    const p = score(policy, r, true);
-    const q = score(reference, r, false);
-    return [p.logp.dataSync() as Float32Array, (p.values as tf.Tensor1D).dataSync() as Float32Array, q.logp.dataSync() as Float32Array];
-  });
+export function ppoAdvantages(
+  input: AdvantageInput,
+  c: Pick<PpoConfig, 'klCoef' | 'gamma' | 'lambda'>,
+): { advantages: Float32Array; returns: Float32Array; klSum: number } {
+  const { batch: R, seq: L, mask, oldLogp, refLogp, oldValues, scores } = input;
   const advantages = new Float32Array(R * L);
   const returns = new Float32Array(R * L);
   let klSum = 0;
@@ -138,6 +135,76 @@ export function ppoRound(trainer: Trainer, reference: Model, prompts: number[][]
   for (let n = 0; n < R * L; n++) if (mask[n]) variance += (advantages[n] - mean) ** 2;
   const std = Math.sqrt(variance / count) + 1e-8;
   for (let n = 0; n < R * L; n++) advantages[n] = mask[n] ? (advantages[n] - mean) / std : 0;
+  return { advantages, returns, klSum };
+}
+
+/** A minibatch of rollouts with what the rollout pass measured at the old policy, all `[R·L]`. */
+export interface PpoMinibatch extends PpoRollouts {
+  oldLogp: Float32Array;
+  oldValues: Float32Array;
+  advantages: Float32Array;
+  returns: Float32Array;
+}
+
+/**
+ * The PPO objective of one minibatch, over its response tokens (mask m, M = Σm):
+ *   `ρ_t = exp(log π(y_t) − log π_old(y_t))`,
+ *   `policyLoss = Σ_t m_t max(−A_t ρ_t, −A_t clip(ρ_t, 1 − ε, 1 + ε)) / M`,
+ *   `valueLoss = ½ Σ_t m_t max((V_t − G_t)², (V_old,t + clip(V_t − V_old,t, ±ε_v) − G_t)²) / M`,
+ *   `loss = policyLoss + c_v · valueLoss`.
+ */
+export function ppoLoss(
+  policy: Model,
+  mb: PpoMinibatch,
+  c: Pick<PpoConfig, 'clip' | 'valueClip' | 'valueCoef'>,
+): { loss: tf.Scalar; policyLoss: tf.Scalar; valueLoss: tf.Scalar } {
+  const tokens = mb.mask.reduce((a, b) => a + b, 0);
+  const { logp, values } = scoreRollouts(policy, mb, true);
+  const m = tf.tensor1d(mb.mask);
+  const adv = tf.tensor1d(mb.advantages);
+  const ratio = tf.exp(tf.sub(logp, tf.tensor1d(mb.oldLogp)));
+  const pg = tf.maximum(tf.mul(tf.neg(adv), ratio), tf.mul(tf.neg(adv), tf.clipByValue(ratio, 1 - c.clip, 1 + c.clip)));
+  const pLoss = tf.div(tf.sum(tf.mul(pg, m)), tokens) as tf.Scalar;
+  const oldV = tf.tensor1d(mb.oldValues);
+  const ret = tf.tensor1d(mb.returns);
+  const v = values as tf.Tensor1D;
+  const vClipped = tf.add(oldV, tf.clipByValue(tf.sub(v, oldV), -c.valueClip, c.valueClip));
+  const vErr = tf.maximum(tf.square(tf.sub(v, ret)), tf.square(tf.sub(vClipped, ret)));
+  const vLoss = tf.mul(tf.div(tf.sum(tf.mul(vErr, m)), tokens), 0.5) as tf.Scalar;
+  return { loss: tf.add(pLoss, tf.mul(vLoss, c.valueCoef)) as tf.Scalar, policyLoss: pLoss, valueLoss: vLoss };
+}
+
+/**
+ * One PPO round:
+ *  1. sample `samplesPerPrompt` responses per prompt (temperature, top-p) and score them with `reward`;
+ *  2. per-token reward `r_t = −β (log π_old(y_t) − log π_ref(y_t))`, plus the score on the last token;
+ *  3. GAE: `δ_t = r_t + γV_{t+1} − V_t`, `A_t = δ_t + γλA_{t+1}`, returns `G_t = A_t + V_t`; A whitened
+ *     (steps 2-3: `ppoAdvantages`);
+ *  4. `epochs` passes over `minibatches` minibatches of (`ppoLoss`)
+ *     `L = mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1±ε)) + c_v · ½ mean_t max((V_t − G_t)², (V_old,t + clip(V_t − V_old,t, ±ε_v) − G_t)²)`
+ *     with `ρ_t = exp(log π(y_t) − log π_old(y_t))`, means over response tokens.
+ */
+export function ppoRound(trainer: Trainer, reference: Model, prompts: number[][], reward: RewardFn, configInput: PpoConfigInput): PpoRoundResult {
+  const c = PpoConfig.parse(configInput);
+  const policy = trainer.model;
+  const samples = generate(policy, prompts, {
+    n: c.samplesPerPrompt,
+    temperature: c.temperature,
+    topP: c.topP,
+    maxTokens: c.maxTokens,
+    eos: c.eos,
+    seed: trainer.rng.seed(),
+  }).filter((s) => s.tokens.length > 0);
+  if (samples.length === 0) throw new Error('every rollout was empty');
+  const scores = samples.map((s) => reward(prompts[s.prompt], s.tokens));
+  const r = packRollouts(prompts, samples);
+  const { batch: R, seq: L, mask } = r;
+  const [oldLogp, oldValues, refLogp] = tf.tidy(() => {
+    const p = scoreRollouts(policy, r, true);
+    const q = scoreRollouts(reference, r, false);
+    return [p.logp.dataSync() as Float32Array, (p.values as tf.Tensor1D).dataSync() as Float32Array, q.logp.dataSync() as Float32Array];
+  });
+  const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
 
   let policyLoss = 0;
   let valueLoss = 0;
@@ -153,36 +220,24 @@ export function ppoRound(trainer: Trainer, reference: Model, prompts: number[][]
         rows.forEach((row, i) => out.set(src.subarray(row * L, (row + 1) * L), i * L));
         return out;
       };
-      const mb: Rollouts = {
+      const mb: PpoMinibatch = {
         ids: take(r.ids, (n) => new Int32Array(n)),
         targets: take(r.targets, (n) => new Int32Array(n)),
         mask: take(mask, (n) => new Float32Array(n)),
         batch: rows.length,
         seq: L,
+        oldLogp: take(oldLogp, (n) => new Float32Array(n)),
+        oldValues: take(oldValues, (n) => new Float32Array(n)),
+        advantages: take(advantages, (n) => new Float32Array(n)),
+        returns: take(returns, (n) => new Float32Array(n)),
       };
-      const mbOld = take(oldLogp, (n) => new Float32Array(n));
-      const mbOldV = take(oldValues, (n) => new Float32Array(n));
-      const mbAdv = take(advantages, (n) => new Float32Array(n));
-      const mbRet = take(returns, (n) => new Float32Array(n));
-      const tokens = mb.mask.reduce((a, b) => a + b, 0);
       let pl = 0;
       let vl = 0;
       trainer.trainStep(() => {
-        const { logp, values } = score(policy, mb, true);
-        const m = tf.tensor1d(mb.mask);
-        const adv = tf.tensor1d(mbAdv);
-        const ratio = tf.exp(tf.sub(logp, tf.tensor1d(mbOld)));
-        const pg = tf.maximum(tf.mul(tf.neg(adv), ratio), tf.mul(tf.neg(adv), tf.clipByValue(ratio, 1 - c.clip, 1 + c.clip)));
-        const pLoss = tf.div(tf.sum(tf.mul(pg, m)), tokens);
-        const oldV = tf.tensor1d(mbOldV);
-        const ret = tf.tensor1d(mbRet);
-        const v = values as tf.Tensor1D;
-        const vClipped = tf.add(oldV, tf.clipByValue(tf.sub(v, oldV), -c.valueClip, c.valueClip));
-        const vErr = tf.maximum(tf.square(tf.sub(v, ret)), tf.square(tf.sub(vClipped, ret)));
-        const vLoss = tf.mul(tf.div(tf.sum(tf.mul(vErr, m)), tokens), 0.5);
-        pl = pLoss.dataSync()[0];
-        vl = vLoss.dataSync()[0];
-        return tf.add(pLoss, tf.mul(vLoss, c.valueCoef)) as tf.Scalar;
+        const terms = ppoLoss(policy, mb, c);
+        pl = terms.policyLoss.dataSync()[0];
+        vl = terms.valueLoss.dataSync()[0];
+        return terms.loss;
       });
       policyLoss += pl;
       valueLoss += vl;

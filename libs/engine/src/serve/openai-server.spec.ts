@@ -5,7 +5,8 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '@xyp/storage';
 import { LocalEngine } from '../local-engine';
-import { disposeModel } from '../model';
+import { disposeModel, initParams } from '../model';
+import { BYTE_VOCAB_SIZE } from '../tokenizer';
 import { loadServedModel, startOpenAiServer, type OpenAiServerHandle } from './http-server';
 import { OpenAiService, type ServedModel } from './openai-service';
 
@@ -133,6 +134,50 @@ describe('OpenAI-compatible server, called with the official openai client', () 
     expect(events[events.length - 1]).toBe('data: [DONE]');
     const last = JSON.parse(events[events.length - 2].slice('data: '.length)) as { choices: { finish_reason: string }[] };
     expect(last.choices[0].finish_reason).toBe('length');
+  });
+
+  it('streams chunks as tokens are sampled: the first arrives, and another request is answered, before generation ends', async () => {
+    // An untrained model with a long context, for a generation of 240 steps (the timing is the point).
+    const model = initParams({ vocabSize: BYTE_VOCAB_SIZE, contextLength: 256, layers: 1, width: 32, heads: 2 }, 21);
+    const live = await startOpenAiServer(new OpenAiService({ models: [{ id: 'live', model, source: 'untrained', created: 0 }] }), { port: 0 });
+    try {
+      const response = await fetch(`${live.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'live', prompt: 'the', max_tokens: 240, temperature: 0, stream: true }),
+      });
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let buffered = '';
+      const events: string[] = [];
+      const read = async (): Promise<boolean> => {
+        const { done, value } = await reader.read();
+        buffered += decoder.decode(value, { stream: !done });
+        const parts = buffered.split('\n\n');
+        buffered = parts.pop() ?? '';
+        events.push(...parts);
+        return !done;
+      };
+      while (events.length === 0) expect(await read()).toBe(true);
+      expect(events).not.toContain('data: [DONE]');
+      // While the stream is open, the server reads and answers another request.
+      let eventsWhenAnswered = -1;
+      const models = fetch(`${live.url}/v1/models`).then(async (r) => {
+        eventsWhenAnswered = events.length;
+        return (await r.json()) as { data: { id: string }[] };
+      });
+      while (await read());
+      expect((await models).data.map((m) => m.id)).toEqual(['live']);
+      expect(events[events.length - 1]).toBe('data: [DONE]');
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)) as { choices: { text: string; finish_reason: string | null }[] });
+      expect(chunks[chunks.length - 1].choices[0].finish_reason).toBe('length');
+      // Content chunks kept arriving after the other request was answered: generation was still running.
+      expect(eventsWhenAnswered).toBeGreaterThan(0);
+      expect(chunks.slice(eventsWhenAnswered).filter((c) => c.choices[0].text !== '').length).toBeGreaterThan(10);
+    } finally {
+      await live.close();
+      disposeModel(model);
+    }
   });
 
   it('refuses a bad parameter with 400 naming it, OpenAI style', async () => {

@@ -7,11 +7,13 @@
  * Response shapes follow the OpenAI API reference (and vLLM's server, which implements it):
  * `text_completion` / `chat.completion` objects with `choices[i].finish_reason` `stop` or `length`
  * and `usage`; with `stream: true`, Server-Sent Events `data: {chunk}\n\n` ending with
- * `data: [DONE]\n\n`, chunk objects `text_completion` / `chat.completion.chunk`.
+ * `data: [DONE]\n\n`, chunk objects `text_completion` / `chat.completion.chunk`, written as the
+ * tokens are sampled.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { generate, type Sample } from '../generate';
+import { TextDecoder } from 'node:util';
+import { generateAsync, type GenerationStep, type Sample } from '../generate';
 import type { Model } from '../model';
 import { ByteTokenizer, type ChatMessage } from '../tokenizer';
 import {
@@ -128,6 +130,11 @@ export class OpenAiService {
   }
 
   private fail(res: ServerResponse, error: unknown): void {
+    // Nobody is left to answer; the generation has stopped.
+    if (error instanceof ClientGoneError) {
+      res.end();
+      return;
+    }
     let failure: OpenAiError;
     if (error instanceof OpenAiError) failure = error;
     else if (error instanceof QueueFullError) failure = new OpenAiError(503, error.message, 'server_error', null, 'overloaded');
@@ -221,21 +228,36 @@ export class OpenAiService {
     };
   }
 
-  /** One batched `generate` call for every prompt × n, run alone through the queue. */
-  private async sample(served: ServedModel, prompts: number[][], p: SamplingParams): Promise<Choice[]> {
-    const samples: Sample[] = await this.queue.run(() =>
-      generate(served.model, prompts, {
-        n: p.n,
-        temperature: p.temperature,
-        topP: p.topP,
-        maxTokens: p.maxTokens,
-        stop: p.stop,
-        eos: this.tokenizer.eos,
-        seed: p.seed,
-      }),
-    );
-    // generate returns rows prompt-major (prompt 0's n samples, then prompt 1's), OpenAI's choice order.
-    return samples.map((s, index) => ({ index, tokens: s.tokens, text: this.tokenizer.decode(s.tokens), finishReason: s.finishReason }));
+  /**
+   * One batched generation for every prompt × n, run alone through the queue. Decoding awaits the
+   * event loop between steps, so `onStep`'s chunks go out as tokens are sampled and other requests
+   * are read meanwhile; a client that disconnects stops its generation after the current step.
+   */
+  private async sample(served: ServedModel, prompts: number[][], p: SamplingParams, res: ServerResponse, onStep?: (step: GenerationStep) => void): Promise<Choice[]> {
+    const abort = new AbortController();
+    const gone = (): void => {
+      if (!res.writableFinished) abort.abort(new ClientGoneError());
+    };
+    res.once('close', gone);
+    try {
+      const samples: Sample[] = await this.queue.run(() =>
+        generateAsync(served.model, prompts, {
+          n: p.n,
+          temperature: p.temperature,
+          topP: p.topP,
+          maxTokens: p.maxTokens,
+          stop: p.stop,
+          eos: this.tokenizer.eos,
+          seed: p.seed,
+          onStep,
+          signal: abort.signal,
+        }),
+      );
+      // generate returns rows prompt-major (prompt 0's n samples, then prompt 1's), OpenAI's choice order.
+      return samples.map((s, index) => ({ index, tokens: s.tokens, text: this.tokenizer.decode(s.tokens), finishReason: s.finishReason }));
+    } finally {
+      res.off('close', gone);
+    }
   }
 
   private usage(prompts: number[][], choices: Choice[]): Usage {
@@ -249,10 +271,8 @@ export class OpenAiService {
     const prompts = this.completionPrompts(request.prompt);
     // OpenAI's default `max_tokens` for completions is 16.
     const params = this.sampling(served, prompts, request, request.max_tokens, 16, 'prompt');
-    const choices = await this.sample(served, prompts, params);
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
     const created = unixNow();
-    const usage = this.usage(prompts, choices);
     if (request.stream) {
       const chunk = (choice: { index: number; text: string; finish_reason: FinishReason | null }) => ({
         id,
@@ -261,13 +281,17 @@ export class OpenAiService {
         model: served.id,
         choices: [{ ...choice, logprobs: null }],
       });
-      streamChoices(res, choices, {
+      const stream = new ChoiceStream(res, {
         delta: (index, text) => chunk({ index, text, finish_reason: null }),
-        finish: (c) => chunk({ index: c.index, text: '', finish_reason: c.finishReason }),
-        usage: request.stream_options?.include_usage ? { id, object: 'text_completion', created, model: served.id, choices: [], usage } : undefined,
+        finish: (index, reason) => chunk({ index, text: '', finish_reason: reason }),
       });
+      const choices = await this.sample(served, prompts, params, res, (step) => stream.step(step));
+      const usage = this.usage(prompts, choices);
+      stream.end(choices, request.stream_options?.include_usage ? { id, object: 'text_completion', created, model: served.id, choices: [], usage } : undefined);
       return;
     }
+    const choices = await this.sample(served, prompts, params, res);
+    const usage = this.usage(prompts, choices);
     sendJson(res, 200, {
       id,
       object: 'text_completion',
@@ -309,10 +333,8 @@ export class OpenAiService {
     const prompts = [this.chatPrompt(request.messages)];
     const maxTokens = request.max_completion_tokens ?? request.max_tokens;
     const params = this.sampling(served, prompts, request, maxTokens, Number.POSITIVE_INFINITY, 'messages');
-    const choices = await this.sample(served, prompts, params);
     const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
     const created = unixNow();
-    const usage = this.usage(prompts, choices);
     if (request.stream) {
       const chunk = (choice: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }) => ({
         id,
@@ -321,14 +343,18 @@ export class OpenAiService {
         model: served.id,
         choices: [{ ...choice, logprobs: null }],
       });
-      streamChoices(res, choices, {
+      const stream = new ChoiceStream(res, {
         start: (index) => chunk({ index, delta: { role: 'assistant', content: '' }, finish_reason: null }),
         delta: (index, content) => chunk({ index, delta: { content }, finish_reason: null }),
-        finish: (c) => chunk({ index: c.index, delta: {}, finish_reason: c.finishReason }),
-        usage: request.stream_options?.include_usage ? { id, object: 'chat.completion.chunk', created, model: served.id, choices: [], usage } : undefined,
+        finish: (index, reason) => chunk({ index, delta: {}, finish_reason: reason }),
       });
+      const choices = await this.sample(served, prompts, params, res, (step) => stream.step(step));
+      const usage = this.usage(prompts, choices);
+      stream.end(choices, request.stream_options?.include_usage ? { id, object: 'chat.completion.chunk', created, model: served.id, choices: [], usage } : undefined);
       return;
     }
+    const choices = await this.sample(served, prompts, params, res);
+    const usage = this.usage(prompts, choices);
     sendJson(res, 200, {
       id,
       object: 'chat.completion',
@@ -351,45 +377,85 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** The client closed the connection before its answer was complete. */
+class ClientGoneError extends Error {
+  constructor() {
+    super('the client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
 interface StreamShape {
   start?: (index: number) => unknown;
   delta: (index: number, text: string) => unknown;
-  finish: (choice: Choice) => unknown;
-  usage?: unknown;
+  finish: (index: number, reason: FinishReason) => unknown;
 }
 
 /**
- * Writes the choices as Server-Sent Events, one chunk per generated token of each choice (choices
- * interleaved step by step, as a live stream would), then each choice's finish chunk, the optional
- * usage chunk and `[DONE]`. The text of a choice's chunks joins to its non-streamed text: bytes of a
- * multi-byte character are held until the character is complete (a streaming UTF-8 decoder).
- *
- * The chunks are written once `generate` has returned: it has no per-step callback, so tokens
- * reach the client together rather than as each is sampled.
+ * Writes choices as Server-Sent Events while they are generated: the headers and the `start`
+ * chunks (chat: `delta.role`) with the first step, then per step one chunk per new token and choice
+ * (choices interleaved step by step) and a choice's finish chunk as soon as it ends; `end` adds
+ * anything not yet written, the optional usage chunk and `[DONE]`. The text of a choice's chunks
+ * joins to its non-streamed text: the tokens come from `GenerationStep`, which holds back a
+ * possible stop sequence, and bytes of a multi-byte character are held until the character is
+ * complete (a streaming UTF-8 decoder per choice).
  */
-function streamChoices(res: ServerResponse, choices: Choice[], shape: StreamShape): void {
-  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-  // A client that went away leaves a destroyed response; writing to it would be wasted work.
-  const send = (value: unknown): void => {
-    if (!res.destroyed) res.write(`data: ${JSON.stringify(value)}\n\n`);
-  };
-  const decoders = choices.map(() => new TextDecoder('utf-8', { fatal: false }));
-  if (shape.start) for (const c of choices) send(shape.start(c.index));
-  const steps = Math.max(0, ...choices.map((c) => c.tokens.length));
-  for (let t = 0; t < steps; t++) {
-    for (const c of choices) {
-      if (t >= c.tokens.length) continue;
-      const token = c.tokens[t];
-      const text = token < 256 ? decoders[c.index].decode(Uint8Array.of(token), { stream: true }) : '';
-      if (text !== '') send(shape.delta(c.index, text));
-    }
+class ChoiceStream {
+  private started = false;
+  private readonly decoders = new Map<number, TextDecoder>();
+  private readonly finished = new Set<number>();
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly shape: StreamShape,
+  ) {}
+
+  step(step: GenerationStep): void {
+    this.begin(step.tokens.length);
+    step.tokens.forEach((tokens, index) => {
+      for (const token of tokens) {
+        // Special tokens (>= 256) have no text; the byte tokenizer's ids below 256 are UTF-8 bytes.
+        const text = token < 256 ? this.decoder(index).decode(Uint8Array.of(token), { stream: true }) : '';
+        if (text !== '') this.send(this.shape.delta(index, text));
+      }
+      const reason = step.finished[index];
+      if (reason) this.finish(index, reason);
+    });
   }
-  for (const c of choices) {
-    const rest = decoders[c.index].decode();
-    if (rest !== '') send(shape.delta(c.index, rest));
-    send(shape.finish(c));
+
+  end(choices: Choice[], usage: unknown): void {
+    this.begin(choices.length);
+    for (const c of choices) this.finish(c.index, c.finishReason);
+    if (usage) this.send(usage);
+    if (!this.res.destroyed) this.res.write('data: [DONE]\n\n');
+    this.res.end();
   }
-  if (shape.usage) send(shape.usage);
-  if (!res.destroyed) res.write('data: [DONE]\n\n');
-  res.end();
+
+  private begin(choices: number): void {
+    if (this.started) return;
+    this.started = true;
+    this.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    // Without this, Node may hold the headers until the first body write.
+    this.res.flushHeaders();
+    if (this.shape.start) for (let index = 0; index < choices; index++) this.send(this.shape.start(index));
+  }
+
+  private finish(index: number, reason: FinishReason): void {
+    if (this.finished.has(index)) return;
+    this.finished.add(index);
+    const rest = this.decoder(index).decode();
+    if (rest !== '') this.send(this.shape.delta(index, rest));
+    this.send(this.shape.finish(index, reason));
+  }
+
+  private decoder(index: number): TextDecoder {
+    let decoder = this.decoders.get(index);
+    if (!decoder) this.decoders.set(index, (decoder = new TextDecoder('utf-8', { fatal: false })));
+    return decoder;
+  }
+
+  /** A client that went away leaves a destroyed response; writing to it would be wasted work. */
+  private send(value: unknown): void {
+    if (!this.res.destroyed) this.res.write(`data: ${JSON.stringify(value)}\n\n`);
+  }
 }

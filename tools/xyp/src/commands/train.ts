@@ -4,6 +4,9 @@ import { exitWithError, printResult, progress } from '../cli-output';
 
 interface LmOptions {
   input?: string;
+  shards?: string;
+  bucket?: string;
+  maxSequences?: string;
   steps: string;
   layers: string;
   width: string;
@@ -55,18 +58,24 @@ function human(job: EngineJob): string {
   return `checkpoint ${job.checkpoint}: ${m.steps} steps, loss ${m.initialLoss.toFixed(4)} → ${m.finalLoss.toFixed(4)}, ${m.params} params, ${m.seconds.toFixed(1)} s`;
 }
 
-/** `xyp train lm`: a small causal LM on a corpus JSONL, saved as a checkpoint in the store; or, with `--engine cluster --dry-run`, the Megatron PyTorchJob. */
+/**
+ * `xyp train lm`: a small causal LM on a corpus JSONL or on the corpus stage's packed shards, saved
+ * as a checkpoint in the store; or, with `--engine cluster --dry-run`, the Megatron PyTorchJob.
+ */
 export function registerTrain(parent: Command): void {
   const train = parent.command('train').description('Train models with the local engine, or render the cluster job');
   train
     .command('lm')
-    .description('Causal LM (continued pretraining) on a corpus JSONL of {id, text, category} lines; prints the checkpoint ID')
-    .option('--input <file>', 'corpus JSONL (local engine)')
+    .description('Causal LM (continued pretraining) on a corpus JSONL of {id, text, category} lines or on packed shards of `xyp corpus bucket`; prints the checkpoint ID')
+    .option('--input <file>', 'corpus JSONL (local engine, byte tokenizer)')
+    .option('--shards <dir|runId>', 'local engine, instead of --input: output directory of `xyp corpus bucket`, or the run id of a committed corpus.bucket stage in the store; the model takes the vocabulary of the tokenizer that packed them')
+    .option('--bucket <L>', 'with --shards: the bucket length to train on (needed when the run has several non-empty buckets); rows are min(L, context + 1) tokens')
+    .option('--max-sequences <n>', 'with --shards: read only the first n packed sequences of the bucket')
     .option('--steps <n>', 'optimiser steps', '60')
     .option('--layers <n>', 'transformer layers', '2')
     .option('--width <n>', 'model width', '64')
     .option('--heads <n>', 'attention heads', '4')
-    .option('--context <n>', 'tokens per training row (bytes: the tokenizer is byte-level)', '128')
+    .option('--context <n>', 'model context: tokens per training row (bytes with --input; packed sequences of --shards longer than context + 1 are cut into several rows)', '128')
     .option('--batch <n>', 'rows per step', '8')
     .option('--lr <x>', 'peak learning rate (default: 3e-3 local, for the small byte-level model; 1e-5 cluster, a continued-pretraining rate for a large model)')
     .option('--seed <n>', 'seed of weights, data order and dropout', '1')
@@ -115,8 +124,20 @@ export function registerTrain(parent: Command): void {
           };
           job = await new ClusterEngine({ dryRun: true }).trainCausalLm(spec);
         } else {
-          if (!o.input) throw new Error('--input is required: a corpus JSONL of {id, text, category} lines (e.g. data/sample/corpus.jsonl)');
-          spec.data = { jsonl: o.input };
+          if (o.input && o.shards) throw new Error('give --input or --shards, not both');
+          if (o.shards) {
+            spec.data = {
+              shards: {
+                source: o.shards,
+                bucket: o.bucket === undefined ? undefined : int('bucket', o.bucket),
+                maxSequences: o.maxSequences === undefined ? undefined : int('max-sequences', o.maxSequences),
+              },
+            };
+          } else {
+            if (!o.input) throw new Error('--input or --shards is required: a corpus JSONL of {id, text, category} lines (e.g. data/sample/corpus.jsonl), or the output of `xyp corpus bucket`');
+            if (o.bucket !== undefined || o.maxSequences !== undefined) throw new Error('--bucket and --max-sequences go with --shards');
+            spec.data = { jsonl: o.input };
+          }
           job = await new LocalEngine({ onProgress: progress }).trainCausalLm(spec);
         }
         printResult(job.engine === 'local' ? { checkpoint: job.checkpoint, ...job.metrics } : job, o.json === true, () => human(job));
