@@ -6,21 +6,42 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
+import { enableNativeKernels, loadNativeBlas } from './native';
+
+// Switching the native kernels off and on at run time (benchmarks, tests) belongs with backend selection.
+export { useNativeKernels } from './native';
 
 export type BackendName = 'wasm' | 'cpu';
 
 export interface BackendOptions {
   /** `auto` tries WASM (SIMD, threads when `threads` > 1) and falls back to the CPU backend. */
   backend?: BackendName | 'auto';
-  /** XNNPACK threads of the WASM backend; 1 loads the single-threaded SIMD build. Default: `XYP_ENGINE_THREADS` or the core count (max 8). */
+  /**
+   * Compute threads. With the native addon: OpenBLAS threads and the workers of the fused kernels (the
+   * WASM module then loads its single-threaded build). Without it: XNNPACK threads of the WASM backend,
+   * 1 loading the single-threaded SIMD build. Default: `XYP_ENGINE_THREADS` or the core count (max 8).
+   */
   threads?: number;
+  /**
+   * Run matrix products and the fused kernels (`native.ts`) on the OpenBLAS addon when it is built
+   * (`tools/native/build.sh`). Default: on unless `XYP_ENGINE_NATIVE=0`. Without the addon, or when
+   * it fails to load, everything runs on WASM and `BackendInfo.note` says why.
+   */
+  native?: boolean;
 }
+
+/** Which code multiplies matrices: the OpenBLAS addon, XNNPACK inside WASM, or the CPU backend's JS. */
+export type MatmulPath = 'native-openblas' | 'wasm-xnnpack' | 'cpu-js';
 
 export interface BackendInfo {
   backend: BackendName;
-  /** Threads the XNNPACK pool actually runs (1 on the CPU backend). */
+  /** Threads the XNNPACK pool actually runs (1 on the CPU backend and with the native addon). */
   threads: number;
   simd: boolean;
+  matmul: MatmulPath;
+  /** OpenBLAS threads and build, when `matmul` is `native-openblas`. */
+  blasThreads?: number;
+  blasConfig?: string;
   /** Why the backend differs from the one asked for, when it does. */
   note?: string;
 }
@@ -52,15 +73,23 @@ async function choose(options: BackendOptions): Promise<BackendInfo> {
   const wanted = options.backend ?? (process.env.XYP_ENGINE_BACKEND as BackendName | undefined) ?? 'auto';
   if (wanted === 'cpu') return useCpu();
   const threads = options.threads ?? defaultThreads();
+  // With the addon every heavy kernel runs natively; the WASM module is left with residual additions
+  // and reshapes, for which its thread pool measured no gain (README), so it loads single-threaded.
+  const nativeWanted = options.native ?? process.env.XYP_ENGINE_NATIVE !== '0';
+  const { blas, note } = nativeWanted ? loadNativeBlas() : { blas: undefined, note: undefined };
+  const wasmThreads = blas ? 1 : threads;
   const before = { uncaught: process.listeners('uncaughtException'), rejection: process.listeners('unhandledRejection') };
   try {
     const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
-    if (threads > 1 && simd) await initThreadedWasm(threads);
+    if (wasmThreads > 1 && simd) await initThreadedWasm(wasmThreads);
     else if (!(await tf.setBackend('wasm'))) throw new Error('the WASM backend did not initialise');
     await tf.ready();
     dropListenersAddedSince(before);
     shareIdentityBuffers();
-    return { backend: 'wasm', threads: wasm.getThreadsCount(), simd };
+    const info: BackendInfo = { backend: 'wasm', threads: wasm.getThreadsCount(), simd, matmul: 'wasm-xnnpack' };
+    if (!blas) return note ? { ...info, note } : info;
+    enableNativeKernels(blas, threads);
+    return { ...info, matmul: 'native-openblas', blasThreads: blas.threads(), blasConfig: blas.config() };
   } catch (error) {
     if (wanted === 'wasm') throw error;
     const info = await useCpu();
@@ -99,7 +128,7 @@ function shareIdentityBuffers(): void {
 async function useCpu(): Promise<BackendInfo> {
   await tf.setBackend('cpu');
   await tf.ready();
-  return { backend: 'cpu', threads: 1, simd: false };
+  return { backend: 'cpu', threads: 1, simd: false, matmul: 'cpu-js' };
 }
 
 /**

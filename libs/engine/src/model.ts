@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { bmm, customGrad1, gatherRows, linear } from './ops';
+import { attention, bmm, customGrad1, gatherRows, gelu, linear, nativeKernels, rmsNorm, rotary } from './ops';
 import { Rng } from './rng';
 
 export const ModelConfig = z.object({
@@ -203,6 +203,21 @@ function rotateHalf(x: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
   return op(x) as tf.Tensor2D;
 }
 
+/** Token-major rotary tables `[N, Dh/2]` for the native `rotary` op: cos(p·θ_i), sin(p·θ_i), θ_i = base^(−2i/Dh). */
+function rotaryHalfTables(positions: Int32Array, N: number, Dh: number, base: number): [tf.Tensor2D, tf.Tensor2D] {
+  const half = Dh / 2;
+  const cos = new Float32Array(N * half);
+  const sin = new Float32Array(N * half);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < half; i++) {
+      const angle = positions[n] * Math.pow(base, (-2 * i) / Dh);
+      cos[n * half + i] = Math.cos(angle);
+      sin[n * half + i] = Math.sin(angle);
+    }
+  }
+  return [tf.tensor2d(cos, [N, half]), tf.tensor2d(sin, [N, half])];
+}
+
 function rotateHalfMatrix(Dh: number): tf.Tensor2D {
   const half = Dh / 2;
   const r = new Float32Array(Dh * Dh);
@@ -211,16 +226,6 @@ function rotateHalfMatrix(Dh: number): tf.Tensor2D {
     r[j * Dh + j + half] = 1;
   }
   return tf.tensor2d(r, [Dh, Dh]);
-}
-
-/** `y = x / √(mean(x²) + ε) · g`, x `[N, D]`, g `[D]`. */
-function rmsNorm(x: tf.Tensor2D, g: tf.Tensor, eps: number): tf.Tensor2D {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 1, true), eps))), g);
-}
-
-/** `gelu(u) ≈ u · σ(1.702 u)`. */
-function gelu(u: tf.Tensor2D): tf.Tensor2D {
-  return tf.mul(u, tf.sigmoid(tf.mul(u, 1.702)));
 }
 
 function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | undefined): T {
@@ -259,6 +264,9 @@ export function forwardHidden(model: Model, input: ForwardInput): tf.Tensor2D {
   if (config.positions === 'learned') x = tf.add(x, gatherRows(params.pos_emb as tf.Tensor2D, tf.tensor1d(positions, 'int32')));
   x = dropout(x, config.dropout, rng);
   const bias = attentionBias(input, past);
+  // Without a KV cache and with native kernels, attention runs fused on token-major `[N, D]`
+  // activations: no head transposes, no per-head pieces.
+  if (!input.cache && nativeKernels()) return fusedLayers(model, x, tf.reshape(bias, [B, T, T]), positions, rng);
   const [cos, sin] = config.positions === 'rotary' ? rotaryTables(positions, B, T, Dh, config.ropeBase) : [undefined, undefined];
   const rot = config.positions === 'rotary' ? rotateHalfMatrix(Dh) : undefined;
   const toHeads = (t: tf.Tensor2D): tf.Tensor4D => tf.transpose(tf.reshape(t, [B, T, H, Dh]), [0, 2, 1, 3]);
@@ -298,9 +306,34 @@ export function forwardHidden(model: Model, input: ForwardInput): tf.Tensor2D {
   return rmsNorm(x, params.norm_f, config.normEps);
 }
 
+/** The layers of `forwardHidden` on the fused native kernels, x `[N, D]` embeddings, bias `[B, T, T]`. */
+function fusedLayers(model: Model, input: tf.Tensor2D, bias: tf.Tensor3D, positions: Int32Array, rng: Rng | undefined): tf.Tensor2D {
+  const { config, params } = model;
+  const H = config.heads;
+  const N = input.shape[0];
+  const [cos, sin] = config.positions === 'rotary' ? rotaryHalfTables(positions, N, config.width / H, config.ropeBase) : [undefined, undefined];
+  const rope = (t: tf.Tensor2D): tf.Tensor2D => (cos && sin ? rotary(t, cos, sin, H) : t);
+  let x = input;
+  for (let l = 0; l < config.layers; l++) {
+    const p = `layers.${l}.`;
+    const h = rmsNorm(x, params[`${p}norm1`], config.normEps);
+    const q = rope(linear(h, params[`${p}wq`] as tf.Tensor2D));
+    const k = rope(linear(h, params[`${p}wk`] as tf.Tensor2D));
+    const v = linear(h, params[`${p}wv`] as tf.Tensor2D);
+    const o = attention(q, k, v, bias, H);
+    x = tf.add(x, dropout(linear(o, params[`${p}wo`] as tf.Tensor2D), config.dropout, rng));
+    const h2 = rmsNorm(x, params[`${p}norm2`], config.normEps);
+    const m = linear(gelu(linear(h2, params[`${p}w1`] as tf.Tensor2D)), params[`${p}w2`] as tf.Tensor2D);
+    x = tf.add(x, dropout(m, config.dropout, rng));
+  }
+  return rmsNorm(x, params.norm_f, config.normEps);
+}
+
 /** Scores `q·kᵀ·scale` `[B·H, T, Tk]`; a single query row (decoding) uses a broadcast product instead of a matmul. */
 function attend(q: tf.Tensor3D, k: tf.Tensor3D, scale: number): tf.Tensor3D {
   if (q.shape[1] === 1) return tf.reshape(tf.mul(tf.sum(tf.mul(q, k), 2), scale), [q.shape[0], 1, k.shape[1]]);
+  // OpenBLAS reads kᵀ in place; the built-in gradient of a transposed matMul stays on it too.
+  if (nativeKernels()) return tf.mul(tf.matMul(q, k, false, true), scale);
   return tf.mul(bmm(q, tf.transpose(k, [0, 2, 1])), scale);
 }
 

@@ -13,6 +13,9 @@ interface Options {
   warmup: string;
   backend: 'wasm' | 'cpu' | 'auto';
   threads?: string;
+  compareTorch?: boolean;
+  python?: string;
+  torchThreads?: string;
   json?: boolean;
 }
 
@@ -23,13 +26,26 @@ function int(name: string, value: string): number {
 }
 
 function human(report: EngineBenchReport): string {
-  const lines = [`backend ${report.backend.backend}, ${report.backend.threads} thread(s), simd ${report.backend.simd}`, `FLOPs: ${report.flopConvention}`];
+  const b = report.backend;
+  const blas = b.blasThreads ? `, OpenBLAS ${b.blasThreads} thread(s)` : '';
+  const lines = [`backend ${b.backend}, matmul ${b.matmul}, ${b.threads} WASM thread(s)${blas}, simd ${b.simd}`, `FLOPs: ${report.flopConvention}`];
+  if (b.note) lines.push(`note: ${b.note}`);
+  if (report.wasmRawMatmulGflops !== undefined) lines.push(`raw [4096,256]·[256,1024]: ${report.rawMatmulGflops} GFLOP/s native, ${report.wasmRawMatmulGflops} GFLOP/s WASM`);
+  if (report.torchNote) lines.push(`torch: ${report.torchNote}`);
   for (const m of report.models) {
     lines.push(
       `${m.name} (${m.layers}L/${m.width}w/${m.heads}h/ctx ${m.context}/batch ${m.batch}/vocab ${m.vocab}, ${m.params} params): ` +
         `raw ${m.rawMatmulGflops} GFLOP/s, train ${m.trainGflops} GFLOP/s (${m.fractionOfRaw} of raw), ` +
-        `${m.trainTokensPerSecond} train tok/s, ${m.sampleTokensPerSecond} sample tok/s, peak RSS ${m.peakRssMb} MB`,
+        `${m.trainTokensPerSecond} train tok/s (median step ${m.trainTokensPerSecondMedian}), ${m.sampleTokensPerSecond} sample tok/s, peak RSS ${m.peakRssMb} MB`,
     );
+    const t = m.torch;
+    if (t) {
+      lines.push(
+        `  PyTorch ${t.version} (${t.threads} thread(s)), same steps interleaved: raw ${t.rawMatmulGflops} GFLOP/s, train ${t.torchTrainGflops} GFLOP/s ` +
+          `(${t.torchFractionOfRaw} of raw), ${t.torchTrainTokensPerSecond} train tok/s (median step ${t.torchTrainTokensPerSecondMedian}); ` +
+          `engine/PyTorch ${t.ratio} (medians ${t.ratioMedian})`,
+      );
+    }
   }
   return lines.join('\n');
 }
@@ -48,7 +64,10 @@ export function registerBenchEngine(parent: Command): void {
     .option('--steps <n>', 'timed training steps', '4')
     .option('--warmup <n>', 'untimed warm-up steps', '1')
     .option('--backend <name>', 'wasm, cpu or auto', 'auto')
-    .option('--threads <n>', 'WASM threads (default: XYP_ENGINE_THREADS or the core count)')
+    .option('--threads <n>', 'compute threads: OpenBLAS with the native addon, else WASM (default: XYP_ENGINE_THREADS or the core count)')
+    .option('--compare-torch', 'also train the same model with PyTorch on the CPU, steps interleaved (needs python3 with torch)')
+    .option('--python <path>', 'Python for --compare-torch (default: XYP_TORCH_PYTHON, python3, /usr/bin/python3)')
+    .option('--torch-threads <n>', 'torch.set_num_threads for --compare-torch (default: the engine threads)')
     .option('--json', 'print one JSON object')
     .action(async (o: Options) => {
       try {
@@ -71,6 +90,9 @@ export function registerBenchEngine(parent: Command): void {
           warmup: Number(o.warmup),
           backend: o.backend,
           threads: o.threads ? int('threads', o.threads) : undefined,
+          compareTorch: o.compareTorch === true,
+          python: o.python,
+          torchThreads: o.torchThreads ? int('torch-threads', o.torchThreads) : undefined,
           onProgress: progress,
         });
         printResult(report, o.json === true, human);

@@ -1,0 +1,436 @@
+/**
+ * Optional native kernels: the `xyp_blas` N-API addon (`tools/native/blas`, built by
+ * `tools/native/build.sh`) over OpenBLAS `sgemm`. When it loads, the WASM backend's `BatchMatMul` runs
+ * on it, and fused kernels (`Xyp*`: cross-entropy, GELU, RMSNorm, rotary, attention, AdamW) are
+ * registered for `ops.ts` to call. They read their inputs from and write their outputs into the WASM
+ * heap, so nothing is copied. Without the addon every kernel stays on WASM.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+/** The addon's exports (`tools/native/blas/blas.c`). Matrices are row-major float32. */
+export interface NativeBlas {
+  /**
+   * For b < batch: `C_b[M,N] = alpha · op(A_b) · op(B_b) + beta · C_b`, op(X) = Xᵀ when its flag is
+   * set. A_b starts at `A[aOff + b·aStride]`, stored `[M,K]` (`[K,M]` transposed) with row stride lda;
+   * B_b `[K,N]` (`[N,K]`) and C_b `[M,N]` likewise. Stride 0 broadcasts one matrix over the batch.
+   */
+  gemm(
+    transA: boolean,
+    transB: boolean,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    aOff: number,
+    aStride: number,
+    lda: number,
+    b: Float32Array,
+    bOff: number,
+    bStride: number,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    cOff: number,
+    cStride: number,
+    ldc: number,
+  ): void;
+  /*
+   * Fused kernels: `heap` is the WASM heap as float32, every other tensor argument the float index of
+   * its first element there (int32 targets are read through the same index). Shapes: see blas.c.
+   */
+  crossEntropy(heap: Float32Array, logits: number, targets: number, nll: number, probs: number, rows: number, vocab: number): void;
+  crossEntropyGrad(heap: Float32Array, probs: number, targets: number, dnll: number, dz: number, rows: number, vocab: number): void;
+  gelu(heap: Float32Array, u: number, y: number, n: number): void;
+  geluGrad(heap: Float32Array, u: number, dy: number, du: number, n: number): void;
+  rmsNorm(heap: Float32Array, x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void;
+  rmsNormGrad(heap: Float32Array, x: number, g: number, r: number, dy: number, dx: number, dg: number, rows: number, d: number): void;
+  rotary(heap: Float32Array, x: number, cos: number, sin: number, y: number, rows: number, heads: number, headWidth: number, sign: number): void;
+  attention(
+    heap: Float32Array,
+    q: number,
+    k: number,
+    v: number,
+    bias: number,
+    probs: number,
+    o: number,
+    batch: number,
+    seq: number,
+    heads: number,
+    headWidth: number,
+    scale: number,
+  ): void;
+  attentionGrad(
+    heap: Float32Array,
+    q: number,
+    k: number,
+    v: number,
+    probs: number,
+    dO: number,
+    dq: number,
+    dk: number,
+    dv: number,
+    scratch: number,
+    workers: number,
+    batch: number,
+    seq: number,
+    heads: number,
+    headWidth: number,
+    scale: number,
+  ): void;
+  gatherRows(heap: Float32Array, table: number, idx: number, out: number, rows: number, width: number, tableRows: number): void;
+  scatterAddRows(heap: Float32Array, dy: number, idx: number, dtable: number, rows: number, width: number, tableRows: number): void;
+  adamw(
+    heap: Float32Array,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    pOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    bc1: number,
+    bc2: number,
+    eps: number,
+    weightDecay: number,
+    gradScale: number,
+  ): void;
+  /** Σ x² in double precision. */
+  sumSquares(heap: Float32Array, x: number, n: number): number;
+  setThreads(threads: number): void;
+  threads(): number;
+  /** OpenBLAS build string (version, kernel architecture, threading). */
+  config(): string;
+}
+
+/** `tools/native/blas/build/Release/xyp_blas.node`, relative to this file's place in the workspace. */
+export const NATIVE_ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'tools', 'native', 'blas', 'build', 'Release', 'xyp_blas.node');
+
+/**
+ * Loads the addon (`XYP_ENGINE_NATIVE_PATH` overrides its location). Returns why not when it is absent
+ * or fails to load; never throws.
+ */
+export function loadNativeBlas(file = process.env.XYP_ENGINE_NATIVE_PATH || NATIVE_ADDON_PATH): { blas?: NativeBlas; note?: string } {
+  if (!fs.existsSync(file)) return { note: `native addon not built (${file}; run tools/native/build.sh)` };
+  try {
+    const mod = { exports: {} as NativeBlas };
+    process.dlopen(mod, file);
+    return { blas: mod.exports };
+  } catch (error) {
+    return { note: `native addon failed to load: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+let active: NativeBlas | undefined;
+let enabled = true;
+
+/** The addon when its kernels are registered on the WASM backend of this process (and switched on), else undefined. */
+export function nativeBlas(): NativeBlas | undefined {
+  return enabled ? active : undefined;
+}
+
+/**
+ * Switches the native kernels off (`false`: every op takes its WASM path again) or back on, e.g. to
+ * compare both paths in one process. Returns the previous setting.
+ */
+export function useNativeKernels(on: boolean): boolean {
+  const previous = enabled;
+  enabled = on;
+  return previous;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+/** The whole WASM heap as float32; read it after any allocation, since growing the memory replaces it. */
+function heapF32(backend: BackendWasm): Float32Array {
+  return (backend.wasm as unknown as { HEAPF32: Float32Array }).HEAPF32;
+}
+
+/** Float32 index of a tensor's first element in the WASM heap. */
+function heapIndex(backend: BackendWasm, t: tf.TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+}
+
+function product(dims: number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * `BatchMatMul` on OpenBLAS: `C[..., M, N] = op(A)[..., M, K] · op(B)[..., K, N]`. The batch dimensions
+ * must be equal or one side's must all be 1 (broadcast with stride 0); other broadcasts and non-float
+ * inputs go to the original WASM kernel.
+ */
+function nativeBatchMatMul(blas: NativeBlas, fallback: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { inputs, attrs } = args;
+    const backend = args.backend as BackendWasm;
+    const a = inputs.a as tf.TensorInfo;
+    const b = inputs.b as tf.TensorInfo;
+    const transposeA = Boolean(attrs?.transposeA);
+    const transposeB = Boolean(attrs?.transposeB);
+    if (!enabled || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return fallback(args);
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    if ((transposeB ? b.shape[rb - 1] : b.shape[rb - 2]) !== k) return fallback(args);
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = product(outerA);
+    const batchB = product(outerB);
+    // One side all ones (stride 0) or both the same: a plain loop of products. Anything else
+    // (e.g. [2,1] against [1,3]) needs index arithmetic per product and goes to WASM.
+    if (batchA !== 1 && batchB !== 1 && outerA.join(',') !== outerB.join(',')) return fallback(args);
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    const batch = Math.max(batchA, batchB);
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    if (batch * m * n === 0) return out;
+    const heap = heapF32(backend);
+    blas.gemm(
+      transposeA,
+      transposeB,
+      batch,
+      m,
+      n,
+      k,
+      1,
+      heap,
+      heapIndex(backend, a),
+      batchA === 1 ? 0 : m * k,
+      transposeA ? m : k,
+      heap,
+      heapIndex(backend, b),
+      batchB === 1 ? 0 : k * n,
+      transposeB ? k : n,
+      0,
+      heap,
+      heapIndex(backend, out),
+      m * n,
+      n,
+    );
+    return out;
+  };
+}
+
+type Inputs = Record<string, tf.TensorInfo>;
+
+/**
+ * Registers a fused kernel on the WASM backend: `run` allocates its outputs with `makeOutput` and
+ * calls the addon on the heap, which it must fetch only after allocating (growth replaces it).
+ */
+function defineKernel(
+  kernelName: string,
+  run: (backend: BackendWasm, inputs: Inputs, attrs: tf.NamedAttrMap) => tf.TensorInfo | tf.TensorInfo[],
+  int32Inputs: string[] = [],
+): void {
+  tf.registerKernel({
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      // The addon reads raw heap words: a tensor of another dtype would be reinterpreted, not converted.
+      for (const [name, t] of Object.entries(inputs as Inputs)) {
+        const dtype = int32Inputs.includes(name) ? 'int32' : 'float32';
+        if (t.dtype !== dtype) throw new Error(`${kernelName}: input ${name} must be ${dtype}, got ${t.dtype}`);
+      }
+      return run(backend as BackendWasm, inputs as Inputs, attrs ?? {});
+    },
+  });
+}
+
+function num(attrs: tf.NamedAttrMap, name: string): number {
+  const value = attrs[name];
+  if (typeof value !== 'number') throw new Error(`native kernel attribute ${name} must be a number`);
+  return value;
+}
+
+function registerFusedKernels(blas: NativeBlas): void {
+  // [rows, V] logits, [rows] int32 targets → [rows] nll, [rows, V] softmax.
+  defineKernel('XypCrossEntropy', (backend, { logits, targets }) => {
+    const [rows, vocab] = logits.shape;
+    const nll = backend.makeOutput([rows], 'float32');
+    const probs = backend.makeOutput([rows, vocab], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.crossEntropy(heapF32(backend), at(logits), at(targets), at(nll), at(probs), rows, vocab);
+    return [nll, probs];
+  }, ['targets']);
+  defineKernel('XypCrossEntropyGrad', (backend, { probs, targets, dnll }) => {
+    const [rows, vocab] = probs.shape;
+    const dz = backend.makeOutput([rows, vocab], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.crossEntropyGrad(heapF32(backend), at(probs), at(targets), at(dnll), at(dz), rows, vocab);
+    return dz;
+  }, ['targets']);
+  defineKernel('XypGelu', (backend, { u }) => {
+    const y = backend.makeOutput(u.shape, 'float32');
+    blas.gelu(heapF32(backend), heapIndex(backend, u), heapIndex(backend, y), product(u.shape));
+    return y;
+  });
+  defineKernel('XypGeluGrad', (backend, { u, dy }) => {
+    const du = backend.makeOutput(u.shape, 'float32');
+    blas.geluGrad(heapF32(backend), heapIndex(backend, u), heapIndex(backend, dy), heapIndex(backend, du), product(u.shape));
+    return du;
+  });
+  // [rows, D] x, [D] g → [rows, D] y, [rows] 1/rms.
+  defineKernel('XypRmsNorm', (backend, { x, g }, attrs) => {
+    const [rows, d] = x.shape;
+    const y = backend.makeOutput([rows, d], 'float32');
+    const r = backend.makeOutput([rows], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.rmsNorm(heapF32(backend), at(x), at(g), at(y), at(r), rows, d, num(attrs, 'eps'));
+    return [y, r];
+  });
+  defineKernel('XypRmsNormGrad', (backend, { x, g, r, dy }) => {
+    const [rows, d] = x.shape;
+    const dx = backend.makeOutput([rows, d], 'float32');
+    const dg = backend.makeOutput([d], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.rmsNormGrad(heapF32(backend), at(x), at(g), at(r), at(dy), at(dx), at(dg), rows, d);
+    return [dx, dg];
+  });
+  // [rows, H·Dh] x, [rows, Dh/2] cos and sin → [rows, H·Dh].
+  defineKernel('XypRotary', (backend, { x, cos, sin }, attrs) => {
+    const [rows, width] = x.shape;
+    const heads = num(attrs, 'heads');
+    const y = backend.makeOutput([rows, width], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.rotary(heapF32(backend), at(x), at(cos), at(sin), at(y), rows, heads, width / heads, num(attrs, 'sign'));
+    return y;
+  });
+  // [B·T, D] q, k, v and [B, T, T] bias → [B·T, D] o, [B, H, T, T] probabilities.
+  defineKernel('XypAttention', (backend, { q, k, v, bias }, attrs) => {
+    const [rows, width] = q.shape;
+    const batch = num(attrs, 'batch');
+    const heads = num(attrs, 'heads');
+    const seq = rows / batch;
+    const o = backend.makeOutput([rows, width], 'float32');
+    const probs = backend.makeOutput([batch, heads, seq, seq], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.attention(heapF32(backend), at(q), at(k), at(v), at(bias), at(probs), at(o), batch, seq, heads, width / heads, num(attrs, 'scale'));
+    return [o, probs];
+  });
+  defineKernel('XypAttentionGrad', (backend, { q, k, v, probs, dO }, attrs) => {
+    const [rows, width] = q.shape;
+    const batch = num(attrs, 'batch');
+    const heads = num(attrs, 'heads');
+    const seq = rows / batch;
+    const dq = backend.makeOutput([rows, width], 'float32');
+    const dk = backend.makeOutput([rows, width], 'float32');
+    const dv = backend.makeOutput([rows, width], 'float32');
+    // One [T, T] scratch per worker thread of the addon (its OpenBLAS thread count).
+    const workers = Math.max(1, blas.threads());
+    const scratch = backend.makeOutput([workers, seq, seq], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.attentionGrad(
+      heapF32(backend),
+      at(q),
+      at(k),
+      at(v),
+      at(probs),
+      at(dO),
+      at(dq),
+      at(dk),
+      at(dv),
+      at(scratch),
+      workers,
+      batch,
+      seq,
+      heads,
+      width / heads,
+      num(attrs, 'scale'),
+    );
+    backend.disposeData(scratch.dataId);
+    return [dq, dk, dv];
+  });
+  // [V, D] table, [n] int32 rows → [n, D]; the gradient sums the rows of dy `[n, D]` into `[V, D]`.
+  defineKernel('XypGatherRows', (backend, { table, idx }) => {
+    const [tableRows, width] = table.shape;
+    const rows = idx.shape[0];
+    const out = backend.makeOutput([rows, width], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.gatherRows(heapF32(backend), at(table), at(idx), at(out), rows, width, tableRows);
+    return out;
+  }, ['idx']);
+  defineKernel('XypScatterAddRows', (backend, { dy, idx }, attrs) => {
+    const [rows, width] = dy.shape;
+    const tableRows = num(attrs, 'tableRows');
+    const dtable = backend.makeOutput([tableRows, width], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.scatterAddRows(heapF32(backend), at(dy), at(idx), at(dtable), rows, width, tableRows);
+    return dtable;
+  }, ['idx']);
+  defineKernel('XypAdamW', (backend, { p, g, m, v }, attrs) => {
+    const pOut = backend.makeOutput(p.shape, 'float32');
+    const mOut = backend.makeOutput(p.shape, 'float32');
+    const vOut = backend.makeOutput(p.shape, 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    const a = (name: string) => num(attrs, name);
+    blas.adamw(
+      heapF32(backend),
+      at(p),
+      at(g),
+      at(m),
+      at(v),
+      at(pOut),
+      at(mOut),
+      at(vOut),
+      product(p.shape),
+      a('lr'),
+      a('beta1'),
+      a('beta2'),
+      a('bc1'),
+      a('bc2'),
+      a('eps'),
+      a('weightDecay'),
+      a('gradScale'),
+    );
+    return [pOut, mOut, vOut];
+  });
+}
+
+/** Hyper-parameters of one fused AdamW update (`XypAdamW`); see `optim.ts` for the formula. */
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  bc1: number;
+  bc2: number;
+  eps: number;
+  weightDecay: number;
+  gradScale: number;
+}
+
+/** One fused AdamW update of parameter p with gradient g and moments m, v: returns `[p', m', v']`. */
+export function nativeAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel('XypAdamW', { p, g, m, v }, { ...attrs }) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** Σ x² of a float32 tensor on the WASM backend, read in place (native kernels must be active). */
+export function nativeSumSquares(x: tf.Tensor): number {
+  const blas = nativeBlas();
+  if (!blas) throw new Error('native kernels are not active');
+  const backend = tf.backend() as BackendWasm;
+  return blas.sumSquares(heapF32(backend), heapIndex(backend, x), x.size);
+}
+
+/**
+ * Registers the native kernels on the WASM backend (call once, after it initialised) and sets the
+ * OpenBLAS thread count.
+ */
+export function enableNativeKernels(blas: NativeBlas, threads: number): void {
+  if (active) return;
+  blas.setThreads(threads);
+  const original = tf.getKernel('BatchMatMul', 'wasm');
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc: nativeBatchMatMul(blas, original.kernelFunc) });
+  registerFusedKernels(blas);
+  active = blas;
+}
