@@ -11,7 +11,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createRng, type Rng } from '@xyp/bucketing';
+import { createRng, type Rng } from '@xyp/random';
 
 type Lang = 'zh' | 'en';
 

@@ -26,7 +26,6 @@ export {
   type CompositionRatios,
   type CompositionStats,
 } from './core/metrics';
-export { createRng, deriveSeed, mix32, shuffleInPlace, type Rng } from './core/rng';
 export { simulatePacking, type LengthRecord, type SimulationOptions } from './core/simulate';
 export { BestFitDecreasingStrategy } from './core/bfd-strategy';
 export { BucketStrategy } from './core/bucket-strategy';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nextMixture, nextSftRatios, type MixtureDecision } from './controller';
-import { createRng, type Rng } from './prng';
+import { createRng, type Rng } from '@xyp/random';
 import type { LossReportLine, MixtureConfigInput } from './schemas';
 
 type Curve = (step: number) => number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, type Rng } from './prng';
+import { createRng, type Rng } from '@xyp/random';
 import { projectOntoCappedSimplex } from './projection';
 
 function randomCase(rng: Rng): { v: number[]; lo: number[]; hi: number[] } {

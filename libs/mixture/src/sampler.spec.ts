@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from './prng';
+import { createRng } from '@xyp/random';
 import { allocateTokens, planSampling } from './sampler';
 import type { IndexedDocument } from './schemas';
 

@@ -1,6 +1,6 @@
 import { MixtureInputError } from './errors';
 import { parseWeights, validateDocumentIndex } from './parse';
-import { createRng, deriveSeed, shuffleInPlace } from './prng';
+import { createRng, deriveSeed, shuffleInPlace } from '@xyp/random';
 import type { IndexedDocument, Weights } from './schemas';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CountTree } from './count-tree';
-import { createRng, type Rng } from './rng';
+import { createRng, type Rng } from '@xyp/random';
 import { createStrategy } from './strategies';
 import type { PackedSequence, PackingStrategy } from './strategy';
 

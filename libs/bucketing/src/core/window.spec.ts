@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emptyCounts, ratios } from './metrics';
-import { createRng } from './rng';
+import { createRng } from '@xyp/random';
 import { simulatePacking } from './simulate';
 import { createStrategy } from './strategies';
 import { WindowPacker, type EmittedSequence, type PackItem } from './window';

@@ -1,5 +1,5 @@
 import { emptyCounts, emptyStats, type CompositionCounts, type CompositionStats } from './metrics';
-import { createRng, deriveSeed, shuffleInPlace } from './rng';
+import { createRng, deriveSeed, shuffleInPlace } from '@xyp/random';
 import type { PackingStrategy } from './strategy';
 import type { WindowKey } from './windowing';
 

@@ -7,7 +7,7 @@ import { parsePackConfig, tokenDtypeFor, type PackConfigInput } from '../core/co
 import type { TokenEncoder } from '../core/encoder';
 import { CATEGORY_SIDECAR_SUFFIX, PIECE_SIDECAR_SUFFIX, bucketPrefix, type ShardReport } from '../core/jobs';
 import { BucketManifest } from '../core/manifest';
-import { createRng } from '../core/rng';
+import { createRng } from '@xyp/random';
 import { decodeCategorySidecar, decodePieceSidecar } from '../core/sidecars';
 import { simulatePacking } from '../core/simulate';
 import { createStrategy } from '../core/strategies';

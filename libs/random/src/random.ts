@@ -1,7 +1,7 @@
 /**
- * Seeded pseudo-random numbers. The mixture library never calls `Math.random`: every
- * random choice comes from a generator built here from an explicit seed, so the same
- * seed always gives the same plan.
+ * Seeded pseudo-random numbers for every pure algorithm of the platform (packing shuffles,
+ * mixture sampling). Nothing calls `Math.random`: every random choice comes from a
+ * generator built here from an explicit seed, so the same seed always gives the same output.
  *
  * Generator: SplitMix32, the 32-bit variant of Steele, Lea & Flood, "Fast splittable
  * pseudorandom number generators" (OOPSLA 2014). State advances by the golden-ratio
@@ -48,9 +48,15 @@ export function seedToUint32(seed: number): number {
   return mix32(low ^ mix32(high + 0x9e3779b9));
 }
 
-/** Derives an independent 32-bit seed for a named sub-stream (e.g. one per category). */
-export function deriveSeed(seed: number, label: string): number {
-  return mix32(seedToUint32(seed) ^ mix32(hashString(label) + 0x632be5ab));
+/**
+ * A 32-bit seed for one sub-stream, e.g. `deriveSeed(runSeed, window, part)` or
+ * `deriveSeed(seed, 'category:news')`: each part (a safe integer, or a label hashed with
+ * FNV-1a) is folded in with `mix32`, so different paths give unrelated streams.
+ */
+export function deriveSeed(seed: number, ...path: (number | string)[]): number {
+  let h = seedToUint32(seed);
+  for (const part of path) h = mix32(h ^ mix32((typeof part === 'string' ? hashString(part) : seedToUint32(part)) + 0x632be5ab));
+  return h;
 }
 
 /** SplitMix32 generator from a safe-integer seed. */

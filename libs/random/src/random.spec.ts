@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, deriveSeed, seedToUint32, shuffleInPlace } from './prng';
+import { createRng, deriveSeed, seedToUint32, shuffleInPlace } from './random';
 
 describe('seeded PRNG', () => {
   it('gives the same stream for the same seed and a different one for another seed', () => {
@@ -38,9 +38,11 @@ describe('seeded PRNG', () => {
     expect(() => createRng(1.5)).toThrow(/safe integer/);
   });
 
-  it('derives different sub-stream seeds per label', () => {
+  it('derives different sub-stream seeds per label and per numeric path', () => {
     expect(deriveSeed(1, 'category:news')).not.toBe(deriveSeed(1, 'category:social'));
     expect(deriveSeed(1, 'category:news')).toBe(deriveSeed(1, 'category:news'));
+    expect(deriveSeed(1, 3, 0)).not.toBe(deriveSeed(1, 0, 3));
+    expect(deriveSeed(1, 3, 0)).not.toBe(deriveSeed(1, 3, 0 + 2 ** 32));
   });
 
   it('shuffles into a permutation, deterministically', () => {
