@@ -39,8 +39,12 @@ export const PackConfig = z
     shardLines: z.number().int().min(1).default(65536),
     /** Append the tokenizer's end-of-document token to every document. */
     appendEod: z.boolean().default(true),
-    /** The run fails when rejected / (kept + rejected) exceeds this. */
-    maxRejectRate: z.number().min(0).max(1).default(0.01),
+    /**
+     * The run fails when rejected / (kept + rejected) exceeds this. The default only stops
+     * a run on the wrong file or format (most lines unreadable); set it lower (e.g. 0.01)
+     * to hold a production corpus to a standard. Rejects are always counted and kept.
+     */
+    maxRejectRate: z.number().min(0).max(1).default(0.5),
     /** Longer lines are rejected (`line-too-long`) without being held in memory. */
     maxLineBytes: z.number().int().min(1).default(64 << 20),
     /** Characters of text per tokenizer batch. */

@@ -56,7 +56,7 @@ export function registerCorpusBucket(parent: Command): void {
     .option('--tokenizer <llama3|path>', 'llama3 (bundled) or a Hugging Face tokenizer.json (or its directory)', 'llama3')
     .option('--buckets <lengths>', `comma-separated sequence lengths (default ${DEFAULT_BUCKET_LENGTHS.join(',')} for bucket, 2048 for bfd/fixed)`)
     .option('--strategy <name>', `packing strategy: ${STRATEGY_NAMES.join(' | ')}`, 'bucket')
-    .option('--max-reject-rate <r>', 'fail when rejected / documents in exceeds this', '0.01')
+    .option('--max-reject-rate <r>', 'fail when rejected / documents in exceeds this (e.g. 0.01 for a production corpus)', '0.5')
     .option('--workers <n>', 'shard workers; more than 1 runs child processes', '1')
     .option('--seed <n>', 'seed of the per-window sequence shuffle', '0')
     .option('--window-tokens <n>', 'tokens per packing window (memory bound)')
