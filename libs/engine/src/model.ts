@@ -96,7 +96,11 @@ export function initParams(configInput: ModelConfigInput, seed: number): Model {
       const std = /\.(wo|w2)$/.test(name) ? 0.02 / Math.sqrt(2 * config.layers) : 0.02;
       for (let i = 0; i < size; i++) values[i] = rng.normal() * std;
     }
-    params[name] = tf.variable(tf.tensor(values, shape), true, prefix + name);
+    // The variable takes the tensor's buffer; disposing the tensor leaves the variable its sole owner,
+    // so that the optimiser may update it in place (`nativeAdamWInPlace`).
+    const initial = tf.tensor(values, shape);
+    params[name] = tf.variable(initial, true, prefix + name);
+    initial.dispose();
   }
   return { config, params };
 }
@@ -123,7 +127,12 @@ export function disposeModel(model: Model): void {
 export function cloneModel(model: Model, trainable = false): Model {
   const params: Params = {};
   const prefix = variablePrefix();
-  for (const [name, v] of Object.entries(model.params)) params[name] = tf.variable(tf.clone(v), trainable, prefix + name);
+  for (const [name, v] of Object.entries(model.params)) {
+    // The copy shares v's buffer (copy on write: neither is updated in place while both hold it).
+    const copy = tf.clone(v);
+    params[name] = tf.variable(copy, trainable, prefix + name);
+    copy.dispose();
+  }
   return { config: model.config, params };
 }
 

@@ -45,6 +45,10 @@ export interface NativeBlas {
    */
   crossEntropy(heap: Float32Array, logits: number, targets: number, nll: number, probs: number, rows: number, vocab: number): void;
   crossEntropyGrad(heap: Float32Array, probs: number, targets: number, dnll: number, dz: number, rows: number, vocab: number): void;
+  /** Per row: lse = logsumexp(z) `[rows]`, nll = lse − z[t]; no softmax is written. */
+  crossEntropyLse(heap: Float32Array, logits: number, targets: number, nll: number, lse: number, rows: number, vocab: number): void;
+  /** dz = (exp(z − lse) − onehot(t)) · dnll, the softmax recomputed from the logits. */
+  crossEntropyLseGrad(heap: Float32Array, logits: number, lse: number, targets: number, dnll: number, dz: number, rows: number, vocab: number): void;
   gelu(heap: Float32Array, u: number, y: number, n: number): void;
   geluGrad(heap: Float32Array, u: number, dy: number, du: number, n: number): void;
   rmsNorm(heap: Float32Array, x: number, g: number, y: number, r: number, rows: number, d: number, eps: number): void;
@@ -93,6 +97,23 @@ export interface NativeBlas {
     pOut: number,
     mOut: number,
     vOut: number,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    bc1: number,
+    bc2: number,
+    eps: number,
+    weightDecay: number,
+    gradScale: number,
+  ): void;
+  /** `adamw` written over p, m and v in place (no overlapping operands). */
+  adamwInPlace(
+    heap: Float32Array,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
     n: number,
     lr: number,
     beta1: number,
@@ -269,6 +290,22 @@ function registerFusedKernels(blas: NativeBlas): void {
     blas.crossEntropyGrad(heapF32(backend), at(probs), at(targets), at(dnll), at(dz), rows, vocab);
     return dz;
   }, ['targets']);
+  // [rows, V] logits, [rows] int32 targets → [rows] nll, [rows] logsumexp (16 MB less written than the softmax).
+  defineKernel('XypCrossEntropyLse', (backend, { logits, targets }) => {
+    const [rows, vocab] = logits.shape;
+    const nll = backend.makeOutput([rows], 'float32');
+    const lse = backend.makeOutput([rows], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.crossEntropyLse(heapF32(backend), at(logits), at(targets), at(nll), at(lse), rows, vocab);
+    return [nll, lse];
+  }, ['targets']);
+  defineKernel('XypCrossEntropyLseGrad', (backend, { logits, lse, targets, dnll }) => {
+    const [rows, vocab] = logits.shape;
+    const dz = backend.makeOutput([rows, vocab], 'float32');
+    const at = (t: tf.TensorInfo) => heapIndex(backend, t);
+    blas.crossEntropyLseGrad(heapF32(backend), at(logits), at(lse), at(targets), at(dnll), at(dz), rows, vocab);
+    return dz;
+  }, ['targets']);
   defineKernel('XypGelu', (backend, { u }) => {
     const y = backend.makeOutput(u.shape, 'float32');
     blas.gelu(heapF32(backend), heapIndex(backend, u), heapIndex(backend, y), product(u.shape));
@@ -411,6 +448,40 @@ export interface AdamWAttrs {
 /** One fused AdamW update of parameter p with gradient g and moments m, v: returns `[p', m', v']`. */
 export function nativeAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return tf.engine().runKernel('XypAdamW', { p, g, m, v }, { ...attrs }) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/**
+ * The `nativeAdamW` update written over the buffers of p, m and v (variables), without new tensors or
+ * kernel calls. Only when each of them is the sole owner of its buffer (backend refCount 1: no clone,
+ * reshape or saved tensor shares it) and all are distinct float32 tensors; returns false, changing
+ * nothing, otherwise.
+ */
+export function nativeAdamWInPlace(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): boolean {
+  const blas = nativeBlas();
+  if (!blas || tf.getBackend() !== 'wasm') return false;
+  const backend = tf.backend() as BackendWasm;
+  const tensors = [p, g, m, v];
+  if (tensors.some((t) => t.dtype !== 'float32' || t.size !== p.size)) return false;
+  if (new Set(tensors.map((t) => t.dataId)).size !== 4) return false;
+  if ([p, m, v].some((t) => backend.refCount(t.dataId) !== 1)) return false;
+  const at = (t: tf.Tensor) => heapIndex(backend, t);
+  blas.adamwInPlace(
+    heapF32(backend),
+    at(p),
+    at(g),
+    at(m),
+    at(v),
+    p.size,
+    attrs.lr,
+    attrs.beta1,
+    attrs.beta2,
+    attrs.bc1,
+    attrs.bc2,
+    attrs.eps,
+    attrs.weightDecay,
+    attrs.gradScale,
+  );
+  return true;
 }
 
 /** Σ x² of a float32 tensor on the WASM backend, read in place (native kernels must be active). */

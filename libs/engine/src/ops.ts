@@ -154,14 +154,15 @@ export const gatherRows = customGrad2((table: tf.Tensor, idx: tf.Tensor, save: t
  */
 export const tokenNll = customGrad2((logits: tf.Tensor, targets: tf.Tensor, save: tf.GradSaveFunc) => {
   if (nativeKernels()) {
-    // One pass per row for the softmax and the NLL; the softmax is kept for the gradient.
-    const [nll, probs] = runKernel('XypCrossEntropy', { logits, targets });
-    save([probs, targets]);
+    // Only the row's logsumexp is kept: the gradient recomputes the softmax from the logits, so no
+    // `[n, V]` softmax is written (the logits stay alive in its place).
+    const [nll, lse] = runKernel('XypCrossEntropyLse', { logits, targets });
+    save([logits, lse, targets]);
     return {
       value: nll,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sprobs, stargets] = saved;
-        return [runKernel('XypCrossEntropyGrad', { probs: sprobs, targets: stargets, dnll: dy })[0], tf.zerosLike(stargets)];
+        const [slogits, slse, stargets] = saved;
+        return [runKernel('XypCrossEntropyLseGrad', { logits: slogits, lse: slse, targets: stargets, dnll: dy })[0], tf.zerosLike(stargets)];
       },
     };
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import type { Params } from './model';
-import { nativeAdamW, nativeSumSquares } from './native';
+import { nativeAdamW, nativeAdamWInPlace, nativeSumSquares } from './native';
 import { nativeKernels } from './ops';
 
 export const OptimConfig = z.object({
@@ -52,8 +52,13 @@ export class AdamW {
   ) {
     for (const [name, p] of Object.entries(params)) {
       if (!p.trainable) continue;
-      this.m[name] = tf.variable(tf.zerosLike(p), false, `${p.name}.m`);
-      this.v[name] = tf.variable(tf.zerosLike(p), false, `${p.name}.v`);
+      // Sole owners of their buffers (the zero tensors are released), so updatable in place.
+      const m = tf.zerosLike(p);
+      const v = tf.zerosLike(p);
+      this.m[name] = tf.variable(m, false, `${p.name}.m`);
+      this.v[name] = tf.variable(v, false, `${p.name}.v`);
+      m.dispose();
+      v.dispose();
     }
   }
 
@@ -86,7 +91,8 @@ export class AdamW {
 
   /**
    * The same update on the native kernels: ‖G‖₂ summed in double precision, then one fused pass per
-   * parameter that reads p, g, m, v and writes p', m', v' (the TF.js path runs ~12 kernels each).
+   * parameter that reads p, g, m, v and writes p', m', v' (the TF.js path runs ~12 kernels each),
+   * over p, m, v in place when no other tensor shares their buffers.
    */
   private applyNative(grads: Record<string, tf.Tensor>, names: string[], lr: number): { gradNorm: number; lr: number } {
     const c = this.config;
@@ -99,16 +105,11 @@ export class AdamW {
     tf.tidy(() => {
       for (const name of names) {
         const weightDecay = decays(name) ? c.weightDecay : 0;
-        const [p, m, v] = nativeAdamW(this.params[name], grads[name], this.m[name], this.v[name], {
-          lr,
-          beta1: c.beta1,
-          beta2: c.beta2,
-          bc1,
-          bc2,
-          eps: c.eps,
-          weightDecay,
-          gradScale,
-        });
+        const attrs = { lr, beta1: c.beta1, beta2: c.beta2, bc1, bc2, eps: c.eps, weightDecay, gradScale };
+        // Over the variables' own buffers when nothing else shares them (a clone, or the tensors a
+        // checkpoint was loaded from, until the first update replaces them), else into new tensors.
+        if (nativeAdamWInPlace(this.params[name], grads[name], this.m[name], this.v[name], attrs)) continue;
+        const [p, m, v] = nativeAdamW(this.params[name], grads[name], this.m[name], this.v[name], attrs);
         this.m[name].assign(m);
         this.v[name].assign(v);
         this.params[name].assign(p);

@@ -329,6 +329,75 @@ static napi_value CrossEntropyGrad(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Per row: lse = logsumexp(z) and nll = lse − z[t]; no softmax is stored (`p` holds lse `[rows]`). */
+static void xent_lse_rows(void* ctx, int64_t begin, int64_t end, int worker) {
+  (void)worker;
+  const xent_t* c = ctx;
+  const int64_t V = c->vocab;
+  for (int64_t r = begin; r < end; r++) {
+    const float* zr = c->z + r * V;
+    float max = zr[0];
+    for (int64_t j = 1; j < V; j++) max = zr[j] > max ? zr[j] : max;
+    float sum = 0;
+    for (int64_t j = 0; j < V; j++) sum += expf(zr[j] - max);
+    const float lse = max + logf(sum);
+    c->p[r] = lse;
+    c->nll[r] = lse - zr[c->t[r]];
+  }
+}
+
+/*
+ * crossEntropyLse(heap, logits, targets, nll, lse, rows, vocab)
+ * Per row z `[V]`, target t: lse = logsumexp(z) `[rows]` (kept for the gradient), nll = lse − z[t].
+ * Reads the logits once and writes no `[rows, V]` softmax: the gradient recomputes it from z and lse.
+ */
+static napi_value CrossEntropyLse(napi_env env, napi_callback_info info) {
+  F32 heap;
+  double a[6];
+  if (!parse(env, info, 6, &heap, a)) return NULL;
+  const int64_t rows = (int64_t)a[4];
+  if (!region(env, &heap, a[0], a[4] * a[5], "logits") || !region(env, &heap, a[1], a[4], "targets") || !region(env, &heap, a[2], a[4], "nll") ||
+      !region(env, &heap, a[3], a[4], "lse") || !indices_in(env, AT_I32(1), rows, (int64_t)a[5], "targets"))
+    return NULL;
+  xent_t c = {.z = AT(0), .t = AT_I32(1), .nll = AT(2), .p = AT(3), .vocab = (int64_t)a[5]};
+  run_ranges(rows, c.vocab, xent_lse_rows, &c);
+  return NULL;
+}
+
+typedef struct {
+  const float *z, *lse, *dnll;
+  const int32_t* t;
+  float* dz;
+  int64_t vocab;
+} xent_lse_grad_t;
+
+static void xent_lse_grad_rows(void* ctx, int64_t begin, int64_t end, int worker) {
+  (void)worker;
+  const xent_lse_grad_t* c = ctx;
+  const int64_t V = c->vocab;
+  for (int64_t r = begin; r < end; r++) {
+    const float g = c->dnll[r], lse = c->lse[r];
+    const float* zr = c->z + r * V;
+    float* dr = c->dz + r * V;
+    for (int64_t j = 0; j < V; j++) dr[j] = expf(zr[j] - lse) * g;
+    dr[c->t[r]] -= g;
+  }
+}
+
+/* crossEntropyLseGrad(heap, logits, lse, targets, dnll, dz, rows, vocab): dz = (exp(z − lse) − onehot(t)) · dnll, per row. */
+static napi_value CrossEntropyLseGrad(napi_env env, napi_callback_info info) {
+  F32 heap;
+  double a[7];
+  if (!parse(env, info, 7, &heap, a)) return NULL;
+  const int64_t rows = (int64_t)a[5];
+  if (!region(env, &heap, a[0], a[5] * a[6], "logits") || !region(env, &heap, a[1], a[5], "lse") || !region(env, &heap, a[2], a[5], "targets") ||
+      !region(env, &heap, a[3], a[5], "dnll") || !region(env, &heap, a[4], a[5] * a[6], "dz") || !indices_in(env, AT_I32(2), rows, (int64_t)a[6], "targets"))
+    return NULL;
+  xent_lse_grad_t c = {.z = AT(0), .lse = AT(1), .t = AT_I32(2), .dnll = AT(3), .dz = AT(4), .vocab = (int64_t)a[6]};
+  run_ranges(rows, c.vocab, xent_lse_grad_rows, &c);
+  return NULL;
+}
+
 /* ---- GELU ---- */
 
 typedef struct {
@@ -536,9 +605,17 @@ static void attention_head(void* ctx, int64_t i, int worker) {
       row[j] += br[j];
       max = row[j] > max ? row[j] : max;
     }
+    /*
+     * Masked scores (bias −1e9) are far below expf's range: libmvec's vector expf sends every lane
+     * group holding such an argument down a scalar fallback, doubling the kernel's time under a causal
+     * mask. Clamped arguments stay on the vector path, and the masked entries are set to exactly 0
+     * (what expf gives them: e^-87 is already below every unmasked term's rounding).
+     */
     float sum = 0;
     for (int64_t j = 0; j < T; j++) {
-      row[j] = expf(row[j] - max);
+      const float z = row[j] - max;
+      const float e = expf(z > -87.0f ? z : -87.0f);
+      row[j] = z > -87.0f ? e : 0.0f;
       sum += row[j];
     }
     const float inv = 1.0f / sum;
@@ -676,21 +753,25 @@ static napi_value ScatterAddRows(napi_env env, napi_callback_info info) {
 /* ---- AdamW ---- */
 
 typedef struct {
-  const float *p, *g, *m, *v;
-  float *po, *mo, *vo;
+  float *p, *m, *v;
+  const float* g;
   float lr, b1, b2, bc1, bc2, eps, wd, gs;
-} adamw_t;
+} adamw_inplace_t;
 
-static void adamw_range(void* ctx, int64_t begin, int64_t end, int worker) {
+static void adamw_inplace_range(void* ctx, int64_t begin, int64_t end, int worker) {
   (void)worker;
-  const adamw_t* c = ctx;
+  const adamw_inplace_t* c = ctx;
+  float* restrict p = c->p;
+  float* restrict mm = c->m;
+  float* restrict vv = c->v;
+  const float* restrict gg = c->g;
   for (int64_t i = begin; i < end; i++) {
-    const float g = c->g[i] * c->gs;
-    const float m = c->b1 * c->m[i] + (1.0f - c->b1) * g;
-    const float v = c->b2 * c->v[i] + (1.0f - c->b2) * g * g;
-    c->mo[i] = m;
-    c->vo[i] = v;
-    c->po[i] = c->p[i] - c->lr * ((m / c->bc1) / (sqrtf(v / c->bc2) + c->eps) + c->wd * c->p[i]);
+    const float g = gg[i] * c->gs;
+    const float m = c->b1 * mm[i] + (1.0f - c->b1) * g;
+    const float v = c->b2 * vv[i] + (1.0f - c->b2) * g * g;
+    mm[i] = m;
+    vv[i] = v;
+    p[i] = p[i] - c->lr * ((m / c->bc1) / (sqrtf(v / c->bc2) + c->eps) + c->wd * p[i]);
   }
 }
 
@@ -698,6 +779,8 @@ static void adamw_range(void* ctx, int64_t begin, int64_t end, int worker) {
  * adamw(heap, p, g, m, v, pOut, mOut, vOut, n, lr, beta1, beta2, bc1, bc2, eps, weightDecay, gradScale)
  *   g ← g · gradScale,  m' = β₁m + (1−β₁)g,  v' = β₂v + (1−β₂)g²,
  *   p' = p − lr · ( (m'/bc1) / (√(v'/bc2) + ε) + λ·p ),  bc = 1 − βᵗ.
+ * p, m, v are copied to the outputs and updated there by the loop of `adamwInPlace`, so that both
+ * give bit-equal results (-ffast-math may compile two copies of one formula differently).
  */
 static napi_value AdamW(napi_env env, napi_callback_info info) {
   F32 heap;
@@ -707,22 +790,56 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   if (!region(env, &heap, a[0], n, "p") || !region(env, &heap, a[1], n, "g") || !region(env, &heap, a[2], n, "m") || !region(env, &heap, a[3], n, "v") ||
       !region(env, &heap, a[4], n, "pOut") || !region(env, &heap, a[5], n, "mOut") || !region(env, &heap, a[6], n, "vOut"))
     return NULL;
-  adamw_t c = {.p = AT(0),
-               .g = AT(1),
-               .m = AT(2),
-               .v = AT(3),
-               .po = AT(4),
-               .mo = AT(5),
-               .vo = AT(6),
-               .lr = (float)a[8],
-               .b1 = (float)a[9],
-               .b2 = (float)a[10],
-               .bc1 = (float)a[11],
-               .bc2 = (float)a[12],
-               .eps = (float)a[13],
-               .wd = (float)a[14],
-               .gs = (float)a[15]};
-  run_ranges((int64_t)n, 1, adamw_range, &c);
+  for (int i = 0; i < 3; i++)
+    if (AT(i == 0 ? 0 : i + 1) != AT(i + 4)) memmove(AT(i + 4), AT(i == 0 ? 0 : i + 1), (size_t)n * sizeof(float));
+  adamw_inplace_t c = {.p = AT(4),
+                       .g = AT(1),
+                       .m = AT(5),
+                       .v = AT(6),
+                       .lr = (float)a[8],
+                       .b1 = (float)a[9],
+                       .b2 = (float)a[10],
+                       .bc1 = (float)a[11],
+                       .bc2 = (float)a[12],
+                       .eps = (float)a[13],
+                       .wd = (float)a[14],
+                       .gs = (float)a[15]};
+  run_ranges((int64_t)n, 1, adamw_inplace_range, &c);
+  return NULL;
+}
+
+/*
+ * adamwInPlace(heap, p, g, m, v, n, lr, beta1, beta2, bc1, bc2, eps, weightDecay, gradScale)
+ * The `adamw` update written over p, m and v (which must not overlap each other or g): no new
+ * tensors, and each cache line is read and written once.
+ */
+static napi_value AdamWInPlace(napi_env env, napi_callback_info info) {
+  F32 heap;
+  double a[13];
+  if (!parse(env, info, 13, &heap, a)) return NULL;
+  const double n = a[4];
+  if (!region(env, &heap, a[0], n, "p") || !region(env, &heap, a[1], n, "g") || !region(env, &heap, a[2], n, "m") || !region(env, &heap, a[3], n, "v"))
+    return NULL;
+  const double offs[4] = {a[0], a[1], a[2], a[3]};
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++)
+      if (offs[i] < offs[j] + n && offs[j] < offs[i] + n) {
+        napi_throw_range_error(env, NULL, "xyp_blas: adamwInPlace operands overlap");
+        return NULL;
+      }
+  adamw_inplace_t c = {.p = AT(0),
+                       .g = AT(1),
+                       .m = AT(2),
+                       .v = AT(3),
+                       .lr = (float)a[5],
+                       .b1 = (float)a[6],
+                       .b2 = (float)a[7],
+                       .bc1 = (float)a[8],
+                       .bc2 = (float)a[9],
+                       .eps = (float)a[10],
+                       .wd = (float)a[11],
+                       .gs = (float)a[12]};
+  run_ranges((int64_t)n, 1, adamw_inplace_range, &c);
   return NULL;
 }
 
@@ -773,6 +890,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"config", NULL, Config, NULL, NULL, NULL, napi_default, NULL},
       {"crossEntropy", NULL, CrossEntropy, NULL, NULL, NULL, napi_default, NULL},
       {"crossEntropyGrad", NULL, CrossEntropyGrad, NULL, NULL, NULL, napi_default, NULL},
+      {"crossEntropyLse", NULL, CrossEntropyLse, NULL, NULL, NULL, napi_default, NULL},
+      {"crossEntropyLseGrad", NULL, CrossEntropyLseGrad, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, Gelu, NULL, NULL, NULL, napi_default, NULL},
       {"geluGrad", NULL, GeluGrad, NULL, NULL, NULL, napi_default, NULL},
       {"rmsNorm", NULL, RmsNorm, NULL, NULL, NULL, napi_default, NULL},
@@ -783,6 +902,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"gatherRows", NULL, GatherRows, NULL, NULL, NULL, napi_default, NULL},
       {"scatterAddRows", NULL, ScatterAddRows, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_default, NULL},
+      {"adamwInPlace", NULL, AdamWInPlace, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
