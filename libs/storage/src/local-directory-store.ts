@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { manifestKey, objectKey, StageNameFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
@@ -10,7 +10,7 @@ import {
   assertArtifactsStored,
   bodyChunks,
   checkPutArguments,
-  compareStage,
+  listStageManifests,
   Digest,
   entryFor,
   parseManifestForCommit,
@@ -139,21 +139,14 @@ export class LocalDirectoryStore implements ArtifactStore {
   }
 
   async listManifests(runId: string, stage?: string): Promise<StageManifest[]> {
-    if (stage !== undefined) {
-      const manifest = await this.readManifest(runId, stage);
-      return manifest === null ? [] : [manifest];
-    }
-    let entries: string[];
-    try {
-      entries = await readdir(this.pathOf(runPrefix(runId).slice(0, -1)));
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
-      throw error;
-    }
-    // Only folders named like a stage can hold a manifest; anything else under the run is not one.
-    const stages = entries.filter((entry) => StageNameFormat.safeParse(entry).success);
-    const manifests = await Promise.all(stages.map((name) => this.readManifest(runId, name)));
-    return manifests.filter((manifest): manifest is StageManifest => manifest !== null).sort(compareStage);
+    return listStageManifests(this, runId, stage, async () => {
+      try {
+        return await readdir(this.pathOf(runPrefix(runId).slice(0, -1)));
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
+        throw error;
+      }
+    });
   }
 
   async removeRun(runId: string): Promise<void> {

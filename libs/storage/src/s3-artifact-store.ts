@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
-import { manifestKey, objectKey, StageNameFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
@@ -10,7 +10,7 @@ import {
   assertArtifactsStored,
   bodyChunks,
   checkPutArguments,
-  compareStage,
+  listStageManifests,
   DEFAULT_CONTENT_TYPE,
   Digest,
   entryFor,
@@ -160,21 +160,16 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async listManifests(runId: string, stage?: string): Promise<StageManifest[]> {
-    if (stage !== undefined) {
-      const manifest = await this.readManifest(runId, stage);
-      return manifest === null ? [] : [manifest];
-    }
-    const prefix = runPrefix(runId);
-    await this.ensureBucket();
-    const stages: string[] = [];
-    // A non-recursive listing returns one common prefix per stage folder instead of every object.
-    for await (const item of this.client.listObjectsV2(this.bucket, prefix, false) as AsyncIterable<BucketItem>) {
-      if (item.prefix === undefined) continue;
-      const name = item.prefix.slice(prefix.length).replace(/\/$/, '');
-      if (StageNameFormat.safeParse(name).success) stages.push(name);
-    }
-    const manifests = await Promise.all(stages.map((name) => this.readManifest(runId, name)));
-    return manifests.filter((manifest): manifest is StageManifest => manifest !== null).sort(compareStage);
+    return listStageManifests(this, runId, stage, async () => {
+      const prefix = runPrefix(runId);
+      await this.ensureBucket();
+      const folders: string[] = [];
+      // A non-recursive listing returns one common prefix per stage folder instead of every object.
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, false) as AsyncIterable<BucketItem>) {
+        if (item.prefix !== undefined) folders.push(item.prefix.slice(prefix.length).replace(/\/$/, ''));
+      }
+      return folders;
+    });
   }
 
   async removeRun(runId: string): Promise<void> {

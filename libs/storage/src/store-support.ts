@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ArtifactEntry, manifestKey, StageManifest } from '@xyp/contracts';
-import type { ArtifactBody } from './artifact-store';
+import { ArtifactEntry, manifestKey, StageManifest, StageNameFormat } from '@xyp/contracts';
+import type { ArtifactBody, ArtifactStore } from './artifact-store';
 import { InvalidManifestError } from './errors';
 import { assertKey, runPrefix, stagePrefix } from './keys';
 
@@ -138,4 +138,24 @@ export function parseStoredManifest(bytes: Buffer, runId: string, stage: string)
 
 export function compareStage(a: StageManifest, b: StageManifest): number {
   return a.stage < b.stage ? -1 : a.stage > b.stage ? 1 : 0;
+}
+
+/**
+ * `listManifests` of both stores: one stage's manifest, or the manifests of every folder under
+ * the run named like a stage (only those can hold one), sorted by stage. The stores differ only
+ * in how they list the run's folders.
+ */
+export async function listStageManifests(
+  store: Pick<ArtifactStore, 'readManifest'>,
+  runId: string,
+  stage: string | undefined,
+  runFolders: () => Promise<string[]>,
+): Promise<StageManifest[]> {
+  if (stage !== undefined) {
+    const manifest = await store.readManifest(runId, stage);
+    return manifest === null ? [] : [manifest];
+  }
+  const stages = (await runFolders()).filter((name) => StageNameFormat.safeParse(name).success);
+  const manifests = await Promise.all(stages.map((name) => store.readManifest(runId, name)));
+  return manifests.filter((manifest): manifest is StageManifest => manifest !== null).sort(compareStage);
 }
