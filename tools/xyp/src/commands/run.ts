@@ -53,6 +53,16 @@ export function collectParam(entry: string, params: Record<string, string>): Rec
   return { ...params, [entry.slice(0, at)]: entry.slice(at + 1) };
 }
 
+/** Runs `call` with a client of the control plane at `address`, closed afterwards whatever happens. */
+async function withPipelineClient<T>(address: string, call: (client: PipelineClient) => Promise<T>): Promise<T> {
+  const client = createPipelineClient(address);
+  try {
+    return await call(client);
+  } finally {
+    client.close();
+  }
+}
+
 function runSucceeded(run: Run): boolean {
   return String(run.status) === 'RUN_STATUS_COMPLETED';
 }
@@ -71,56 +81,49 @@ export function registerRunCommands(run: Command): void {
     .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string>; file: Record<string, string> }) => {
       const files: Record<string, Buffer> = {};
       for (const [name, path] of Object.entries(options.file)) files[name] = await readFile(path);
-      const client = createPipelineClient(options.address);
       const inputJsonl = options.input ? await readFile(options.input) : undefined;
-      const response = await unary(client.submitRun.bind(client), submitRunRequest({
-        runId: options.runId ?? '',
-        stages: options.stages ? options.stages.split(',').map((s) => s.trim()).filter(Boolean) : [],
-        inputJsonl: inputJsonl ?? Buffer.alloc(0),
-        inputName: options.input ? basename(options.input) : '',
-        params: options.param,
-        files,
-      }));
-      let current = response.run!;
-      progress(`${response.created ? 'submitted' : 'already submitted'}: run ${current.runId}`);
-      if (options.watch) current = await followRun(client, current.runId);
-      printResult({ run: current, created: response.created }, Boolean(options.json), (r: { run: Run }) => describeRun(r.run));
-      client.close();
+      const { run: current, created } = await withPipelineClient(options.address, async (client) => {
+        const response = await unary(client.submitRun.bind(client), submitRunRequest({
+          runId: options.runId ?? '',
+          stages: options.stages ? options.stages.split(',').map((s) => s.trim()).filter(Boolean) : [],
+          inputJsonl: inputJsonl ?? Buffer.alloc(0),
+          inputName: options.input ? basename(options.input) : '',
+          params: options.param,
+          files,
+        }));
+        progress(`${response.created ? 'submitted' : 'already submitted'}: run ${response.run!.runId}`);
+        return { run: options.watch ? await followRun(client, response.run!.runId) : response.run!, created: response.created };
+      });
+      printResult({ run: current, created }, Boolean(options.json), (r: { run: Run }) => describeRun(r.run));
       if (options.watch && !runSucceeded(current)) process.exitCode = 1;
     });
 
   withCommon(run.command('status').description("Print a run's record").argument('<runId>')).action(async (runId: string, options: Common) => {
-    const client = createPipelineClient(options.address);
-    const { run: record } = await unary(client.getRun.bind(client), { runId });
+    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.getRun.bind(client), { runId }));
     printResult(record, Boolean(options.json), describeRun);
-    client.close();
   });
 
   withCommon(run.command('watch').description("Follow a run's stage events until it ends").argument('<runId>'))
     .option('--after <eventId>', 'resume after this event id')
     .action(async (runId: string, options: Common & { after?: string }) => {
-      const client = createPipelineClient(options.address);
-      const record = await followRun(client, runId, options.after ?? '');
+      const record = await withPipelineClient(options.address, (client) => followRun(client, runId, options.after ?? ''));
       printResult(record, Boolean(options.json), describeRun);
-      client.close();
       if (!runSucceeded(record)) process.exitCode = 1;
     });
 
   withCommon(run.command('cancel').description('Cancel a run').argument('<runId>')).action(async (runId: string, options: Common) => {
-    const client = createPipelineClient(options.address);
-    const { run: record } = await unary(client.cancelRun.bind(client), { runId });
+    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.cancelRun.bind(client), { runId }));
     printResult(record, Boolean(options.json), describeRun);
-    client.close();
   });
 
   withCommon(run.command('artifacts').description("List a run's committed artifacts").argument('<runId>'))
     .option('--stage <stage>', 'only this stage')
     .action(async (runId: string, options: Common & { stage?: string }) => {
-      const client = createPipelineClient(options.address);
-      const { artifacts } = await unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' });
+      const { artifacts } = await withPipelineClient(options.address, (client) =>
+        unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' }),
+      );
       printResult(artifacts, Boolean(options.json), (list: typeof artifacts) =>
         list.map((a) => `${a.stage.padEnd(16)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}`).join('\n'),
       );
-      client.close();
     });
 }
