@@ -1,4 +1,3 @@
-import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
 import {
@@ -14,8 +13,6 @@ import type { ParsedPartPayloadOf, ParsedPayloadOf, PartResultOf } from '@xyp/co
 import { StageRuntime, StageWorker, type PartContext, type StageContext, type StageOutput } from '@xyp/queue';
 import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 
-import { CORPUS_CACHE_DIR } from './corpus-cache';
-
 /**
  * corpus.bucket: plans shard parts, lets any number of corpus workers pack them
  * (`corpus.bucket.shard` jobs on the same queue), then merges them into the Megatron
@@ -28,20 +25,22 @@ export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
   /** Loaded once per process and spec: loading Llama-3's vocabulary takes about a second. */
   private readonly tokenizers = new Map<string, Promise<TextTokenizer>>();
 
-  constructor(runtime: StageRuntime, @Inject(CORPUS_CACHE_DIR) private readonly cacheDir: string) {
+  constructor(runtime: StageRuntime) {
     super(runtime);
   }
 
   protected async execute(payload: ParsedPayloadOf<'corpus.bucket'>, context: StageContext): Promise<StageOutput<'corpus.bucket'>> {
     const io = this.io(context);
     const tokenizer = tokenizerRef(payload.tokenizer, await this.tokenizer(payload.tokenizer), payload.config);
-    const { parts, plan, inputPath } = await planBucketParts(io, { runId: payload.runId, inputKey: payload.inputKey, config: payload.config, tokenizer });
-    const results = (await context.fanOut(async () => {
+    // Planned once: on resume (every part done) the plan comes back from the job's data.
+    const { results, state: plan } = await context.fanOutWithState(async () => {
+      const { parts, plan } = await planBucketParts(io, { runId: payload.runId, inputKey: payload.inputKey, config: payload.config, tokenizer });
       context.log(`${parts.length} shard(s) of ${payload.config.shardLines} lines`);
-      return parts;
-    })) as PartResultOf<'corpus.bucket'>[];
+      return { parts, state: plan };
+    });
     try {
-      const { manifest, artifacts } = await mergeBucketParts(io, { runId: payload.runId, config: payload.config, tokenizer, plan, inputPath, parts: results });
+      const parts = results as PartResultOf<'corpus.bucket'>[];
+      const { manifest, artifacts } = await mergeBucketParts(io, { runId: payload.runId, inputKey: payload.inputKey, config: payload.config, tokenizer, plan, parts });
       return { result: bucketStageResult(manifest), artifacts };
     } catch (error) {
       if (error instanceof RejectRateExceededError) throw new UnrecoverableError(error.message);
@@ -57,7 +56,7 @@ export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
   }
 
   private io(context: { store: BucketStageIo['store'] }): BucketStageIo {
-    return { store: context.store, cacheDir: this.cacheDir };
+    return { store: context.store };
   }
 
   private tokenizer(spec: string): Promise<TextTokenizer> {

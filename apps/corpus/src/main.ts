@@ -1,7 +1,6 @@
 import { main, PlatformModule } from '@xyp/bootstrap';
 import { SERVICE_ENVS } from '@xyp/config';
 import { CorpusBucketWorker } from './corpus-bucket.worker';
-import { CORPUS_CACHE_DIR } from './corpus-cache';
 import { CorpusInspectWorker } from './corpus-inspect.worker';
 import { CorpusMixWorker } from './corpus-mix.worker';
 
@@ -12,7 +11,7 @@ main({
   module: (env) =>
     PlatformModule.forRoot(env, {
       workers: ['corpus.inspect', 'corpus.bucket', 'corpus.mix'],
-      providers: [CorpusInspectWorker, CorpusBucketWorker, CorpusMixWorker, { provide: CORPUS_CACHE_DIR, useValue: env.XYP_CORPUS_CACHE_DIR }],
+      providers: [CorpusInspectWorker, CorpusBucketWorker, CorpusMixWorker],
     }),
   httpPort: (env) => env.XYP_CORPUS_HTTP_PORT,
 });

@@ -1,5 +1,5 @@
 // Pure packing: no I/O, no Node built-ins (src/core).
-export { DEFAULT_BUCKET_LENGTHS, PackConfig, parsePackConfig, tokenDtypeFor, type PackConfigInput, type TokenDtype } from './core/config';
+export { CATEGORY_MIXING, DEFAULT_BUCKET_LENGTHS, PackConfig, parsePackConfig, tokenDtypeFor, type CategoryMixing, type PackConfigInput, type TokenDtype } from './core/config';
 export { CountTree } from './core/count-tree';
 export { REJECT_REASONS, parseCorpusLine, rejectRate, type LineResult, type RejectReason, type RejectRecord } from './core/documents';
 export type { TokenEncoder } from './core/encoder';
@@ -28,6 +28,8 @@ export {
 } from './core/metrics';
 export { simulatePacking, type LengthRecord, type SimulationOptions } from './core/simulate';
 export { BestFitDecreasingStrategy } from './core/bfd-strategy';
+export { BestFitDecreasingBucketsStrategy } from './core/bfd-buckets-strategy';
+export { packBestFitDecreasing } from './core/best-fit';
 export { BucketStrategy } from './core/bucket-strategy';
 export { FixedStrategy } from './core/fixed-strategy';
 export { createStrategy } from './core/strategies';
@@ -63,7 +65,9 @@ export {
   type MegatronIndex,
   type RandomAccess,
 } from './io/indexed-dataset';
-export { isGzipFile, planInput, readLines, type InputPlan, type RawLine, type ReadLinesOptions } from './io/jsonl';
+export { bufferByteSource, fileByteSource, isGzipSource, toByteSource, type ByteSource } from './io/byte-source';
+export { GzipShardSplitter, shardInputName, type GzipSplitTarget, type SplitObject } from './io/gzip-split';
+export { isGzipFile, planInput, readLines, type InputPlan, type PlanInputOptions, type RawLine, type ReadLinesOptions } from './io/jsonl';
 export { RejectRateExceededError, ShardMerger, mergeShards, type MergeOptions, type MergerOptions } from './io/merge';
 export { bucketCorpus, inProcessRunner, type BucketCorpusOptions, type BucketCorpusResult, type ShardRunner } from './io/pipeline';
 export { packShard, type PackShardOptions, type ShardProgress } from './io/shard';

@@ -1,5 +1,3 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { envPort } from './load-config';
 import { PlatformEnv } from './platform-config';
@@ -21,8 +19,6 @@ export const SERVICE_ENVS = {
   }),
   corpus: PlatformEnv.extend({
     XYP_CORPUS_HTTP_PORT: envPort().default(3101),
-    /** Local copies of input corpora that shard jobs read (one per input, kept across jobs). */
-    XYP_CORPUS_CACHE_DIR: z.string().min(1).default(join(tmpdir(), 'xyp-corpus-cache')),
   }),
   trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) }),
   synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),

@@ -85,6 +85,10 @@ export const CorpusBucketResult = z.object({
 
 /** One shard of a corpus.bucket run: lines [startLine, endLine) of the input. */
 export const CorpusBucketShardPayload = partJob({
+  /**
+   * Store key of what the part reads `[shard.startByte, shard.endByte)` of: the run's input
+   * (plain), or the shard's own gzip object written when the stage planned (gzip input).
+   */
   inputKey: z.string().min(1),
   gzip: z.boolean(),
   shard: ShardSpec,

@@ -1,6 +1,6 @@
 import type { FlowJob } from 'bullmq';
 import { z } from 'zod';
-import { STAGES, STRATEGY_NAMES, stageJobId, type PayloadOf, type StageName } from '@xyp/contracts';
+import { CATEGORY_MIXING, STAGES, STRATEGY_NAMES, stageJobId, type PayloadOf, type StageName } from '@xyp/contracts';
 import { describeIssues } from './stage-worker';
 
 /** What a run starts from: the committed input corpus. */
@@ -36,6 +36,7 @@ const CorpusBucketParams = z
     window_lines: positiveInt,
     window_tokens: positiveInt,
     padding_threshold: z.coerce.number().min(0).max(1),
+    category_mixing: z.enum(CATEGORY_MIXING),
     max_reject_rate: z.coerce.number().min(0).max(1),
     append_eod: z.enum(['true', 'false']).transform((v) => v === 'true'),
     tokenizer: z.string().min(1),
@@ -71,6 +72,7 @@ const PAYLOAD_BUILDERS: { [S in Exclude<StageName, 'pipeline.run'>]?: (inputs: R
         windowLines: p.window_lines,
         windowTokens: p.window_tokens,
         paddingThreshold: p.padding_threshold,
+        categoryMixing: p.category_mixing,
         maxRejectRate: p.max_reject_rate,
         appendEod: p.append_eod,
       }).filter(([, value]) => value !== undefined),

@@ -39,10 +39,47 @@ export interface StageContext {
    * runs again from the top and this call returns the results without planning again.
    */
   fanOut(plan: () => Promise<PartPayloadOf<StageName>[]>): Promise<PartResultOf<StageName>[]>;
+  /**
+   * `fanOut` for a stage that needs more than the parts' results after them (e.g. totals of
+   * the input its plan scanned): the plan's `state` (JSON) is kept on this job
+   * (`job.updateData`, before the parts are added) and handed back with the results when the
+   * job resumes, so nothing the plan computed is computed again.
+   */
+  fanOutWithState<T>(plan: () => Promise<FanOutPlan<T>>): Promise<FanOutResult<T>>;
+}
+
+/** A plan with state to keep for after the parts (see `StageContext.fanOutWithState`). */
+export interface FanOutPlan<T> {
+  parts: PartPayloadOf<StageName>[];
+  /** Must survive `JSON.stringify`; it comes back as `JSON.parse` gives it. */
+  state: T;
+}
+
+export interface FanOutResult<T> {
+  results: PartResultOf<StageName>[];
+  state: T;
+}
+
+/**
+ * Key of the fan-out state in a stage job's data. Stage payloads are strict, so the key is
+ * removed before the payload is validated; it is never part of what a producer sends.
+ */
+export const FAN_OUT_STATE_KEY = 'xypFanOutState';
+
+/** A stage job's data without the fan-out state a worker stored on it. */
+function withoutFanOutState(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || !(FAN_OUT_STATE_KEY in data)) return data;
+  const { [FAN_OUT_STATE_KEY]: _state, ...payload } = data as Record<string, unknown>;
+  return payload;
+}
+
+function storedFanOutState(data: unknown): { found: boolean; state: unknown } {
+  if (typeof data !== 'object' || data === null || !(FAN_OUT_STATE_KEY in data)) return { found: false, state: undefined };
+  return { found: true, state: (data as Record<string, unknown>)[FAN_OUT_STATE_KEY] };
 }
 
 /** What a part job's work sees: its run, its place, the store, progress. */
-export type PartContext = Omit<StageContext, 'fanOut'> & { partIndex: number; partCount: number };
+export type PartContext = Omit<StageContext, 'fanOut' | 'fanOutWithState'> & { partIndex: number; partCount: number };
 
 /** A stage's output: its result and the artifacts its manifest commits. */
 export interface StageOutput<S extends StageName> {
@@ -93,7 +130,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
 
   private async processStage(job: Job, token?: string): Promise<ResultOf<S>> {
     const attempt = job.attemptsMade + 1;
-    const payload = (await this.validated(job, STAGES[this.stage].payload, attempt)) as ParsedPayloadOf<S>;
+    const payload = (await this.validated(job, STAGES[this.stage].payload, attempt, withoutFanOutState(job.data))) as ParsedPayloadOf<S>;
     const runId = payload.runId;
     const { registry, events, store } = this.runtime;
     await this.refuseEndedRun(runId, attempt);
@@ -151,7 +188,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     await this.refuseEndedRun(runId, attempt);
     const label = `${this.stage} part ${partIndex + 1}/${partCount}`;
     try {
-      const { fanOut: _none, ...context } = this.contextFor(job, runId, attempt);
+      const { fanOut: _none, fanOutWithState: _neither, ...context } = this.contextFor(job, runId, attempt);
       const output = await this.executePart(payload, { ...context, partIndex, partCount });
       const result = parts.result.safeParse(output);
       if (!result.success) throw new UnrecoverableError(`${label} produced an invalid result: ${describeIssues(result.error)}`);
@@ -163,8 +200,8 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
   }
 
   /** The payload, or an UnrecoverableError naming every bad field (and the run failed). */
-  private async validated(job: Job, schema: z.ZodType, attempt: number): Promise<unknown> {
-    const parsed = schema.safeParse(job.data);
+  private async validated(job: Job, schema: z.ZodType, attempt: number, data: unknown = job.data): Promise<unknown> {
+    const parsed = schema.safeParse(data);
     if (parsed.success) return parsed.data;
     const reason = `invalid ${job.name} payload in job ${job.id}: ${describeIssues(parsed.error)}`;
     const runId = z.object({ runId: z.string() }).safeParse(job.data);
@@ -202,15 +239,20 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     return (await this.runtime.producer.queue(this.stage).getJob(partJobId(String(job.id), 0))) !== undefined;
   }
 
-  private async fanOut(job: Job, token: string | undefined, plan: () => Promise<PartPayloadOf<StageName>[]>): Promise<PartResultOf<StageName>[]> {
+  private async fanOut(job: Job, token: string | undefined, plan: () => Promise<FanOutPlan<unknown>>, keepState: boolean): Promise<FanOutResult<unknown>> {
     const parts = partsOf(this.stage);
     if (!parts) throw new UnrecoverableError(`${this.stage} has no part jobs`);
     if (!token) throw new Error(`${this.stage} job ${job.id} has no lock token, so it cannot wait for parts`);
     const queue = this.runtime.producer.queue(this.stage);
     const stageId = String(job.id ?? stageJobId(String((job.data as { runId: string }).runId), this.stage));
+    let state: unknown;
     if (!(await this.partsAdded(job))) {
-      const payloads = await plan();
-      if (payloads.length === 0) return [];
+      const planned = await plan();
+      const payloads = planned.parts;
+      state = planned.state;
+      // Kept before the parts exist: once they do, a resumed pass finds the state with them.
+      if (keepState) await job.updateData({ ...(job.data as Record<string, unknown>), [FAN_OUT_STATE_KEY]: state ?? null });
+      if (payloads.length === 0) return { results: [], state };
       await queue.addBulk(
         payloads.map((data, index) => ({
           name: parts.jobName,
@@ -223,10 +265,22 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         })),
       );
     }
+    else if (keepState) {
+      const stored = storedFanOutState(job.data);
+      if (stored.found) {
+        state = stored.state;
+      } else {
+        // Parts added by a worker that kept no state (an older version): plan again for the
+        // state only; the parts stand as they are. The one case where planning repeats.
+        this.logger.warn(`${this.stage} job ${job.id}: parts exist without a stored plan state; planning again for it`);
+        state = (await plan()).state;
+        await job.updateData({ ...(job.data as Record<string, unknown>), [FAN_OUT_STATE_KEY]: state ?? null });
+      }
+    }
     if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
     const values = await job.getChildrenValues<unknown>();
     const marker = `:${stageId}.part-`;
-    return Object.entries(values)
+    const results = Object.entries(values)
       .filter(([key]) => key.includes(marker))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([key, value]) => {
@@ -234,6 +288,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         if (!parsed.success) throw new UnrecoverableError(`part ${key} returned an invalid result: ${describeIssues(parsed.error)}`);
         return parsed.data as PartResultOf<StageName>;
       });
+    return { results, state };
   }
 
   private contextFor(job: Job, runId: string, attempt: number, token?: string): StageContext {
@@ -244,7 +299,8 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       attempt,
       store: this.runtime.store,
       log: (message) => this.logger.log(`run ${runId} job ${job.id}: ${message}`),
-      fanOut: (plan) => this.fanOut(job, token, plan),
+      fanOut: async (plan) => (await this.fanOut(job, token, async () => ({ parts: await plan(), state: null }), false)).results,
+      fanOutWithState: <T>(plan: () => Promise<FanOutPlan<T>>) => this.fanOut(job, token, plan, true) as Promise<FanOutResult<T>>,
       progress: async (done, total, unit, message = '') => {
         const now = Date.now();
         if (now - lastReport < PROGRESS_INTERVAL_MS && done < total) return;

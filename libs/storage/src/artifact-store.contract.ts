@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactStore } from './artifact-store';
-import { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidManifestError } from './errors';
+import { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 
 /** A store under test plus raw access to its backing storage, bypassing the store's own rules. */
 export interface ArtifactStoreFixture {
@@ -162,6 +162,76 @@ export function describeArtifactStoreContract(name: string, makeStore: () => Pro
       await expect(store.getObjectStream(key)).rejects.toThrow(key);
     });
 
+    it('reads a byte range [start, end) of an object: exactly those bytes, across read chunks', async () => {
+      const runId = newRunId();
+      const bytes = randomBytes(300_000);
+      const entry = await store.putObject(runId, 'corpus.bucket', 'ranged.bin', bytes);
+      const cases: [number, number | undefined][] = [
+        [0, 1],
+        [0, bytes.length],
+        [0, undefined],
+        [1, 2],
+        [65_535, 65_537],
+        [100_000, 250_001],
+        [123_456, undefined],
+        [bytes.length - 1, undefined],
+        [bytes.length - 1, bytes.length],
+      ];
+      for (const [start, end] of cases) {
+        const read = await readAll(await store.getObjectStream(entry.key, end === undefined ? { start } : { start, end }));
+        expect(read.length, `[${start}, ${end})`).toBe((end ?? bytes.length) - start);
+        expect(read.equals(bytes.subarray(start, end)), `[${start}, ${end})`).toBe(true);
+      }
+    });
+
+    it('reads an empty range as no bytes, also at the very end of an object', async () => {
+      const runId = newRunId();
+      const entry = await store.putObject(runId, 'corpus.bucket', 'ten.bin', Buffer.from('0123456789'));
+      for (const range of [{ start: 0, end: 0 }, { start: 4, end: 4 }, { start: 10, end: 10 }, { start: 10 }]) {
+        expect(await readAll(await store.getObjectStream(entry.key, range)), JSON.stringify(range)).toEqual(Buffer.alloc(0));
+      }
+      const empty = await store.putObject(runId, 'corpus.bucket', 'empty.bin', Buffer.alloc(0));
+      expect(await readAll(await store.getObjectStream(empty.key, { start: 0 }))).toEqual(Buffer.alloc(0));
+      expect(await readAll(await store.getObjectStream(empty.key, { start: 0, end: 0 }))).toEqual(Buffer.alloc(0));
+    });
+
+    it('refuses a range that is malformed or not within the object, naming the key and the range', async () => {
+      const runId = newRunId();
+      const entry = await store.putObject(runId, 'corpus.bucket', 'ten.bin', Buffer.from('0123456789'));
+      const named = JSON.stringify(entry.key);
+      const malformed: [{ start: number; end?: number }, string][] = [
+        [{ start: -1 }, '[-1, end)'],
+        [{ start: 1.5, end: 3 }, '[1.5, 3)'],
+        [{ start: 0, end: Number.NaN }, '[0, NaN)'],
+        [{ start: 5, end: 4 }, '[5, 4)'],
+      ];
+      for (const [range, shown] of malformed) {
+        const error = await store.getObjectStream(entry.key, range).then(() => null, (rejection: unknown) => rejection);
+        expect(error, shown).toBeInstanceOf(InvalidByteRangeError);
+        expect((error as Error).message).toContain(`${shown} of ${named}`);
+      }
+      const outside: [{ start: number; end?: number }, string][] = [
+        [{ start: 0, end: 11 }, '[0, 11)'],
+        [{ start: 9, end: 20 }, '[9, 20)'],
+        [{ start: 11 }, '[11, end)'],
+        [{ start: 11, end: 12 }, '[11, 12)'],
+        [{ start: 10, end: 11 }, '[10, 11)'],
+      ];
+      for (const [range, shown] of outside) {
+        const error = await store.getObjectStream(entry.key, range).then(() => null, (rejection: unknown) => rejection);
+        expect(error, shown).toBeInstanceOf(InvalidByteRangeError);
+        expect((error as Error).message).toContain(`${shown} of ${named} (10 bytes): `);
+        expect((error as Error).message).toMatch(/past the end of the object/);
+      }
+    });
+
+    it('reports a missing object as ArtifactNotFoundError from a ranged read', async () => {
+      const key = objectKey(newRunId(), 'corpus.bucket', sha256('never written either'));
+      await expect(store.getObjectStream(key, { start: 0, end: 4 })).rejects.toThrow(ArtifactNotFoundError);
+      await expect(store.getObjectStream(key, { start: 3 })).rejects.toThrow(ArtifactNotFoundError);
+      await expect(store.getObjectStream(key, { start: 2, end: 2 })).rejects.toThrow(ArtifactNotFoundError);
+    });
+
     it('treats a key prefix (a folder) as missing, not as an object', async () => {
       const runId = newRunId();
       await store.putObject(runId, 'corpus.bucket', 'a.bin', 'x');
@@ -257,6 +327,7 @@ export function describeArtifactStoreContract(name: string, makeStore: () => Pro
         const named = JSON.stringify(key);
         await expect(store.getObject(key), key).rejects.toThrow(InvalidArtifactKeyError);
         await expect(store.getObjectStream(key), key).rejects.toThrow(named);
+        await expect(store.getObjectStream(key, { start: 0, end: 1 }), key).rejects.toThrow(InvalidArtifactKeyError);
         await expect(store.statObject(key), key).rejects.toThrow(named);
       }
     });

@@ -4,6 +4,15 @@ import type { ArtifactEntry, StageManifest } from '@xyp/contracts';
 /** What `putObject` accepts: a stream is consumed once, chunk by chunk, and never held whole. */
 export type ArtifactBody = Readable | Buffer | string;
 
+/**
+ * Bytes `[start, end)` of an object: `end` is exclusive and defaults to the object's size. Both
+ * must be integers with `0 <= start <= end <= size`; `start === end` is an empty read.
+ */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
 export interface CommitResult {
   /** False when another attempt committed this stage first; `manifest` is then that attempt's. */
   committed: boolean;
@@ -22,8 +31,13 @@ export interface ArtifactStore {
    * key. Writing the same bytes again (a retried job) lands on the same key and stores nothing new.
    */
   putObject(runId: string, stage: string, name: string, body: ArtifactBody, contentType?: string): Promise<ArtifactEntry>;
-  /** Rejects with `ArtifactNotFoundError` when the key does not exist. */
-  getObjectStream(key: string): Promise<Readable>;
+  /**
+   * Streams an object, or only the bytes of `range` (a file read at an offset locally, a `Range`
+   * GET on S3: nothing outside the range is transferred). Rejects with `ArtifactNotFoundError`
+   * when the key does not exist and with `InvalidByteRangeError`, naming the key, the range and
+   * the object's size, when the range is not within the object.
+   */
+  getObjectStream(key: string, range?: ByteRange): Promise<Readable>;
   /** Reads a whole object into memory; use `getObjectStream` for large ones. */
   getObject(key: string): Promise<Buffer>;
   statObject(key: string): Promise<{ size: number } | null>;

@@ -18,6 +18,22 @@ export class ArtifactNotFoundError extends Error {
 }
 
 /**
+ * A ranged read whose range is not integers `0 <= start <= end <= size` of the object.
+ * `size` is the object's size when the store knew it.
+ */
+export class InvalidByteRangeError extends Error {
+  override readonly name = 'InvalidByteRangeError';
+  constructor(
+    readonly key: string,
+    readonly range: { start: number; end?: number },
+    reason: string,
+    readonly size?: number,
+  ) {
+    super(`invalid byte range [${range.start}, ${range.end ?? 'end'}) of ${JSON.stringify(key)}${size === undefined ? '' : ` (${size} bytes)`}: ${reason}`);
+  }
+}
+
+/**
  * A manifest that fails its schema, lists objects that are missing or of the wrong size,
  * or a stored manifest that no longer parses. `problems` holds one line per defect.
  */

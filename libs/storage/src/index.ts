@@ -1,5 +1,5 @@
-export type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
-export { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidManifestError } from './errors';
+export type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
+export { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 export { assertKey } from './keys';
 export { LocalDirectoryStore } from './local-directory-store';
 export { S3ArtifactStore } from './s3-artifact-store';

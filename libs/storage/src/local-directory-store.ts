@@ -1,20 +1,22 @@
 import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
+import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
 import {
   assertArtifactsStored,
   bodyChunks,
   checkPutArguments,
+  checkRange,
   listStageManifests,
   Digest,
   entryFor,
   parseManifestForCommit,
   parseStoredManifest,
+  rangeEnd,
   serializeManifest,
 } from './store-support';
 
@@ -73,9 +75,23 @@ export class LocalDirectoryStore implements ArtifactStore {
     }
   }
 
-  async getObjectStream(key: string): Promise<Readable> {
+  async getObjectStream(key: string, range?: ByteRange): Promise<Readable> {
+    if (range !== undefined) checkRange(assertKey(key), range);
     const handle = await this.openForRead(key);
-    return handle.createReadStream();
+    if (range === undefined) return handle.createReadStream();
+    let end: number;
+    try {
+      end = rangeEnd(key, range, (await handle.stat()).size);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    if (end === range.start) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    // createReadStream's `end` is inclusive.
+    return handle.createReadStream({ start: range.start, end: end - 1 });
   }
 
   async getObject(key: string): Promise<Buffer> {

@@ -1,21 +1,24 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
 import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import type { ArtifactBody, ArtifactStore, CommitResult } from './artifact-store';
-import { ArtifactNotFoundError } from './errors';
+import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
+import { ArtifactNotFoundError, InvalidByteRangeError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
 import { DEFAULT_PART_SIZE, parseStoreOptions, S3StoreOptions } from './options';
 import {
   assertArtifactsStored,
   bodyChunks,
   checkPutArguments,
+  checkRange,
   listStageManifests,
   DEFAULT_CONTENT_TYPE,
   Digest,
   entryFor,
   parseManifestForCommit,
   parseStoredManifest,
+  rangeEnd,
   serializeManifest,
 } from './store-support';
 
@@ -25,6 +28,32 @@ const DELETE_BATCH = 1000;
 function isNotFound(error: unknown): boolean {
   // HEAD responses carry no body, so minio reports them as `NotFound` rather than `NoSuchKey`.
   return error instanceof S3Error && (error.code === 'NoSuchKey' || error.code === 'NotFound');
+}
+
+/** Bytes `[skip, skip + length)` of a stream; fails with `tooShort()` when the stream ends first. */
+async function* sliceBytes(stream: Readable, skip: number, length: number | undefined, tooShort: () => Error): AsyncGenerator<Buffer> {
+  let toSkip = skip;
+  let left = length ?? Number.POSITIVE_INFINITY;
+  try {
+    for await (const raw of stream) {
+      let chunk = raw as Buffer;
+      if (toSkip >= chunk.length) {
+        toSkip -= chunk.length;
+        continue;
+      }
+      chunk = chunk.subarray(toSkip);
+      toSkip = 0;
+      if (chunk.length >= left) {
+        yield chunk.subarray(0, left);
+        return;
+      }
+      left -= chunk.length;
+      yield chunk;
+    }
+    if (length !== undefined) throw tooShort();
+  } finally {
+    stream.destroy();
+  }
 }
 
 interface MultipartUpload {
@@ -102,15 +131,60 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  async getObjectStream(key: string): Promise<Readable> {
+  async getObjectStream(key: string, range?: ByteRange): Promise<Readable> {
     assertKey(key);
+    if (range !== undefined) checkRange(key, range);
     await this.ensureBucket();
+    if (range !== undefined) return this.getRange(key, range);
     try {
       return await this.client.getObject(this.bucket, key);
     } catch (error) {
       if (isNotFound(error)) throw new ArtifactNotFoundError(key);
       throw error;
     }
+  }
+
+  /**
+   * One `Range` GET (`getPartialObject`): only the range's bytes cross the network. S3 answers
+   * 416 for a start at or past the end and silently shortens an end past it; both become
+   * `InvalidByteRangeError` here (a HEAD is sent only then, and for empty ranges). A server that
+   * sends more than was asked (s3rver serves the whole object for `bytes=0-0`) is cut to the range.
+   */
+  private async getRange(key: string, range: ByteRange): Promise<Readable> {
+    const checkedBySize = async (): Promise<Readable> => {
+      const stats = await this.statObject(key);
+      if (stats === null) throw new ArtifactNotFoundError(key);
+      rangeEnd(key, range, stats.size);
+      return Readable.from([]);
+    };
+    // HTTP cannot ask for zero bytes.
+    if (range.end === range.start) return checkedBySize();
+    let response: Readable;
+    try {
+      response = await this.client.getPartialObject(this.bucket, key, range.start, range.end === undefined ? 0 : range.end - range.start);
+    } catch (error) {
+      if (isNotFound(error)) throw new ArtifactNotFoundError(key);
+      // Past the end, or an empty read exactly at the end of the object (which is valid).
+      if (error instanceof S3Error && error.code === 'InvalidRange') return checkedBySize();
+      throw error;
+    }
+    // `bytes <first>-<last>/<size>` on a 206; none on a 200 (the whole object).
+    const served = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String((response as Partial<IncomingMessage>).headers?.['content-range'] ?? ''));
+    const servedStart = served === null ? 0 : Number(served[1]);
+    const servedEnd = served === null ? undefined : Number(served[2]) + 1;
+    const size = served === null || served[3] === '*' ? undefined : Number(served[3]);
+    const pastEnd = () => new InvalidByteRangeError(key, range, 'end is past the end of the object', size);
+    if (range.end !== undefined && servedEnd !== undefined && servedEnd < range.end) {
+      response.destroy();
+      throw pastEnd();
+    }
+    if (servedStart > range.start) {
+      response.destroy();
+      throw new Error(`${key}: asked for bytes from ${range.start}, the server sent them from ${servedStart}`);
+    }
+    const length = range.end === undefined ? undefined : range.end - range.start;
+    if (servedStart === range.start && (length === undefined || servedEnd === range.end)) return response;
+    return Readable.from(sliceBytes(response, range.start - servedStart, length, pastEnd));
   }
 
   async getObject(key: string): Promise<Buffer> {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ArtifactEntry, manifestKey, StageManifest, StageNameFormat } from '@xyp/contracts';
-import type { ArtifactBody, ArtifactStore } from './artifact-store';
-import { InvalidManifestError } from './errors';
+import type { ArtifactBody, ArtifactStore, ByteRange } from './artifact-store';
+import { InvalidByteRangeError, InvalidManifestError } from './errors';
 import { assertKey, runPrefix, stagePrefix } from './keys';
 
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
@@ -28,6 +28,22 @@ export async function* bodyChunks(body: ArtifactBody): AsyncGenerator<Buffer> {
     else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     else throw new TypeError('putObject body stream must yield Buffers, Uint8Arrays or strings');
   }
+}
+
+/** Checks what can be checked of a range before the object's size is known. */
+export function checkRange(key: string, range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || start < 0) throw new InvalidByteRangeError(key, range, 'start must be a non-negative integer');
+  if (end !== undefined && (!Number.isSafeInteger(end) || end < 0)) throw new InvalidByteRangeError(key, range, 'end must be a non-negative integer');
+  if (end !== undefined && end < start) throw new InvalidByteRangeError(key, range, 'end is before start');
+}
+
+/** Checks a range against the object's size; returns its exclusive end. */
+export function rangeEnd(key: string, range: ByteRange, size: number): number {
+  const end = range.end ?? size;
+  if (range.start > size) throw new InvalidByteRangeError(key, range, 'start is past the end of the object', size);
+  if (end > size) throw new InvalidByteRangeError(key, range, 'end is past the end of the object', size);
+  return end;
 }
 
 /** Running sha256 and byte count of what has streamed through so far. */

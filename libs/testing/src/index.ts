@@ -71,3 +71,4 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+export * from './s3rver';

@@ -34,7 +34,6 @@ export class PlatformHarness {
       XYP_BOARD_PASSWORD: this.boardPassword,
       XYP_CONTROL_PLANE_GRPC_PORT: String(this.grpcPort),
       XYP_JOB_BACKOFF_MS: '200',
-      XYP_CORPUS_CACHE_DIR: join(this.storeDir, 'corpus-cache'),
       ...this.extraEnv,
       ...overrides,
     };

@@ -4,6 +4,7 @@ import { registerCorpusBucket } from './commands/corpus-bucket';
 import { registerCorpusMix } from './commands/corpus-mix';
 import { registerBenchCorpus } from './commands/bench-corpus';
 import { registerBenchEngine } from './commands/bench-engine';
+import { registerBenchPacking } from './commands/bench-packing';
 import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
 import { registerUp } from './commands/up';
@@ -22,6 +23,7 @@ registerCorpusMix(corpus);
 const bench = program.command('bench').description('Benchmarks that print figures measured side by side in one run');
 registerBenchCorpus(bench);
 registerBenchEngine(bench);
+registerBenchPacking(bench);
 registerServe(program);
 registerTrain(program);
 

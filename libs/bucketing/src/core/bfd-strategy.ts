@@ -12,6 +12,7 @@ import { assertLengths, splitLongDocuments, type PackedSequence, type PackingStr
  */
 export class BestFitDecreasingStrategy implements PackingStrategy {
   readonly name = 'bfd' as const;
+  readonly pooled = true;
 
   constructor(readonly lengths: readonly number[]) {
     assertLengths(lengths, true, 'bfd');

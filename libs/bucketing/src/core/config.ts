@@ -1,6 +1,6 @@
-import { DEFAULT_BUCKET_LENGTHS, PackConfig, type PackConfigInput } from '@xyp/contracts';
+import { CATEGORY_MIXING, DEFAULT_BUCKET_LENGTHS, PackConfig, type CategoryMixing, type PackConfigInput } from '@xyp/contracts';
 
-export { DEFAULT_BUCKET_LENGTHS, PackConfig, type PackConfigInput };
+export { CATEGORY_MIXING, DEFAULT_BUCKET_LENGTHS, PackConfig, type CategoryMixing, type PackConfigInput };
 
 /** Parses a config, turning zod issues into one readable line. */
 export function parsePackConfig(input: PackConfigInput): PackConfig {

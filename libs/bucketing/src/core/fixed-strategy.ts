@@ -7,6 +7,7 @@ import { assertLengths, type PackedSequence, type PackingStrategy } from './stra
  */
 export class FixedStrategy implements PackingStrategy {
   readonly name = 'fixed' as const;
+  readonly pooled = true;
 
   constructor(readonly lengths: readonly number[]) {
     assertLengths(lengths, true, 'fixed');

@@ -30,6 +30,8 @@ export interface CompositionCounts {
   tokens: number;
   /** Padding tokens: capacity minus real tokens, summed over sequences. */
   paddingTokens: number;
+  /** Sequences whose documents come from more than one category (shard-end leftovers). */
+  mixedSequences: number;
 }
 
 export interface CompositionRatios {
@@ -39,7 +41,7 @@ export interface CompositionRatios {
 }
 
 export function emptyCounts(): CompositionCounts {
-  return { documents: 0, truncatedDocuments: 0, pieces: 0, sequences: 0, tokens: 0, paddingTokens: 0 };
+  return { documents: 0, truncatedDocuments: 0, pieces: 0, sequences: 0, tokens: 0, paddingTokens: 0, mixedSequences: 0 };
 }
 
 export function addCounts(into: CompositionCounts, from: CompositionCounts): CompositionCounts {
@@ -49,6 +51,7 @@ export function addCounts(into: CompositionCounts, from: CompositionCounts): Com
   into.sequences += from.sequences;
   into.tokens += from.tokens;
   into.paddingTokens += from.paddingTokens;
+  into.mixedSequences += from.mixedSequences;
   return into;
 }
 

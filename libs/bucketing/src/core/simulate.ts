@@ -1,4 +1,5 @@
 import { addStats, emptyStats, type CompositionStats } from './metrics';
+import type { CategoryMixing } from '@xyp/contracts';
 import type { PackingStrategy } from './strategy';
 import { WindowPacker, type PackItem } from './window';
 import { Windowing } from './windowing';
@@ -16,6 +17,7 @@ export interface SimulationOptions {
   shardLines: number;
   seed: number;
   paddingThreshold: number;
+  categoryMixing: CategoryMixing;
 }
 
 /**
@@ -38,7 +40,12 @@ export function simulatePacking(records: Iterable<LengthRecord>, strategy: Packi
       finish();
       shard = {
         index,
-        packer: new WindowPacker(strategy, { seed: options.seed, paddingThreshold: options.paddingThreshold, maxCarryTokens: Math.floor(options.windowTokens / 4) }),
+        packer: new WindowPacker(strategy, {
+          seed: options.seed,
+          paddingThreshold: options.paddingThreshold,
+          maxCarryTokens: Math.floor(options.windowTokens / 4),
+          categoryMixing: options.categoryMixing,
+        }),
         windowing: new Windowing<PackItem>(options.windowLines, options.windowTokens),
       };
     }

@@ -52,7 +52,7 @@ function checkPlan(strategy: PackingStrategy, lengths: number[], plan: PackedSeq
 const SMALL_BUCKETS = [16, 32, 64, 128];
 
 describe('packing strategies, property-style over 200 seeded random document sets', () => {
-  const strategies = [createStrategy('bucket', SMALL_BUCKETS), createStrategy('bfd', [128]), createStrategy('fixed', [128]), createStrategy('bfd', [16])];
+  const strategies = [createStrategy('bucket', SMALL_BUCKETS), createStrategy('bfd-buckets', SMALL_BUCKETS), createStrategy('bfd', [128]), createStrategy('fixed', [128]), createStrategy('bfd', [16])];
   for (const strategy of strategies) {
     it(`${strategy.name}@${strategy.lengths.join(',')} loses and duplicates no token and never overfills a sequence`, () => {
       for (let seed = 0; seed < 200; seed++) {
@@ -107,7 +107,7 @@ describe('packing strategies, property-style over 200 seeded random document set
   });
 });
 
-describe('bucket strategy (arXiv 2407.07495)', () => {
+describe('bucket strategy (arXiv 2407.07495, best-fit-decreasing placement)', () => {
   const strategy = createStrategy('bucket', [2048, 4096, 8192, 16384]);
 
   it('cuts a document longer than 16,384 into full 16k sequences plus a remainder that is packed like any document', () => {
@@ -116,40 +116,80 @@ describe('bucket strategy (arXiv 2407.07495)', () => {
       { capacity: 16384, used: 16384, pieces: [{ doc: 0, start: 0, length: 16384 }] },
       { capacity: 16384, used: 16384, pieces: [{ doc: 0, start: 16384, length: 16384 }] },
     ]);
-    // 960 tokens of room are left next to the remainder: too few for the 1,000-token document.
+    // The 7,232-token remainder opens an 8k sequence; the 1,000-token document no longer fits its 960 tokens of room.
     expect(plan.slice(2)).toEqual([
       { capacity: 8192, used: 7232, pieces: [{ doc: 0, start: 32768, length: 7232 }] },
       { capacity: 2048, used: 1000, pieces: [{ doc: 1, start: 0, length: 1000 }] },
     ]);
   });
 
-  it('fills the room left by a long document with the longest documents that still fit', () => {
-    const plan = strategy.pack([3000, 500, 1000, 90, 6]);
-    expect(plan).toEqual([
-      {
-        capacity: 4096,
-        used: 4096,
-        pieces: [
-          { doc: 0, start: 0, length: 3000 },
-          { doc: 2, start: 0, length: 1000 },
-          { doc: 3, start: 0, length: 90 },
-          { doc: 4, start: 0, length: 6 },
-        ],
-      },
-      { capacity: 2048, used: 500, pieces: [{ doc: 1, start: 0, length: 500 }] },
+  it('places pieces longest first into the tightest open room, opening the smallest bucket that holds a piece', () => {
+    // By hand: 3000 opens a 4096 (room 1096); 1500 fits no room, opens a 2048 (room 548);
+    // 1000 -> the 4096 (room 96: 1096 is the only room >= 1000); 500 -> the 2048 (room 48, tighter than 96);
+    // 90 -> the 4096 (room 6: 96 is the only room >= 90); 40 -> the 2048 (room 8); 6 -> the 4096 (room 0).
+    const plan = strategy.pack([3000, 500, 1000, 90, 6, 1500, 40]);
+    expect(plan.map((sequence) => [sequence.capacity, sequence.used, sequence.pieces.map((piece) => piece.doc)])).toEqual([
+      [4096, 4096, [0, 2, 3, 4]],
+      [2048, 2040, [5, 1, 6]],
     ]);
   });
 
-  it('takes a larger bucket when the smallest one would be padded beyond the threshold P', () => {
-    // Three 1,200-token documents: one per 2k sequence pads 41%; a 4k sequence with all three pads 12%.
-    const plan = createStrategy('bucket', [2048, 4096], 0.01).pack([1200, 1200, 1200]);
-    expect(plan.map((sequence) => [sequence.capacity, sequence.pieces.length])).toEqual([[4096, 3]]);
-    // With P = 50% the 2k bucket is good enough.
-    expect(createStrategy('bucket', [2048, 4096], 0.5).pack([1200, 1200, 1200]).map((sequence) => sequence.capacity)).toEqual([2048, 2048, 2048]);
+  it('fills the room of a long piece before opening a small bucket', () => {
+    // 2100 opens a 4096 (room 1996): 900 and then 800 fit there, so no 2048 is opened.
+    expect(strategy.pack([2100, 900, 800]).map((sequence) => [sequence.capacity, sequence.used])).toEqual([[4096, 3800]]);
+    // 1200 does not fit the 4096's room of 96 left after 2100 + 1900: it opens a 2048.
+    expect(strategy.pack([2100, 1900, 1200]).map((sequence) => [sequence.capacity, sequence.used])).toEqual([
+      [4096, 4000],
+      [2048, 1200],
+    ]);
+  });
+
+  it('is the same placement as bfd-buckets; only the pipeline treats them differently (pooled or not)', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const lengths = randomLengths(createRng(500 + seed), 128);
+      expect(createStrategy('bucket', SMALL_BUCKETS).pack(lengths)).toEqual(createStrategy('bfd-buckets', SMALL_BUCKETS).pack(lengths));
+    }
+    expect(createStrategy('bucket', SMALL_BUCKETS).pooled).toBe(true);
+    expect(createStrategy('bfd-buckets', SMALL_BUCKETS).pooled).toBe(false);
+  });
+
+  it('matches an independent brute-force best-fit-decreasing on random pools', () => {
+    // A plain O(n^2) re-implementation of the issue's 4-step reference, written separately from best-fit.ts.
+    const reference = (lengths: number[], buckets: number[]) => {
+      const max = buckets[buckets.length - 1];
+      const pieces: number[] = [];
+      const sequences: { capacity: number; used: number }[] = [];
+      for (const length of lengths) {
+        let left = length;
+        if (length > max) while (left >= max) (sequences.push({ capacity: max, used: max }), (left -= max));
+        if (left > 0) pieces.push(left);
+      }
+      // Ties between equal rooms go to the sequence whose room changed last.
+      const open: { capacity: number; used: number; changed: number }[] = [];
+      let clock = 0;
+      for (const piece of [...pieces].sort((a, b) => b - a)) {
+        let best: { capacity: number; used: number; changed: number } | null = null;
+        for (const candidate of open) {
+          const room = candidate.capacity - candidate.used;
+          if (room >= piece && (best === null || room < best.capacity - best.used || (room === best.capacity - best.used && candidate.changed > best.changed))) best = candidate;
+        }
+        if (best === null) open.push((best = { capacity: buckets.find((b) => b >= piece)!, used: 0, changed: 0 }));
+        best.used += piece;
+        best.changed = ++clock;
+      }
+      for (const sequence of open) sequence.capacity = buckets.find((b) => b >= sequence.used)!; // step 4 (shrink)
+      return [...sequences, ...open.map(({ capacity, used }) => ({ capacity, used }))];
+    };
+    for (let seed = 0; seed < 100; seed++) {
+      const lengths = randomLengths(createRng(2000 + seed), 128);
+      const plan = createStrategy('bucket', SMALL_BUCKETS).pack(lengths).map(({ capacity, used }) => ({ capacity, used }));
+      expect(plan, `seed ${seed}`).toEqual(reference(lengths, SMALL_BUCKETS));
+    }
   });
 
   it('rejects bucket lengths that are not strictly ascending', () => {
     expect(() => createStrategy('bucket', [4096, 2048])).toThrow('strictly ascending');
+    expect(() => createStrategy('bfd-buckets', [4096, 4096])).toThrow('strictly ascending');
     expect(() => createStrategy('fixed', [2048, 4096])).toThrow('exactly one');
   });
 });

@@ -30,6 +30,12 @@ export interface PackingStrategy {
   /** Sequence lengths this strategy emits, ascending: several for `bucket`, one otherwise. */
   readonly lengths: readonly number[];
   /**
+   * True when the pipeline's `WindowPacker` may hold back an under-filled sequence for the next
+   * window (the document pool of arXiv 2407.07495) and pool the shard's leftovers across
+   * categories; false for a reference that packs each window as it is given.
+   */
+  readonly pooled: boolean;
+  /**
    * Packs documents of the given token lengths (each >= 1). Every token of every document lands
    * in exactly one piece, pieces of a document are emitted in order, and no sequence holds more
    * than its capacity. Deterministic: same lengths, same plan.

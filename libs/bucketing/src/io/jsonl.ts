@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { ShardSpec } from '../core/jobs';
+import { isGzipSource, peekGzip, toByteSource, type ByteSource } from './byte-source';
+import { GzipShardSplitter, type GzipSplitTarget, type SplitObject } from './gzip-split';
 
 /**
- * Streaming JSONL input: a file, optionally gzip-compressed (detected by its magic bytes), read
- * in fixed-size chunks and cut into lines without ever holding more than one chunk plus one
- * line (itself capped by `maxLineBytes`). Lines are numbered from 0 here; rejects report them
+ * Streaming JSONL input: a `ByteSource` (a local file, an artifact-store object), optionally
+ * gzip-compressed (detected by its magic bytes), read in fixed-size chunks and cut into lines
+ * without ever holding more than one chunk plus one line (itself capped by `maxLineBytes`). Lines are numbered from 0 here; rejects report them
  * 1-based.
  */
 
@@ -30,6 +31,11 @@ export interface InputPlan {
 
 const CHUNK_BYTES = 1 << 20;
 
+/** Chunks as Buffers (the line cutter uses `Buffer.concat` and `indexOf`), without copying. */
+async function* asBuffers(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
 export async function isGzipFile(path: string): Promise<boolean> {
   const handle = await open(path, 'r');
   try {
@@ -41,14 +47,16 @@ export async function isGzipFile(path: string): Promise<boolean> {
   }
 }
 
-/** Raw file bytes from `startByte`, or the decompressed stream when gzip (then `startByte` must be 0). */
-async function* openChunks(path: string, gzip: boolean, startByte: number): AsyncIterable<Buffer> {
-  const file = createReadStream(path, { start: startByte, highWaterMark: CHUNK_BYTES });
+/**
+ * Bytes `[startByte, endByte)` of the source, decompressed when gzip (then the range must start
+ * at a gzip member: the start of the input or of a shard's own object).
+ */
+async function* openChunks(source: ByteSource, gzip: boolean, startByte: number, endByte?: number): AsyncIterable<Buffer> {
   if (!gzip) {
-    yield* file as AsyncIterable<Buffer>;
+    yield* asBuffers(source.read(startByte, endByte));
     return;
   }
-  if (startByte !== 0) throw new Error('gzip input cannot be read from a byte offset');
+  const file = Readable.from(asBuffers(source.read(startByte, endByte)));
   const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
   file.on('error', (error) => gunzip.destroy(error));
   file.pipe(gunzip);
@@ -60,14 +68,24 @@ async function* openChunks(path: string, gzip: boolean, startByte: number): Asyn
   }
 }
 
+export interface PlanInputOptions {
+  /**
+   * Gzip input only: while planning, write each shard's lines into a gzip object of its own
+   * (`shardInputName`), recorded as the shard's `object`, so a shard job reads only that object.
+   * Without it a gzip shard has no byte range and its reader inflates the input from the start.
+   */
+  splitGzip?: GzipSplitTarget;
+}
+
 /**
  * Counts the lines of the input and cuts them into shards of `shardLines` lines, hashing the
- * file on the way. One sequential pass; for plain files each shard also gets the byte offset of
- * its first line. A last line without `\n` counts as a line.
+ * input on the way. One sequential read of the source; plain input gets each shard's byte range
+ * `[startByte, endByte)`, gzip input (with `splitGzip`) is split into one object per shard. A
+ * last line without `\n` counts as a line.
  */
-export async function planInput(path: string, shardLines: number): Promise<InputPlan> {
+export async function planInput(input: ByteSource | string, shardLines: number, options: PlanInputOptions = {}): Promise<InputPlan> {
   if (!Number.isInteger(shardLines) || shardLines < 1) throw new Error(`shardLines must be a positive integer, got ${shardLines}`);
-  const gzip = await isGzipFile(path);
+  const { gzip, chunks } = await peekGzip(toByteSource(input).read(0));
   const hash = createHash('sha256');
   let bytes = 0;
   const hashing = new Transform({
@@ -79,26 +97,49 @@ export async function planInput(path: string, shardLines: number): Promise<Input
   });
   const stages: NodeJS.ReadWriteStream[] = gzip ? [hashing, createGunzip({ chunkSize: CHUNK_BYTES })] : [hashing];
   const output = stages[stages.length - 1] as unknown as AsyncIterable<Buffer>;
-  const piping = pipeline([createReadStream(path, { highWaterMark: CHUNK_BYTES }), ...stages]);
+  const piping = pipeline([Readable.from(chunks), ...stages]);
   // A read error surfaces in the loop below; this only keeps it from also counting as unhandled.
   piping.catch(() => undefined);
+  const splitter = gzip && options.splitGzip !== undefined ? new GzipShardSplitter(options.splitGzip) : null;
   const starts: number[] = [0];
   let lines = 0;
   let position = 0;
   let lastByte = 0x0a;
-  for await (const chunk of output) {
-    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) {
-      lines++;
-      if (lines % shardLines === 0) starts.push(position + i + 1);
+  let objects: SplitObject[] = [];
+  try {
+    for await (const chunk of output) {
+      let from = 0;
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) {
+        lines++;
+        if (lines % shardLines === 0) {
+          starts.push(position + i + 1);
+          if (splitter !== null) {
+            await splitter.write(chunk.subarray(from, i + 1));
+            await splitter.cut();
+            from = i + 1;
+          }
+        }
+      }
+      if (splitter !== null) await splitter.write(chunk.subarray(from));
+      position += chunk.length;
+      if (chunk.length > 0) lastByte = chunk[chunk.length - 1];
     }
-    position += chunk.length;
-    if (chunk.length > 0) lastByte = chunk[chunk.length - 1];
+    await piping;
+    if (splitter !== null) objects = await splitter.finish();
+  } catch (error) {
+    await splitter?.abort();
+    throw error;
   }
-  await piping;
   if (lastByte !== 0x0a) lines++;
   const shards: ShardSpec[] = [];
   for (let index = 0, startLine = 0; startLine < lines; index++, startLine += shardLines) {
-    shards.push({ index, startLine, endLine: Math.min(lines, startLine + shardLines), startByte: gzip ? null : starts[index] });
+    const endLine = Math.min(lines, startLine + shardLines);
+    if (!gzip) {
+      shards.push({ index, startLine, endLine, startByte: starts[index], endByte: index + 1 < starts.length ? starts[index + 1] : bytes, object: null });
+      continue;
+    }
+    const object = objects[index];
+    shards.push(object === undefined ? { index, startLine, endLine, startByte: null, endByte: null, object: null } : { index, startLine, endLine, startByte: 0, endByte: object.bytes, object: object.name });
   }
   return { bytes, sha256: hash.digest('hex'), gzip, lines, shards };
 }
@@ -107,8 +148,13 @@ export interface ReadLinesOptions {
   startLine?: number;
   /** Exclusive; default: to the end of the input. */
   endLine?: number;
-  /** Byte offset of `startLine` (plain files only): seek there instead of scanning from the start. */
+  /**
+   * Byte offset of `startLine` in the source: read from there instead of scanning from the start
+   * (gzip: where a gzip member starts, i.e. 0 of a shard's own object). Null: from the start.
+   */
   startByte?: number | null;
+  /** Exclusive end of the bytes to read (the end of line `endLine - 1`); default: the source's end. */
+  endByte?: number | null;
   maxLineBytes: number;
   gzip?: boolean;
 }
@@ -118,21 +164,23 @@ function trimCr(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * Yields the lines `[startLine, endLine)` of a JSONL file. A line longer than `maxLineBytes`
- * is yielded with `bytes: null` and is never buffered whole.
+ * Yields the lines `[startLine, endLine)` of a JSONL source (a path is a local file), reading
+ * only `[startByte, endByte)` when given. A line longer than `maxLineBytes` is yielded with
+ * `bytes: null` and is never buffered whole.
  */
-export async function* readLines(path: string, options: ReadLinesOptions): AsyncGenerator<RawLine> {
-  const gzip = options.gzip ?? (await isGzipFile(path));
+export async function* readLines(input: ByteSource | string, options: ReadLinesOptions): AsyncGenerator<RawLine> {
+  const source = toByteSource(input);
+  const gzip = options.gzip ?? (await isGzipSource(source));
   const startLine = options.startLine ?? 0;
   const endLine = options.endLine ?? Number.POSITIVE_INFINITY;
-  const startByte = !gzip && options.startByte !== undefined && options.startByte !== null ? options.startByte : null;
+  const startByte = options.startByte ?? null;
   let line = startByte !== null ? startLine : 0;
   if (line >= endLine) return;
   let parts: Buffer[] = [];
   let partBytes = 0;
   let tooLong = false;
   const max = options.maxLineBytes;
-  for await (const chunk of openChunks(path, gzip, startByte ?? 0)) {
+  for await (const chunk of openChunks(source, gzip, startByte ?? 0, options.endByte ?? undefined)) {
     let from = 0;
     for (;;) {
       const newline = chunk.indexOf(0x0a, from);

@@ -189,6 +189,7 @@ export class ShardMerger {
         windowLines: config.windowLines,
         windowTokens: config.windowTokens,
         paddingThreshold: config.paddingThreshold,
+        categoryMixing: config.categoryMixing,
         shardLines: config.shardLines,
         appendEod: config.appendEod,
         maxRejectRate: config.maxRejectRate,

@@ -140,7 +140,7 @@ describe('bucketCorpus end to end (stand-in tokenizer)', () => {
     const docs = makeDocs(2, 200);
     const { manifest, config } = await run(writeInput(docs.map((doc) => JSON.stringify(doc))), SMALL);
     const records = docs.map((doc, line) => ({ line, length: Array.from(doc.text).length + 1, category: doc.category }));
-    const simulated = simulatePacking(records, createStrategy(config.strategy, config.bucketLengths, config.paddingThreshold), config);
+    const simulated = simulatePacking(records, createStrategy(config.strategy, config.bucketLengths), config);
     const { paddingRatio: _p, truncationRatio: _t, concatRatio: _c, ...totals } = manifest.totals;
     expect(totals).toEqual(simulated.total);
   });

@@ -1,13 +1,16 @@
 import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { PackConfig } from '../core/config';
 import type { TokenEncoder } from '../core/encoder';
 import { ShardReport, type ShardJob, type TokenizerRef } from '../core/jobs';
 import type { BucketManifest } from '../core/manifest';
-import { planInput } from './jsonl';
+import { isGzipFile, planInput } from './jsonl';
 import { ShardMerger } from './merge';
 import { packShard, type ShardProgress } from './shard';
-import type { ArtifactScratch, ArtifactSink } from './sink';
+import { DirectoryStore, type ArtifactScratch, type ArtifactSink } from './sink';
 
 /** Runs one shard job somewhere (this process, a child process, a queue worker) and returns its report. */
 export type ShardRunner = (job: ShardJob) => Promise<ShardReport>;
@@ -24,7 +27,11 @@ export interface BucketCorpusOptions {
   tokenizer: TokenizerRef & { name: string; vocabSize: number };
   /** Final outputs: datasets, sidecars, `rejects.jsonl`, `manifest.json`. */
   out: ArtifactSink;
-  /** Shard outputs until merged (then removed); may be the same store as `out`. */
+  /**
+   * Shard outputs until merged (then removed); may be the same store as `out`. A gzip input is
+   * split into one file per shard here when this is a `DirectoryStore` (else in a temporary
+   * directory), so shard jobs in other processes can read them by path.
+   */
   scratch: ArtifactScratch;
   /** Prefix of shard outputs in `scratch`. Default `.shards`. */
   scratchPrefix?: string;
@@ -55,15 +62,34 @@ export interface BucketCorpusResult {
  */
 export async function bucketCorpus(options: BucketCorpusOptions): Promise<BucketCorpusResult> {
   const started = performance.now();
-  const { input, config } = options;
+  const { input } = options;
   if (!existsSync(input)) throw new Error(`input file not found: ${input}`);
   if (!statSync(input).isFile()) throw new Error(`input is not a file: ${input}`);
   const scratchPrefix = options.scratchPrefix ?? '.shards';
   await options.scratch.remove(scratchPrefix);
-  const plan = await planInput(input, config.shardLines);
+  // Gzip input: every shard gets its own gzip file while planning, instead of inflating the input from the start.
+  const splitDir = !(options.scratch instanceof DirectoryStore) && (await isGzipFile(input)) ? await mkdtemp(join(tmpdir(), 'xyp-bucket-split-')) : null;
+  const split = splitDir !== null ? new DirectoryStore(splitDir) : options.scratch instanceof DirectoryStore ? options.scratch : null;
+  try {
+    return await runPlanned(options, input, scratchPrefix, split, started);
+  } finally {
+    if (splitDir !== null) await rm(splitDir, { recursive: true, force: true });
+  }
+}
+
+async function runPlanned(options: BucketCorpusOptions, input: string, scratchPrefix: string, split: DirectoryStore | null, started: number): Promise<BucketCorpusResult> {
+  const { config } = options;
+  const plan = await planInput(input, config.shardLines, split === null ? {} : { splitGzip: { sink: split, scratchPrefix } });
   const planMs = performance.now() - started;
 
-  const jobs: ShardJob[] = plan.shards.map((shard) => ({ input, gzip: plan.gzip, shard, config, tokenizer: options.tokenizer, scratchPrefix }));
+  const jobs: ShardJob[] = plan.shards.map((shard) => ({
+    input: shard.object !== null && split !== null ? split.path(shard.object) : input,
+    gzip: plan.gzip,
+    shard,
+    config,
+    tokenizer: options.tokenizer,
+    scratchPrefix,
+  }));
   const merger = await ShardMerger.open({ config, tokenizer: options.tokenizer, scratch: options.scratch, out: options.out, shardCount: jobs.length });
   const reports: ShardReport[] = new Array(jobs.length);
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 1, jobs.length || 1));

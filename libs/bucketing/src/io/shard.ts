@@ -7,6 +7,7 @@ import { createStrategy } from '../core/strategies';
 import { WindowPacker, type PackItem, type WindowOutput } from '../core/window';
 import { Windowing } from '../core/windowing';
 import { IndexedDatasetWriter } from './indexed-dataset';
+import type { ByteSource } from './byte-source';
 import { readLines } from './jsonl';
 import { writeArtifact, type ArtifactSink, type ArtifactWriter } from './sink';
 
@@ -20,6 +21,8 @@ export interface ShardProgress {
 
 export interface PackShardOptions {
   job: ShardJob;
+  /** Where the shard's bytes are read from (only `[shard.startByte, shard.endByte)`); default: the file `job.input`. */
+  source?: ByteSource;
   encoder: TokenEncoder;
   /** Receives `<scratchPrefix>/<index>/...`: per-length datasets, sidecars, rejects, report. */
   scratch: ArtifactSink;
@@ -95,7 +98,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   const { job, encoder, scratch } = options;
   const { config, shard } = job;
   const prefix = shardPrefix(job.scratchPrefix, shard.index);
-  const strategy = createStrategy(config.strategy, config.bucketLengths, config.paddingThreshold);
+  const strategy = createStrategy(config.strategy, config.bucketLengths);
   const appendId = config.appendEod && job.tokenizer.eodId !== null ? job.tokenizer.eodId : undefined;
 
   const writers = await Promise.all(
@@ -109,6 +112,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   const packer = new WindowPacker(strategy, {
     seed: config.seed,
     paddingThreshold: config.paddingThreshold,
+    categoryMixing: config.categoryMixing,
     maxCarryTokens: Math.floor(config.windowTokens / 4),
   });
   const windowing = new Windowing<PackItem>(config.windowLines, config.windowTokens);
@@ -196,10 +200,11 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   };
 
   try {
-    const lines = readLines(job.input, {
+    const lines = readLines(options.source ?? job.input, {
       startLine: shard.startLine,
       endLine: shard.endLine,
       startByte: shard.startByte,
+      endByte: shard.endByte,
       maxLineBytes: config.maxLineBytes,
       gzip: job.gzip,
     });

@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import type { ResultOf } from '@xyp/contracts';
 import { parseCorpusLine } from '../core/documents';
+import { toByteSource, type ByteSource } from '../io/byte-source';
 import { readLines } from '../io/jsonl';
 
 /** Longer lines are counted as `line-too-long` without being held in memory. */
@@ -14,16 +14,18 @@ function isBlank(bytes: Uint8Array): boolean {
 /**
  * corpus.inspect: checks every line of a JSONL corpus (plain or gzip) with the same rules
  * as packing (`parseCorpusLine`), and counts documents and characters per category and
- * rejected lines per reason. Memory stays bounded by the longest line.
+ * rejected lines per reason, streaming the source once (a path is a local file; on the platform,
+ * `storeByteSource`). Memory stays bounded by the longest line.
  */
 export async function inspectCorpus(
-  path: string,
+  input: ByteSource | string,
   onProgress?: (bytesRead: number, totalBytes: number) => Promise<void>,
 ): Promise<ResultOf<'corpus.inspect'>> {
-  const totalBytes = (await stat(path)).size;
+  const source = toByteSource(input);
+  const totalBytes = await source.size();
   const result: ResultOf<'corpus.inspect'> = { docs: 0, rejected: 0, chars: 0, categories: {}, rejectReasons: {} };
   let bytesRead = 0;
-  for await (const { bytes } of readLines(path, { maxLineBytes: MAX_LINE_BYTES })) {
+  for await (const { bytes } of readLines(source, { maxLineBytes: MAX_LINE_BYTES })) {
     bytesRead += (bytes?.length ?? MAX_LINE_BYTES) + 1;
     if (bytes !== null && isBlank(bytes)) continue;
     const parsed = bytes === null ? ({ ok: false, reason: 'line-too-long' } as const) : parseCorpusLine(bytes);

@@ -214,7 +214,7 @@ export async function runCorpusBench(options: CorpusBenchOptions): Promise<Corpu
       ['fixed@16384', 'fixed', [16384]],
     ];
     for (const [label, name, bucketLengths] of variants) {
-      const stats = simulatePacking(records, createStrategy(name, bucketLengths, config.paddingThreshold), config);
+      const stats = simulatePacking(records, createStrategy(name, bucketLengths), config);
       strategies[label] = {
         ...ratios(stats.total),
         sequences: stats.total.sequences,
@@ -224,7 +224,7 @@ export async function runCorpusBench(options: CorpusBenchOptions): Promise<Corpu
       };
     }
     const bucket = strategies.bucket;
-    const atShardedConfig = ratios(simulatePacking(records, createStrategy('bucket', sharded.bucketLengths, sharded.paddingThreshold), sharded).total);
+    const atShardedConfig = ratios(simulatePacking(records, createStrategy('bucket', sharded.bucketLengths), sharded).total);
     const bucketAtBenchShardPlan = { paddingRatio: one.paddingRatio, truncationRatio: one.truncationRatio, concatRatio: one.concatRatio };
     const same = (a: CompositionRatios, b: CompositionRatios) => (['paddingRatio', 'truncationRatio', 'concatRatio'] as const).every((key) => Math.abs(a[key] - b[key]) < 1e-12);
     const simulationMatchesRun =

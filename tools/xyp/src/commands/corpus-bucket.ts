@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { DEFAULT_BUCKET_LENGTHS, STRATEGY_NAMES, type PackConfigInput, type StrategyName } from '@xyp/bucketing';
+import { CATEGORY_MIXING, DEFAULT_BUCKET_LENGTHS, STRATEGY_NAMES, type CategoryMixing, type PackConfigInput, type StrategyName } from '@xyp/bucketing';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { runCorpusBucket, type CorpusRunSummary } from '../bench/corpus-run';
 
@@ -13,6 +13,8 @@ interface BucketOptions {
   maxRejectRate: string;
   workers: string;
   seed: string;
+  paddingThreshold?: string;
+  categoryMixing?: string;
   windowTokens?: string;
   windowLines?: string;
   shardLines?: string;
@@ -24,6 +26,17 @@ function integer(value: string, flag: string, min = 1): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < min) throw new Error(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+function ratio(value: string, flag: string): number {
+  const parsed = Number(value);
+  if (value.trim() === '' || !(parsed >= 0 && parsed <= 1)) throw new Error(`${flag} must be a number between 0 and 1, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+function categoryMixing(value: string): CategoryMixing {
+  if (!(CATEGORY_MIXING as readonly string[]).includes(value)) throw new Error(`--category-mixing must be one of ${CATEGORY_MIXING.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as CategoryMixing;
 }
 
 function parseLengths(value: string): number[] {
@@ -54,11 +67,13 @@ export function registerCorpusBucket(parent: Command): void {
     .requiredOption('--input <file>', 'JSONL corpus, plain or gzip: one {id, text, category, lang?} per line')
     .requiredOption('--out <dir>', 'output directory: bucket_<L>.bin/.idx, sidecars, rejects.jsonl, manifest.json')
     .option('--tokenizer <llama3|path>', 'llama3 (bundled) or a Hugging Face tokenizer.json (or its directory)', 'llama3')
-    .option('--buckets <lengths>', `comma-separated sequence lengths (default ${DEFAULT_BUCKET_LENGTHS.join(',')} for bucket, 2048 for bfd/fixed)`)
+    .option('--buckets <lengths>', `comma-separated sequence lengths (default ${DEFAULT_BUCKET_LENGTHS.join(',')} for bucket and bfd-buckets, 2048 for bfd/fixed)`)
     .option('--strategy <name>', `packing strategy: ${STRATEGY_NAMES.join(' | ')}`, 'bucket')
     .option('--max-reject-rate <r>', 'fail when rejected / documents in exceeds this (e.g. 0.01 for a production corpus)', '0.5')
     .option('--workers <n>', 'shard workers; more than 1 runs child processes', '1')
     .option('--seed <n>', 'seed of the per-window sequence shuffle', '0')
+    .option('--padding-threshold <p>', 'padding share above which a sequence waits for the next window (default 0.01)')
+    .option('--category-mixing <mode>', `which sequences may mix categories: ${CATEGORY_MIXING.join(' | ')} (default tails: only shard-end leftovers)`)
     .option('--window-tokens <n>', 'tokens per packing window (memory bound)')
     .option('--window-lines <n>', 'input lines per packing window')
     .option('--shard-lines <n>', 'input lines per shard job (a multiple of --window-lines)')
@@ -75,10 +90,12 @@ export function registerCorpusBucket(parent: Command): void {
         if (!(maxRejectRate >= 0 && maxRejectRate <= 1)) throw new Error(`--max-reject-rate must be between 0 and 1, got ${JSON.stringify(options.maxRejectRate)}`);
         const config: PackConfigInput = {
           strategy,
-          bucketLengths: options.buckets !== undefined ? parseLengths(options.buckets) : strategy === 'bucket' ? [...DEFAULT_BUCKET_LENGTHS] : [2048],
+          bucketLengths: options.buckets !== undefined ? parseLengths(options.buckets) : strategy === 'bucket' || strategy === 'bfd-buckets' ? [...DEFAULT_BUCKET_LENGTHS] : [2048],
           seed: integer(options.seed, '--seed', 0),
           maxRejectRate,
           appendEod: options.eod,
+          ...(options.paddingThreshold === undefined ? {} : { paddingThreshold: ratio(options.paddingThreshold, '--padding-threshold') }),
+          ...(options.categoryMixing === undefined ? {} : { categoryMixing: categoryMixing(options.categoryMixing) }),
           ...(options.windowTokens === undefined ? {} : { windowTokens: integer(options.windowTokens, '--window-tokens') }),
           ...(options.windowLines === undefined ? {} : { windowLines: integer(options.windowLines, '--window-lines') }),
           ...(options.shardLines === undefined ? {} : { shardLines: integer(options.shardLines, '--shard-lines') }),
