@@ -247,6 +247,7 @@ export const BucketManifest = z.object({
   /** Category names; the sidecar stores indices into this list. Sorted. */
   categories: z.array(z.string()),
   totals: CountsWithRatios,
+  /** One entry per configured length; a length with no sequences has no files (Megatron-LM cannot map an empty `.bin`). */
   buckets: z.array(
     CountsWithRatios.extend({
       length: z.number().int().positive(),

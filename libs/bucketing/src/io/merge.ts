@@ -233,6 +233,13 @@ export class ShardMerger {
       const length = config.bucketLengths[slot];
       const prefix = bucketPrefix(length);
       const parts = reports.map((report) => report.outputs.find((candidate) => candidate.length === length)?.prefix ?? '');
+      const counts = stats.byLength[String(length)];
+      if (counts.sequences === 0) {
+        // No files for an empty bucket: Megatron-LM memory-maps the .bin, and an empty file cannot be mapped.
+        await Promise.all([this.bins[slot].abort(), this.pieces[slot].abort()]);
+        buckets.push({ length, prefix, megatronSequences: 0, megatronDocuments: 0, ...withRatios(counts) });
+        continue;
+      }
       files.push(await this.bins[slot].close());
       const index = await writeConcatenatedIndex(scratch, parts, out, prefix, tokenizer.dtype);
       files.push(index.file);
@@ -247,7 +254,6 @@ export class ShardMerger {
       }
       files.push(await sidecar.close());
       files.push(await this.pieces[slot].close());
-      const counts = stats.byLength[String(length)];
       if (counts.sequences !== index.documents || counts.pieces !== index.sequences || counts.tokens !== index.tokens) {
         throw new Error(`bucket ${length}: dataset (${index.documents} packed, ${index.sequences} pieces, ${index.tokens} tokens) disagrees with the plan`);
       }

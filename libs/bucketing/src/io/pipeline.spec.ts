@@ -92,8 +92,13 @@ async function run(input: string, config: PackConfigInput, options: { encoder?: 
 /** Reads every bucket back and reassembles documents by input line from the piece sidecar. */
 async function readBack(store: MemoryStore, manifest: BucketManifest) {
   const documents = new Map<number, { start: number; tokens: number[] }[]>();
-  const categoryOfLine = new Map<number, string>();
+  /** Per packed sequence: its category label and the input lines of its pieces. */
+  const packed: { label: string; lines: number[] }[] = [];
   for (const bucket of manifest.buckets) {
+    if (bucket.megatronDocuments === 0) {
+      expect(await store.exists(`${bucket.prefix}.bin`), `${bucket.prefix}: an empty bucket has no files`).toBe(false);
+      continue;
+    }
     const reader = await IndexedDatasetReader.fromSource(store, bucket.prefix);
     const origins = decodePieceSidecar(await store.readAll(`${bucket.prefix}${PIECE_SIDECAR_SUFFIX}`));
     const categories = decodeCategorySidecar(await store.readAll(`${bucket.prefix}${CATEGORY_SIDECAR_SUFFIX}`));
@@ -101,20 +106,22 @@ async function readBack(store: MemoryStore, manifest: BucketManifest) {
     expect(categories.length).toBe(reader.documentCount);
     for (let d = 0; d < reader.documentCount; d++) {
       const { start, end } = reader.documentRange(d);
+      const sequence = { label: manifest.categories[categories[d]], lines: [] as number[] };
+      packed.push(sequence);
       let used = 0;
       for (let s = start; s < end; s++) {
         const tokens = Array.from(await reader.sequence(s));
         used += tokens.length;
         const origin = origins[s];
         (documents.get(origin.line) ?? documents.set(origin.line, []).get(origin.line)!).push({ start: origin.start, tokens });
-        categoryOfLine.set(origin.line, manifest.categories[categories[d]]);
+        sequence.lines.push(origin.line);
       }
       expect(used).toBeLessThanOrEqual(bucket.length);
     }
   }
   const byLine = new Map<number, number[]>();
   for (const [line, pieces] of documents) byLine.set(line, pieces.sort((a, b) => a.start - b.start).flatMap((piece) => piece.tokens));
-  return { byLine, categoryOfLine };
+  return { byLine, packed };
 }
 
 describe('bucketCorpus end to end (stand-in tokenizer)', () => {
@@ -122,12 +129,23 @@ describe('bucketCorpus end to end (stand-in tokenizer)', () => {
     const docs = makeDocs(1, 300);
     const input = writeInput(docs.map((doc) => JSON.stringify(doc)));
     const { store, manifest } = await run(input, SMALL);
-    const { byLine, categoryOfLine } = await readBack(store, manifest);
+    const { byLine, packed } = await readBack(store, manifest);
     expect(byLine.size).toBe(docs.length);
     docs.forEach((doc, i) => {
       expect(byLine.get(i + 1)).toEqual([...Array.from(doc.text, (ch) => ch.codePointAt(0)!), codePoints.eosId]);
-      expect(categoryOfLine.get(i + 1)).toBe(doc.category);
     });
+    // Every sequence holds its label's documents, except the shard-end leftovers packed across
+    // categories (categoryMixing "tails"), which the manifest counts; the label holds most tokens.
+    const categoryOf = (line: number) => docs[line - 1].category;
+    const mixed = packed.filter((sequence) => sequence.lines.some((line) => categoryOf(line) !== sequence.label));
+    expect(mixed.length).toBe(manifest.totals.mixedSequences);
+    expect(mixed.length).toBeGreaterThan(0);
+    expect(mixed.length).toBeLessThanOrEqual(manifest.input.shards * CATEGORIES.length);
+    const pure = await run(input, { ...SMALL, categoryMixing: 'none' });
+    const purePacked = (await readBack(pure.store, pure.manifest)).packed;
+    expect(purePacked.filter((sequence) => sequence.lines.some((line) => categoryOf(line) !== sequence.label))).toEqual([]);
+    expect(pure.manifest.totals.mixedSequences).toBe(0);
+    expect(manifest.totals.paddingTokens).toBeLessThan(pure.manifest.totals.paddingTokens);
     expect(manifest.input).toMatchObject({ documentsIn: 300, kept: 300, rejected: 0, shards: 5 });
     expect(manifest.totals.tokens).toBe(docs.reduce((sum, doc) => sum + Array.from(doc.text).length + 1, 0));
     // Only documents longer than the largest bucket are cut.
