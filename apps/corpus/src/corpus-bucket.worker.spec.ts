@@ -58,7 +58,7 @@ describe('corpus.bucket worker: the stage job plans once', () => {
     const producer = app.get(StageProducer);
     const job = await producer.enqueue('corpus.bucket', { runId, inputKey: entry.key, config: { windowLines: 50, shardLines: 100, bucketLengths: [256, 512, 1024], windowTokens: 8192 } });
     const manifest = await eventually(async () => (await store.readManifest(runId, 'corpus.bucket')) ?? undefined, 90_000, 'corpus.bucket manifest');
-    expect(manifest.result).toMatchObject({ docs: 300, kept: 300, shards: 3 });
+    expect(manifest.result).toMatchObject({ documentsIn: 300, kept: 300, shards: 3 });
 
     // The stage job did run twice: planned (and waited), then resumed to merge.
     const events = await app.get(RunEvents).history(runId);

@@ -68,8 +68,8 @@ export const CorpusBucketPayload = stageJob({
 const Ratio = z.number().min(0);
 export const CorpusBucketResult = z.object({
   strategy: z.string(),
-  /** Non-blank input lines: kept + rejected. */
-  docs: z.number().int().nonnegative(),
+  /** Non-blank input lines: kept + rejected (`docs` of corpus.inspect counts kept documents only). */
+  documentsIn: z.number().int().nonnegative(),
   kept: z.number().int().nonnegative(),
   rejected: z.number().int().nonnegative(),
   rejectsByReason: z.record(z.string(), z.number().int().nonnegative()),

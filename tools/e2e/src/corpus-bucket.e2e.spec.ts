@@ -53,7 +53,7 @@ describe('corpus.bucket through the platform', () => {
     expect(await runToEnd('run-bucket-one', SHARDED, inputWithRejects())).toMatch(/^RUN_STATUS_COMPLETED/);
     single = (await store().readManifest('run-bucket-one', 'corpus.bucket'))!;
     expect(single.result).toMatchObject({
-      docs: 604,
+      documentsIn: 604,
       kept: 600,
       rejected: 4,
       rejectsByReason: { 'malformed-json': 1, 'missing-text': 1, 'wrong-type': 1, 'invalid-utf8': 1 },

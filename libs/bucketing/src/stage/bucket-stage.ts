@@ -139,7 +139,7 @@ export async function mergeBucketParts(
 export function bucketStageResult(manifest: BucketManifest): ResultOf<'corpus.bucket'> {
   return {
     strategy: manifest.config.strategy,
-    docs: manifest.input.documentsIn,
+    documentsIn: manifest.input.documentsIn,
     kept: manifest.input.kept,
     rejected: manifest.input.rejected,
     rejectsByReason: manifest.input.rejectsByReason,
