@@ -42,6 +42,9 @@ const swcPlugin = () =>
 
 export default defineConfig({
   test: {
+    // Makes sure the tests' Redis answers (XYP_TEST_REDIS_URL, else XYP_REDIS_URL, else
+    // 127.0.0.1:6379), starting a local one when none does; fails at once otherwise.
+    globalSetup: [join(root, 'libs/testing/src/global-setup.ts')],
     projects: projectRoots().map(({ name, dir }) => ({
       plugins: [swcPlugin()],
       resolve: { alias },

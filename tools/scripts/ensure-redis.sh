@@ -12,15 +12,23 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "installing redis-server with apt-get" >&2
   if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  if ! { $sudo apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null; }; then
+    echo "redis-server is not installed and apt-get could not install it (run as root or with sudo, or install redis-server yourself)" >&2
+    exit 1
+  fi
 fi
-mkdir -p "${TMPDIR:-/tmp}/xyp-redis"
+dir="${TMPDIR:-/tmp}/xyp-redis"
+log="$dir/redis-$port.log"
+mkdir -p "$dir"
+: >"$log"
 redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-  --maxmemory-policy noeviction --dir "${TMPDIR:-/tmp}/xyp-redis" --logfile "${TMPDIR:-/tmp}/xyp-redis/redis-$port.log"
+  --maxmemory-policy noeviction --dir "$dir" --logfile "$log"
 for _ in $(seq 1 50); do
   if redis-cli -p "$port" ping >/dev/null 2>&1; then echo "redis started on port $port"; exit 0; fi
   sleep 0.1
 done
-echo "redis-server did not answer on port $port" >&2
+# One line: the last two warnings redis-server logged, e.g. "Warning: Could not create
+# server TCP listening socket 127.0.0.1:6379: bind: Address already in use; Failed listening ...".
+why="$(grep -E '^[0-9]+:[A-Z] .* # ' "$log" 2>/dev/null | tail -n 2 | sed -E 's/^[0-9]+:[A-Z] [^#]* # //' | paste -sd ';' | sed 's/;/; /g' || true)"
+echo "redis-server did not answer on port $port: ${why:-nothing logged} (log: $log)" >&2
 exit 1

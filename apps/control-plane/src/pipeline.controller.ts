@@ -38,7 +38,8 @@ export class PipelineController implements PipelineServiceController {
       this.runs.submit({
         runId: request.runId,
         stages: request.stages,
-        inputJsonl: request.inputJsonl ? Buffer.from(request.inputJsonl) : undefined,
+        // input_jsonl has field presence: left out (undefined or null) means the sample; set, even to zero bytes, is an upload.
+        inputJsonl: request.inputJsonl == null ? undefined : Buffer.from(request.inputJsonl),
         inputName: request.inputName,
         params: request.params,
         files: Object.fromEntries(Object.entries(request.files ?? {}).map(([name, bytes]) => [name, Buffer.from(bytes)])),

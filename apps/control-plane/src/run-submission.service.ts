@@ -24,6 +24,7 @@ export class RunNotFoundError extends Error {}
 export interface SubmitRunInput {
   runId?: string;
   stages?: string[];
+  /** The uploaded corpus; undefined (left out) runs the bundled sample, zero bytes are refused. */
   inputJsonl?: Buffer;
   inputName?: string;
   params?: Record<string, string>;
@@ -64,6 +65,7 @@ export class RunSubmissionService {
     const parsedId = RunId.safeParse(runId);
     if (!parsedId.success) throw new InvalidRunRequestError(`run_id ${JSON.stringify(runId)}: ${parsedId.error.issues[0].message}`);
     const stages = this.resolveStages(input.stages ?? []);
+    refuseEmptyUpload(input);
     const existing = await this.runtime.registry.get(runId);
     if (existing) return { run: existing, created: false };
 
@@ -137,13 +139,14 @@ export class RunSubmissionService {
     for (const name of Object.keys(input.files ?? {})) {
       if (!INPUT_FILE_NAME.test(name) || name === 'corpus.jsonl') throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
     }
-    if (input.inputJsonl && input.inputJsonl.length > 0) {
+    // Set means uploaded (submit() has refused an empty upload); only absent means the sample.
+    if (input.inputJsonl !== undefined) {
       return { name: input.inputName || 'upload', files: { 'corpus.jsonl': input.inputJsonl, ...input.files } };
     }
     try {
       return { name: 'sample', files: { 'corpus.jsonl': await readFile(sampleCorpusPath(this.env)), ...input.files } };
     } catch {
-      throw new InvalidRunRequestError(`input_jsonl is empty and the sample corpus ${sampleCorpusPath(this.env)} cannot be read`);
+      throw new InvalidRunRequestError(`input_jsonl is not set and the sample corpus ${sampleCorpusPath(this.env)} cannot be read`);
     }
   }
 
@@ -176,6 +179,16 @@ export class RunSubmissionService {
       result: { name: inputs.name, files: Object.keys(inputs.files) },
     });
   }
+}
+
+/**
+ * Only an absent input means the sample: an upload of zero bytes (an empty or truncated
+ * file) is refused, whatever the run id, rather than run as the sample.
+ */
+function refuseEmptyUpload(input: SubmitRunInput): void {
+  if (input.inputJsonl === undefined || input.inputJsonl.length > 0) return;
+  const what = input.inputName ? `the uploaded input ${JSON.stringify(input.inputName)}` : 'the uploaded input';
+  throw new InvalidRunRequestError(`input_jsonl: ${what} is empty (0 bytes); send JSONL documents, or leave input_jsonl out to run the bundled sample`);
 }
 
 /** `run-<yyyymmdd>-<8 hex>`: sortable by day, unique enough to never collide in practice. */

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { Transport, type GrpcOptions } from '@nestjs/microservices';
+import { reflectionService } from './reflection';
 
 /** Folder of the .proto sources (package xuanyuan.v1). */
 export const PROTO_ROOT = join(__dirname, '..', '..', '..', 'proto');
@@ -52,8 +52,10 @@ export function grpcServerOptions(
         loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] },
         maxReceiveMessageLength: MAX_MESSAGE_BYTES,
         maxSendMessageLength: MAX_MESSAGE_BYTES,
-        onLoadPackageDefinition: (pkg: PackageDefinition, server: Pick<Server, 'addService'>) => {
-          new ReflectionService(pkg).addToServer(server);
+        // Reflection describes every service added here, the health service included, with
+        // the .proto's own names (see ./reflection); NestJS's `pkg` has camelCase names.
+        onLoadPackageDefinition: (_pkg: PackageDefinition, server: Pick<Server, 'addService'>) => {
+          reflectionService(protoFiles, [PROTO_ROOT]).addToServer(server);
           health.addToServer(server as Server);
         },
       },

@@ -12,3 +12,4 @@ export {
 export { RewardServiceClient } from './generated/client/xuanyuan/v1/reward';
 export * from './grpc-server-options';
 export * from './pipeline-client';
+export * from './reflection';

@@ -2,9 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { testRedisUrl } from './test-redis';
 
-/** Redis every test talks to: the machine's server unless XYP_TEST_REDIS_URL says otherwise. */
-export const TEST_REDIS_URL = process.env.XYP_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export * from './test-redis';
+
+/**
+ * Redis every test talks to: XYP_TEST_REDIS_URL, else XYP_REDIS_URL, else the machine's
+ * 127.0.0.1:6379 (Vitest's globalSetup starts a local one there when none answers).
+ */
+export const TEST_REDIS_URL = testRedisUrl();
 
 /** A key prefix no other test uses; tests clean it up with `dropPrefix`. */
 export function testPrefix(label: string): string {

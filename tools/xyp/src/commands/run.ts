@@ -86,7 +86,9 @@ export function registerRunCommands(run: Command): void {
         const response = await unary(client.submitRun.bind(client), submitRunRequest({
           runId: options.runId ?? '',
           stages: options.stages ? options.stages.split(',').map((s) => s.trim()).filter(Boolean) : [],
-          inputJsonl: inputJsonl ?? Buffer.alloc(0),
+          // Left out without --input (the server runs the bundled sample); an empty file is sent as
+          // set-but-empty, which the server refuses (INVALID_ARGUMENT) instead of running the sample.
+          inputJsonl,
           inputName: options.input ? basename(options.input) : '',
           params: options.param,
           files,

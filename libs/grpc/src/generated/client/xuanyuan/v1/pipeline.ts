@@ -251,10 +251,13 @@ export interface SubmitRunRequest {
   /** Optional: stages to run; empty runs the whole recipe. */
   stages: string[];
   /**
-   * Optional: the input corpus as JSONL bytes ({id, text, category, lang?} per line);
-   * empty uses the bundled sample corpus.
+   * Optional: the input corpus as JSONL bytes ({id, text, category, lang?} per line).
+   * Left out, the run uses the bundled sample corpus; set but empty (zero bytes) is
+   * refused with INVALID_ARGUMENT. The whole request may be up to 64 MiB.
    */
-  inputJsonl: Uint8Array;
+  inputJsonl?:
+    | Uint8Array
+    | undefined;
   /** Optional: a name for the uploaded input, shown in the run record. */
   inputName: string;
   /**
@@ -687,7 +690,7 @@ export const Run_ParamsEntry: MessageFns<Run_ParamsEntry> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { runId: "", stages: [], inputJsonl: new Uint8Array(0), inputName: "", params: {}, files: {} };
+  return { runId: "", stages: [], inputJsonl: undefined, inputName: "", params: {}, files: {} };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -698,7 +701,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     for (const v of message.stages) {
       writer.uint32(18).string(v!);
     }
-    if (message.inputJsonl.length !== 0) {
+    if (message.inputJsonl !== undefined) {
       writer.uint32(26).bytes(message.inputJsonl);
     }
     if (message.inputName !== "") {
@@ -804,7 +807,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         ? bytesFromBase64(object.inputJsonl)
         : isSet(object.input_jsonl)
         ? bytesFromBase64(object.input_jsonl)
-        : new Uint8Array(0),
+        : undefined,
       inputName: isSet(object.inputName)
         ? globalThis.String(object.inputName)
         : isSet(object.input_name)
@@ -849,7 +852,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.stages?.length) {
       obj.stages = message.stages;
     }
-    if (message.inputJsonl.length !== 0) {
+    if (message.inputJsonl !== undefined) {
       obj.inputJsonl = base64FromBytes(message.inputJsonl);
     }
     if (message.inputName !== "") {
@@ -883,7 +886,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     const message = createBaseSubmitRunRequest();
     message.runId = object.runId ?? "";
     message.stages = object.stages?.map((e) => e) || [];
-    message.inputJsonl = object.inputJsonl ?? new Uint8Array(0);
+    message.inputJsonl = object.inputJsonl ?? undefined;
     message.inputName = object.inputName ?? "";
     message.params = (globalThis.Object.entries(object.params ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {

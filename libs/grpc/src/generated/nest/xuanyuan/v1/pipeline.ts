@@ -70,10 +70,13 @@ export interface SubmitRunRequest {
   /** Optional: stages to run; empty runs the whole recipe. */
   stages: string[];
   /**
-   * Optional: the input corpus as JSONL bytes ({id, text, category, lang?} per line);
-   * empty uses the bundled sample corpus.
+   * Optional: the input corpus as JSONL bytes ({id, text, category, lang?} per line).
+   * Left out, the run uses the bundled sample corpus; set but empty (zero bytes) is
+   * refused with INVALID_ARGUMENT. The whole request may be up to 64 MiB.
    */
-  inputJsonl: Uint8Array;
+  inputJsonl?:
+    | Uint8Array
+    | undefined;
   /** Optional: a name for the uploaded input, shown in the run record. */
   inputName: string;
   /**
