@@ -3,7 +3,7 @@ import { storeSettings, type PlatformEnv } from '@xyp/config';
 import type { StageName } from '@xyp/contracts';
 import { QueueModule, queueSettings } from '@xyp/queue';
 import { StorageModule } from '@xyp/storage';
-import { HealthController } from './health.controller';
+import { HealthController, SERVICE_INSTANCE, serviceInstance } from './health.controller';
 
 export interface PlatformModuleOptions {
   /** Queues the app produces to, besides those of its own workers. */
@@ -24,7 +24,7 @@ export class PlatformModule {
   static forRoot(env: PlatformEnv, stages: PlatformModuleOptions): DynamicModule {
     return {
       module: PlatformModule,
-      providers: stages.providers ?? [],
+      providers: [{ provide: SERVICE_INSTANCE, useValue: serviceInstance(env) }, ...(stages.providers ?? [])],
       imports: [
         StorageModule.forRoot(storeSettings(env)),
         QueueModule.forRoot({ settings: queueSettings(env), queues: stages.queues ?? [], workers: stages.workers }),

@@ -34,17 +34,52 @@ export async function startService<S extends z.ZodObject>(
   const logLevels: LogLevel[] = envSource.XYP_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn', 'log'];
   const app = await NestFactory.create(definition.module(env), { logger: logLevels, abortOnError: false });
   app.enableShutdownHooks();
-  await definition.configure?.(app, env);
   const port = definition.httpPort(env);
-  await app.listen(port, '0.0.0.0');
+  try {
+    await definition.configure?.(app, env);
+    await app.listen(port, '0.0.0.0');
+  } catch (error) {
+    // Workers may have started already: close them (and the connections) before failing.
+    await app.close().catch(() => undefined);
+    throw portInUse(error, env) ?? error;
+  }
   const address = app.getHttpServer().address() as { port: number };
   const httpUrl = `http://127.0.0.1:${address.port}`;
   new Logger(definition.name).log(`ready: http ${httpUrl}`);
   return { app, env, httpUrl };
 }
 
+/**
+ * A listen that failed because a port is taken, as one line naming the port and the
+ * variable that sets it (`port 3101 (XYP_CORPUS_HTTP_PORT) is already in use`);
+ * undefined for any other error. Node and gRPC both say `EADDRINUSE ... <host>:<port>`.
+ */
+export function portInUse(error: unknown, env: Record<string, unknown>): Error | undefined {
+  const text = error instanceof Error ? `${(error as { code?: string }).code ?? ''} ${error.message}` : String(error);
+  if (!text.includes('EADDRINUSE')) return undefined;
+  const port = /EADDRINUSE[^\n]*?:(\d+)\b/.exec(text)?.[1];
+  if (!port) return new Error('a port it listens on is already in use');
+  const variable = Object.keys(env).find((key) => key.endsWith('_PORT') && String(env[key]) === port);
+  return new Error(`port ${port}${variable ? ` (${variable})` : ''} is already in use`);
+}
+
+/**
+ * Started by a launcher with an IPC channel (`xyp up`, the tests): when the launcher
+ * goes away, even killed with SIGKILL, the channel closes and this process shuts down as
+ * on SIGTERM (workers finish their active job), so no service outlives its launcher.
+ */
+function stopWithLauncher(name: string): void {
+  if (!process.channel) return;
+  process.channel.unref();
+  process.once('disconnect', () => {
+    process.stderr.write(`${name}: launcher gone; shutting down\n`);
+    process.kill(process.pid, 'SIGTERM');
+  });
+}
+
 /** `main.ts` of every app: start, or print one line and exit non-zero. */
 export function main<S extends z.ZodObject>(definition: ServiceDefinition<S>): void {
+  stopWithLauncher(definition.name);
   startService(definition).catch((error: unknown) => {
     const message = error instanceof ConfigError || error instanceof Error ? error.message : String(error);
     process.stderr.write(`${definition.name}: ${message.split('\n')[0]}\n`);

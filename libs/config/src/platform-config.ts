@@ -22,6 +22,11 @@ export const PlatformEnv = z.object({
   XYP_S3_SECRET_KEY: z.string().default('minioadmin'),
   XYP_S3_REGION: z.string().default('us-east-1'),
   XYP_LOG_JSON: envBool().default(false),
+  /**
+   * Names this process in `/readyz` (with its pid), so a launcher can tell the process it
+   * started from a stale one answering on the same port; `<hostname>:<pid>` when unset.
+   */
+  XYP_INSTANCE_ID: z.string().optional(),
 });
 export type PlatformEnv = z.output<typeof PlatformEnv>;
 

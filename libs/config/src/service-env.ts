@@ -40,3 +40,15 @@ export function defaultHttpPort(service: ServiceName): number {
   const shape = SERVICE_ENVS[service].shape as Record<string, z.ZodType>;
   return z.number().parse(shape[httpPortVariable(service)].parse(undefined));
 }
+
+/**
+ * The HTTP port a service will listen on with this environment: the variable's value
+ * where the schema accepts it, else the schema's default (a bad value stops the service
+ * itself, with the line naming it).
+ */
+export function configuredHttpPort(service: ServiceName, env: Record<string, string | undefined>): number {
+  const shape = SERVICE_ENVS[service].shape as Record<string, z.ZodType>;
+  const value = env[httpPortVariable(service)];
+  const parsed = shape[httpPortVariable(service)].safeParse(value === '' ? undefined : value);
+  return parsed.success ? z.number().parse(parsed.data) : defaultHttpPort(service);
+}

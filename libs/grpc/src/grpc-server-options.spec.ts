@@ -68,10 +68,8 @@ describe('grpcServerOptions: health and reflection on every server built from th
     expect(pipeline.errorResponse?.errorCode).toBe(5);
   });
 
-  it('submitRunRequest leaves input_jsonl out unless bytes are given, and sends an empty named upload as set', () => {
+  it('submitRunRequest leaves input_jsonl out unless bytes are given, and sends an empty upload as set', () => {
     expect(SubmitRunRequest.decode(SubmitRunRequest.encode(submitRunRequest({})).finish()).inputJsonl).toBeUndefined();
-    // What `xyp up` sends without --input (from before input_jsonl had presence): still the sample.
-    expect(submitRunRequest({ inputJsonl: Buffer.alloc(0), inputName: '' }).inputJsonl).toBeUndefined();
     const empty = submitRunRequest({ inputJsonl: Buffer.alloc(0), inputName: 'empty.jsonl' });
     expect(SubmitRunRequest.decode(SubmitRunRequest.encode(empty).finish()).inputJsonl).toEqual(new Uint8Array(0));
   });

@@ -40,11 +40,7 @@ export async function* watchEvents(stream: ClientReadableStream<WatchRunResponse
  * A SubmitRun request with every field the caller leaves out at its proto default.
  * `inputJsonl` has field presence: undefined leaves it out (the server runs the bundled
  * sample); bytes are sent as given, and the server refuses empty ones (INVALID_ARGUMENT).
- * An empty `inputJsonl` without an `inputName` is left out too: before input_jsonl had
- * presence, callers sent `Buffer.alloc(0)` to mean "no input" (`xyp up` still does).
  */
 export function submitRunRequest(fields: Partial<SubmitRunRequest>): SubmitRunRequest {
-  const request: SubmitRunRequest = { runId: '', stages: [], inputJsonl: undefined, inputName: '', params: {}, files: {}, ...fields };
-  if (request.inputJsonl?.length === 0 && !request.inputName) request.inputJsonl = undefined;
-  return request;
+  return { runId: '', stages: [], inputJsonl: undefined, inputName: '', params: {}, files: {}, ...fields };
 }

@@ -3,6 +3,8 @@ import { DiscoveryService } from '@nestjs/core';
 import { BullRegistrar } from '@nestjs/bullmq';
 import type { StageName } from '@xyp/contracts';
 import { StageWorker } from './stage-worker';
+import { StageRuntime } from './stage-runtime';
+import { announceStalledJob } from './stalled-jobs';
 import { EXPECTED_STAGES, QUEUE_SETTINGS } from './tokens';
 import type { QueueSettings } from './queue-settings';
 
@@ -15,6 +17,7 @@ const WORKER_METADATA = 'bullmq:worker_metadata';
  * app at start-up instead of leaving jobs unprocessed or processed twice.
  * Worker options (concurrency, lock duration, stalled-job check) come from
  * configuration here, since `@Processor()` options are fixed at compile time.
+ * A job found stalled (its worker died) is announced in its run's events.
  */
 @Injectable()
 export class WorkerRegistration implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -26,6 +29,7 @@ export class WorkerRegistration implements OnApplicationBootstrap, BeforeApplica
     private readonly registrar: BullRegistrar,
     @Inject(QUEUE_SETTINGS) private readonly settings: QueueSettings,
     @Inject(EXPECTED_STAGES) private readonly expected: readonly StageName[],
+    private readonly runtime: StageRuntime,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -50,6 +54,14 @@ export class WorkerRegistration implements OnApplicationBootstrap, BeforeApplica
     }
     this.registrar.register();
     this.workers = workers;
+    for (const stageWorker of workers) {
+      // A job whose worker died is moved back to wait by the stalled-job check; say so in its run's events.
+      stageWorker.worker.on('stalled', (jobId: string) => {
+        announceStalledJob(this.runtime, stageWorker.stage, jobId, this.settings.worker.maxStalledCount ?? 1).catch((error: unknown) =>
+          this.logger.warn(`${stageWorker.stage} job ${jobId} stalled; its run event was not written: ${error instanceof Error ? error.message : String(error)}`),
+        );
+      });
+    }
     this.logger.log(`workers started for ${[...byStage.keys()].join(', ') || 'no stage'}`);
   }
 

@@ -103,10 +103,10 @@ describe('platform end to end: control plane and corpus service as processes', (
 
   it('answers bad requests with INVALID_ARGUMENT and unknown runs with NOT_FOUND', async () => {
     const failure = (promise: Promise<unknown>) => promise.then(() => null, (e: ServiceError) => e);
-    const badId = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'Bad:Id', stages: [], inputJsonl: Buffer.alloc(0), inputName: '' })));
+    const badId = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'Bad:Id', stages: [] })));
     expect(badId?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(badId?.details).toContain('run_id');
-    const badStage = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: '', stages: ['corpus.nope'], inputJsonl: Buffer.alloc(0), inputName: '' })));
+    const badStage = await failure(unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: '', stages: ['corpus.nope'] })));
     expect(badStage?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(badStage?.details).toContain('corpus.nope');
     const missing = await failure(unary(harness.client.getRun.bind(harness.client), { runId: 'run-missing' }));

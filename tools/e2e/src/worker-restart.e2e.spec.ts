@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { RunEvents } from '@xyp/runs';
 import { LocalDirectoryStore } from '@xyp/storage';
 import { Queue } from 'bullmq';
 import { redisSettings } from '@xyp/config';
+import { WORKSPACE_ROOT } from '@xyp/launcher';
 import { TEST_REDIS_URL, eventually } from '@xyp/testing';
 import { PlatformHarness, jsonl } from './platform-harness';
 
@@ -49,6 +51,19 @@ describe('a worker restart in the middle of a job', () => {
     const inspect = events.filter((e) => e.stage === 'corpus.inspect').map((e) => e.type);
     expect(inspect.filter((t) => t === 'stage-started')).toHaveLength(2);
     expect(inspect.filter((t) => t === 'stage-completed')).toHaveLength(1);
+    // The second worker's stalled-job check found the dead worker's job and took it over: one event says so.
+    const stalled = events.filter((e) => e.stage === 'corpus.inspect' && e.type === 'stage-retrying');
+    expect(stalled).toHaveLength(1);
+    expect(stalled[0].message).toBe(
+      'job run-restart.corpus.inspect stalled: its worker stopped renewing the lock (killed or hung); back in the queue, taken over by the next free worker (stall 1 of at most 2)',
+    );
+    // ...and `xyp run watch` shows it.
+    const watch = spawnSync(process.execPath, [join(WORKSPACE_ROOT, 'tools', 'xyp', 'bin', 'xyp.js'), 'run', 'watch', 'run-restart', '--address', `127.0.0.1:${harness.grpcPort}`], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(watch.status).toBe(0);
+    expect(watch.stderr).toMatch(/ corpus\.inspect +stage-retrying job run-restart\.corpus\.inspect stalled: .*taken over by the next free worker/);
 
     const store = new LocalDirectoryStore(harness.storeDir);
     const manifests = await store.listManifests('run-restart', 'corpus.inspect');

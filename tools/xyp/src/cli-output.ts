@@ -10,7 +10,16 @@ export function progress(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
+/** A failure already told on stderr, line by line, as it happened: exit without saying it again. */
+export class ReportedError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'ReportedError';
+  }
+}
+
 export function exitWithError(error: unknown): never {
+  if (error instanceof ReportedError) process.exit(error.exitCode);
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`xyp: ${message.split('\n')[0]}\n`);
   if (process.env.XYP_DEBUG) process.stderr.write(`${error instanceof Error ? error.stack : ''}\n`);

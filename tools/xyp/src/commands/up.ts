@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { join, basename } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, PlatformEnv, storeSettings } from '@xyp/config';
-import { createPipelineClient, submitRunRequest, unary } from '@xyp/grpc';
-import { SERVICE_NAMES, WORKSPACE_ROOT, defaultHttpPort, ensureRedis, startServiceProcess, type ServiceProcess } from '@xyp/launcher';
+import { createPipelineClient, submitRunRequest, unary, type PipelineClient } from '@xyp/grpc';
+import { SERVICE_NAMES, ServiceGroup, WORKSPACE_ROOT, describeExit, ensureRedis } from '@xyp/launcher';
 import { createArtifactStore } from '@xyp/storage';
 import { collectParam, followRun } from './run';
-import { printResult, progress } from '../cli-output';
+import { ReportedError, printResult, progress } from '../cli-output';
 
 interface UpOptions {
   param: Record<string, string>;
@@ -19,8 +19,10 @@ interface UpOptions {
 
 /**
  * `xyp up`: the platform on one machine. Starts Redis when none runs, every service
- * as its own process, the local artifact store, submits a run of the bundled sample
- * (or --input) and follows it to the end. Ctrl-C stops everything cleanly.
+ * as its own process on its configured ports, the local artifact store, submits a run
+ * of the bundled sample (or --input) and follows it to the end. Ctrl-C stops everything
+ * cleanly. A service that fails to start stops the others, and one that exits after it
+ * was ready is reported at once and ends `xyp up` with exit 1, the others stopped.
  */
 export function registerUp(program: Command): void {
   program
@@ -41,41 +43,57 @@ export function registerUp(program: Command): void {
       const redis = await ensureRedis(platform.XYP_REDIS_URL);
       progress(`redis ${platform.XYP_REDIS_URL}: ${redis}`);
 
-      const services: ServiceProcess[] = [];
+      // Every service is stopped on every way out: a failed start, a service that dies,
+      // the end of the run, Ctrl-C; and, should this process end otherwise, by the
+      // launcher's exit hook and by each service noticing its launcher is gone.
+      const group = new ServiceGroup();
       let stopping: Promise<void> | undefined;
       const stopAll = () =>
         (stopping ??= (async () => {
           progress('stopping services');
-          await Promise.all(services.map((service) => service.stop()));
+          await group.stop();
         })());
       process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
       process.once('SIGTERM', () => void stopAll().then(() => process.exit(143)));
 
-      const logDir = join(WORKSPACE_ROOT, '.xyp', 'logs');
+      const logDir = resolve(process.env.XYP_LOG_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'logs'));
+      let client: PipelineClient | undefined;
       try {
-        progress(`starting ${SERVICE_NAMES.join(', ')} (logs in ${logDir})`);
-        await Promise.all(
-          SERVICE_NAMES.map(async (name) => {
-            const service = await startServiceProcess(name, { env, logFile: join(logDir, `${name}.log`) });
-            services.push(service);
-            progress(`  ${name} ready at ${service.httpUrl}`);
-          }),
+        progress(`starting ${SERVICE_NAMES.join(', ')} (logs in ${shown(logDir)})`);
+        const services = await group.start(
+          SERVICE_NAMES,
+          (name) => ({ env, logFile: join(logDir, `${name}.log`) }),
+          (service) => progress(`  ${service.name} ready at ${service.httpUrl}`),
         );
-        const board = `http://127.0.0.1:${defaultHttpPort('control-plane')}/queues`;
+        // A service that dies after it was ready ends `xyp up` at once, run or no run.
+        const died = group.unexpectedExit.then(({ service, result }) => {
+          const log = service.logFile ? `; log ${shown(service.logFile)}` : '';
+          progress(`${service.name} (pid ${service.pid}) exited after it was ready, with ${describeExit(result)}${log}`);
+          throw new ReportedError(`${service.name} exited`);
+        });
+        died.catch(() => undefined);
+
+        const controlPlane = services.find((service) => service.name === 'control-plane')!;
+        const board = `${controlPlane.httpUrl}/queues`;
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
-        const client = createPipelineClient(`127.0.0.1:${options.grpcPort}`);
-        const submitted = await unary(client.submitRun.bind(client), submitRunRequest({
-          runId: '',
-          stages: [],
-          inputJsonl: options.input ? await readFile(options.input) : Buffer.alloc(0),
-          inputName: options.input ? basename(options.input) : '',
-          params: options.param,
-        }));
-        const runId = submitted.run!.runId;
-        progress(`run ${runId} submitted`);
-        const run = await followRun(client, runId);
-        client.close();
+        const rpc = createPipelineClient(`127.0.0.1:${options.grpcPort}`);
+        client = rpc;
+        const run = await Promise.race([
+          died,
+          (async () => {
+            const submitted = await unary(rpc.submitRun.bind(rpc), submitRunRequest({
+              runId: '',
+              stages: [],
+              inputJsonl: options.input ? await readFile(options.input) : undefined,
+              inputName: options.input ? basename(options.input) : '',
+              params: options.param,
+            }));
+            const runId = submitted.run!.runId;
+            progress(`run ${runId} submitted`);
+            return followRun(rpc, runId);
+          })(),
+        ]);
 
         const store = createArtifactStore(storeSettings(platform));
         const report = run.reportKey ? JSON.parse((await store.getObject(run.reportKey)).toString('utf8')) : null;
@@ -89,10 +107,17 @@ export function registerUp(program: Command): void {
         if (String(run.status) !== 'RUN_STATUS_COMPLETED') process.exitCode = 1;
         if (options.keep) {
           progress(`platform stays up: gRPC 127.0.0.1:${options.grpcPort}, Bull Board ${board}; Ctrl-C stops it`);
-          await new Promise(() => undefined);
+          await died;
         }
       } finally {
-        if (!options.keep) await stopAll();
+        client?.close();
+        await stopAll();
       }
     });
+}
+
+/** A path as a person reads it: relative to the working directory when inside it. */
+function shown(path: string): string {
+  const inside = relative(process.cwd(), path);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : path;
 }
