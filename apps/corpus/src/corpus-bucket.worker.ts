@@ -3,6 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import {
   RejectRateExceededError,
   bucketStageResult,
+  describeDocumentProgress,
   mergeBucketParts,
   planBucketParts,
   runBucketPart,
@@ -51,7 +52,9 @@ export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
   protected override async executePart(payload: ParsedPartPayloadOf<'corpus.bucket'>, context: PartContext): Promise<PartResultOf<'corpus.bucket'>> {
     const lines = payload.shard.endLine - payload.shard.startLine;
     return runBucketPart(this.io(context), payload, await this.tokenizer(payload.tokenizer.spec), (progress) => {
-      context.progress(progress.lines, lines, 'lines', `shard ${payload.partIndex + 1}/${payload.partCount}`).catch((error: unknown) => context.log(`progress not reported: ${error}`));
+      // Within a streamed document (a line over `streamLineBytes`) the message says how far it has got.
+      const document = progress.document === undefined ? '' : `, ${describeDocumentProgress(progress.document)}`;
+      context.progress(progress.lines, lines, 'lines', `shard ${payload.partIndex + 1}/${payload.partCount}${document}`).catch((error: unknown) => context.log(`progress not reported: ${error}`));
     });
   }
 

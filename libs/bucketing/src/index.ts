@@ -71,6 +71,13 @@ export { isGzipFile, planInput, readLines, type InputPlan, type PlanInputOptions
 export { RejectRateExceededError, ShardMerger, mergeShards, type MergeOptions, type MergerOptions } from './io/merge';
 export { bucketCorpus, inProcessRunner, type BucketCorpusOptions, type BucketCorpusResult, type ShardRunner } from './io/pipeline';
 export { packShard, type PackShardOptions, type ShardProgress } from './io/shard';
+// Long documents: streamed lines, chunked encoding, whole pieces written at once.
+export type { LineConsumer, LineStreamOptions } from './io/jsonl';
+export { StreamedDocument, TokenSpill, describeDocumentProgress, type StreamedDocumentOptions, type StreamedDocumentProgress, type StreamedDocumentResult } from './io/long-document';
+export { ChunkedEncoder, type ChunkedEncoderOptions } from './core/chunked-encoder';
+export { LongDocuments } from './core/long-documents';
+export { StreamedJsonLine, type StreamedLineResult } from './core/streamed-line';
+export { cutText, findCut, type TextCut } from './core/text-chunks';
 export {
   DirectoryStore,
   HashingWriter,

@@ -84,7 +84,7 @@ export const PackConfig = z
      * the pieces equal those of the whole (`core/text-chunks.ts`). Changes the output only where a
      * text has no such place within `chunkChars / 2` characters.
      */
-    chunkChars: z.number().int().min(2).default(1 << 14),
+    chunkChars: z.number().int().min(2).default(1 << 12),
     /** Characters of text per tokenizer batch. */
     batchChars: z.number().int().min(1).default(1 << 19),
   })

@@ -161,7 +161,9 @@ describe('bucket strategy (arXiv 2407.07495, best-fit-decreasing placement)', ()
       const sequences: { capacity: number; used: number }[] = [];
       for (const length of lengths) {
         let left = length;
-        if (length > max) while (left >= max) (sequences.push({ capacity: max, used: max }), (left -= max));
+        if (length > max) {
+          for (; left >= max; left -= max) sequences.push({ capacity: max, used: max });
+        }
         if (left > 0) pieces.push(left);
       }
       // Ties between equal rooms go to the sequence whose room changed last.

@@ -1,4 +1,4 @@
-import { emptyCounts, emptyStats, type CompositionCounts, type CompositionStats } from './metrics';
+import { emptyCounts, emptyStats, type CompositionStats } from './metrics';
 import { createRng, deriveSeed, shuffleInPlace } from '@xyp/random';
 import type { CategoryMixing } from '@xyp/contracts';
 import type { PackingStrategy } from './strategy';

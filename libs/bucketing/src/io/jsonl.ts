@@ -18,6 +18,22 @@ import { GzipShardSplitter, type GzipSplitTarget, type SplitObject } from './gzi
 export interface RawLine {
   line: number;
   bytes: Uint8Array | null;
+  /** The line's bytes went to the consumer `ReadLinesOptions.stream` opened for it (`bytes` is null). */
+  streamed?: true;
+}
+
+/** Receives the bytes of one streamed line, in order (a trailing `\r` included). */
+export interface LineConsumer {
+  /** `bytes` is only valid until the returned promise settles. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** The line turned out longer than `maxLineBytes`; it is yielded as too long. */
+  abort(): Promise<void>;
+}
+
+/** Lines longer than `lineBytes` (up to `maxLineBytes`) are handed, as read, to the consumer `open` returns. */
+export interface LineStreamOptions {
+  lineBytes: number;
+  open(line: number): Promise<LineConsumer>;
 }
 
 export interface InputPlan {
@@ -157,6 +173,8 @@ export interface ReadLinesOptions {
   endByte?: number | null;
   maxLineBytes: number;
   gzip?: boolean;
+  /** Stream long lines instead of buffering them (see `LineStreamOptions`). */
+  stream?: LineStreamOptions;
 }
 
 function trimCr(bytes: Uint8Array): Uint8Array {
@@ -179,6 +197,7 @@ export async function* readLines(input: ByteSource | string, options: ReadLinesO
   let parts: Buffer[] = [];
   let partBytes = 0;
   let tooLong = false;
+  let streaming: LineConsumer | null = null;
   const max = options.maxLineBytes;
   for await (const chunk of openChunks(source, gzip, startByte ?? 0, options.endByte ?? undefined)) {
     let from = 0;
@@ -190,22 +209,31 @@ export async function* readLines(input: ByteSource | string, options: ReadLinesO
           tooLong = true;
           parts = [];
           partBytes = 0;
+          await streaming?.abort();
+          streaming = null;
         } else if (end > from) {
           parts.push(chunk.subarray(from, end));
           partBytes += end - from;
+          if (options.stream !== undefined && partBytes > options.stream.lineBytes) {
+            streaming ??= await options.stream.open(line);
+            for (const part of parts) await streaming.write(part);
+            parts = [];
+          }
         }
       }
       if (newline === -1) break;
       if (line >= startLine) {
-        yield { line, bytes: tooLong ? null : trimCr(parts.length === 1 ? parts[0] : Buffer.concat(parts, partBytes)) };
+        yield streaming !== null ? { line, bytes: null, streamed: true } : { line, bytes: tooLong ? null : trimCr(parts.length === 1 ? parts[0] : Buffer.concat(parts, partBytes)) };
       }
       line++;
       parts = [];
       partBytes = 0;
       tooLong = false;
+      streaming = null;
       if (line >= endLine) return;
       from = newline + 1;
     }
   }
-  if ((partBytes > 0 || tooLong) && line >= startLine) yield { line, bytes: tooLong ? null : trimCr(parts.length === 1 ? parts[0] : Buffer.concat(parts, partBytes)) };
+  if (streaming !== null) yield { line, bytes: null, streamed: true };
+  else if ((partBytes > 0 || tooLong) && line >= startLine) yield { line, bytes: tooLong ? null : trimCr(parts.length === 1 ? parts[0] : Buffer.concat(parts, partBytes)) };
 }

@@ -74,6 +74,11 @@ export interface StreamedDocumentProgress {
   tokens: number;
 }
 
+/** `line 12 (streamed): 41.9 MB read, 10,123,456 tokens`, for progress messages (`ShardProgress.document`). */
+export function describeDocumentProgress(document: { line: number; bytes: number; tokens: number }): string {
+  return `line ${document.line} (streamed): ${(document.bytes / 1e6).toFixed(1)} MB read, ${document.tokens.toLocaleString('en-US')} tokens`;
+}
+
 export interface StreamedDocumentOptions {
   /** 0-based input line. */
   line: number;
@@ -157,8 +162,10 @@ export class StreamedDocument implements LineConsumer {
     }
   }
 
-  /** The line was longer than `maxLineBytes`: drop everything. */
+  /** Drops everything (the line was longer than `maxLineBytes`, or the shard failed). */
   async abort(): Promise<void> {
+    this.pending = '';
+    this.group = [];
     await this.inflight?.catch(() => undefined);
     this.inflight = null;
     await this.spill.close();
@@ -168,20 +175,18 @@ export class StreamedDocument implements LineConsumer {
   async end(): Promise<StreamedDocumentResult> {
     try {
       const verdict = this.scanner.end();
-      if (verdict.kind === 'document' && !this.stopped) {
-        while (this.pending.length > 0 && !this.stopped) {
-          const cut = findCut(this.pending, 0, this.options.chunkChars);
-          if (cut.rule === 'hard') this.hardCuts++;
-          await this.add(this.pending.slice(0, cut.end));
-          this.pending = this.pending.slice(cut.end);
-        }
-      }
-      await this.submit();
-      await this.submit();
       if (verdict.kind !== 'document') {
-        await this.spill.close();
+        await this.abort();
         return verdict;
       }
+      while (this.pending.length > 0 && !this.stopped) {
+        const cut = findCut(this.pending, 0, this.options.chunkChars);
+        if (cut.rule === 'hard') this.hardCuts++;
+        await this.add(this.pending.slice(0, cut.end));
+        this.pending = this.pending.slice(cut.end);
+      }
+      await this.submit();
+      await this.submit();
       if (this.encodeError !== null) {
         await this.spill.close();
         return { kind: 'reject', reason: 'tokenizer-error', detail: this.encodeError.message.split('\n')[0], id: verdict.id };

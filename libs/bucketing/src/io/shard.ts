@@ -1,14 +1,17 @@
 import { performance } from 'node:perf_hooks';
+import { ChunkedEncoder } from '../core/chunked-encoder';
 import type { TokenEncoder } from '../core/encoder';
 import { parseCorpusLine, type RejectReason, type RejectRecord } from '../core/documents';
 import { Growable } from '../core/growable';
 import { CATEGORY_SIDECAR_SUFFIX, PIECE_SIDECAR_SUFFIX, ShardReport, bucketPrefix, shardPrefix, type ShardJob } from '../core/jobs';
+import { LongDocuments } from '../core/long-documents';
 import { createStrategy } from '../core/strategies';
 import { WindowPacker, type PackItem, type WindowOutput } from '../core/window';
 import { Windowing } from '../core/windowing';
 import { IndexedDatasetWriter } from './indexed-dataset';
 import type { ByteSource } from './byte-source';
 import { readLines } from './jsonl';
+import { StreamedDocument } from './long-document';
 import { writeArtifact, type ArtifactSink, type ArtifactWriter } from './sink';
 
 export interface ShardProgress {
@@ -17,6 +20,8 @@ export interface ShardProgress {
   kept: number;
   rejected: number;
   tokens: number;
+  /** While a streamed line (longer than `streamLineBytes`) is being read: its 1-based line, bytes read, tokens so far. */
+  document?: { line: number; bytes: number; tokens: number };
 }
 
 export interface PackShardOptions {
@@ -28,6 +33,9 @@ export interface PackShardOptions {
   scratch: ArtifactSink;
   onProgress?: (progress: ShardProgress) => void;
 }
+
+/** Whole largest-length pieces of a long document read back and written per write (16 x 16k tokens = 1 MiB). */
+const WHOLE_PIECES_PER_WRITE = 16;
 
 interface PendingDoc {
   line: number;
@@ -91,12 +99,17 @@ class JsonlWriter {
  *
  * Memory: two tokenizer batches, one window (`windowTokens` tokens, 4 bytes each, plus up to a
  * quarter of that carried, plus the plan), one output chunk per length, and the shard's index (about 4 bytes per piece and 10
- * per packed sequence), bounded by `shardLines`.
+ * per packed sequence), bounded by `shardLines`. No document adds to that however long it is: no
+ * text longer than `chunkChars` reaches the tokenizer, a line over `streamLineBytes` is read in
+ * pieces with its tokens spilled to a temporary file (`long-document.ts`), and the whole
+ * largest-length pieces of a long document are written at once (`core/long-documents.ts`).
  */
 export async function packShard(options: PackShardOptions): Promise<ShardReport> {
   const started = performance.now();
-  const { job, encoder, scratch } = options;
+  const { job, scratch } = options;
   const { config, shard } = job;
+  // No text longer than `chunkChars` reaches the tokenizer (`core/text-chunks.ts`).
+  const encoder = new ChunkedEncoder(options.encoder, { chunkChars: config.chunkChars, batchChars: config.batchChars });
   const prefix = shardPrefix(job.scratchPrefix, shard.index);
   const strategy = createStrategy(config.strategy, config.bucketLengths);
   const appendId = config.appendEod && job.tokenizer.eodId !== null ? job.tokenizer.eodId : undefined;
@@ -157,6 +170,26 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
     await Promise.all(writers.map((writer) => writer.drain()));
   };
 
+  const long = new LongDocuments(strategy);
+  /**
+   * An accepted document of `length` tokens (`tokens(start, count)` gives them): the whole
+   * largest-length pieces of a long one are written at once, the rest goes into the window
+   * (`core/long-documents.ts`).
+   */
+  const addDocument = async (line: number, category: string, length: number, tokens: (start: number, count: number) => Int32Array | Promise<Int32Array>) => {
+    counts.kept++;
+    counts.tokens += length;
+    const whole = long.wholePieces(length);
+    for (let first = 0; first < whole; first += WHOLE_PIECES_PER_WRITE) {
+      const n = Math.min(WHOLE_PIECES_PER_WRITE, whole - first);
+      await write(packer.direct(long.sequences(line, category, length, first, await tokens(first * long.max, n * long.max))));
+    }
+    const offset = whole * long.max;
+    const item: PackItem = { line, category, length: length - offset, offset, docLength: length, tokens: await tokens(offset, length - offset) };
+    // The window counts the whole document, so its boundaries do not depend on the split.
+    for (const window of windowing.push(line, length, item)) await write(packer.pack(window.key, window.items));
+  };
+
   /** Encodes a batch; if the tokenizer fails on it, retries text by text so one bad text only rejects itself. */
   const encode = async (batch: Batch): Promise<(Int32Array | Error)[]> => {
     try {
@@ -181,10 +214,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
         await reject(doc.line, 'tokenizer-error', ids instanceof Error ? ids.message.split('\n')[0] : 'text encodes to no tokens', doc.id);
         continue;
       }
-      counts.kept++;
-      counts.tokens += ids.length;
-      const item: PackItem = { line: doc.line, category: doc.category, length: ids.length, offset: 0, docLength: ids.length, tokens: ids };
-      for (const window of windowing.push(doc.line, ids.length, item)) await write(packer.pack(window.key, window.items));
+      await addDocument(doc.line, doc.category, ids.length, (start, count) => (start === 0 && count === ids.length ? ids : ids.slice(start, start + count)));
     }
     options.onProgress?.({ shard: shard.index, lines: counts.lines, kept: counts.kept, rejected: counts.rejected, tokens: counts.tokens });
   };
@@ -199,6 +229,36 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
     if (previous !== null) await consume(previous.batch, previous.encoding);
   };
 
+  /** A line over `streamLineBytes`: read by `StreamedDocument` (tokens spilled), packed once it is known to be good. */
+  const streamed: { current: StreamedDocument | null } = { current: null };
+  const openStreamed = async (line: number) => {
+    const progress = (document: { bytes: number; tokens: number }) =>
+      options.onProgress?.({ shard: shard.index, lines: counts.lines, kept: counts.kept, rejected: counts.rejected, tokens: counts.tokens, document: { line: line + 1, ...document } });
+    streamed.current = await StreamedDocument.open({ line, encoder: options.encoder, appendId, chunkChars: config.chunkChars, batchChars: config.batchChars, onProgress: progress });
+    return streamed.current;
+  };
+  const addStreamed = async (line: number) => {
+    const document = streamed.current;
+    if (document === null) throw new Error(`line ${line + 1}: streamed, but no reader was opened for it`);
+    const result = await document.end();
+    streamed.current = null;
+    tokenizerWaitMs += document.waitMs;
+    encoder.hardCuts += document.hardCuts;
+    // Every line before this one first, so the output does not depend on tokenizer batches.
+    await dispatch();
+    await dispatch();
+    if (result.kind === 'blank') counts.blankLines++;
+    else if (result.kind === 'reject') await reject(line, result.reason, result.detail, result.id);
+    else {
+      try {
+        await addDocument(line, result.category, result.tokens, (start, count) => result.spill.read(start, count));
+      } finally {
+        await result.spill.close();
+      }
+    }
+    options.onProgress?.({ shard: shard.index, lines: counts.lines, kept: counts.kept, rejected: counts.rejected, tokens: counts.tokens });
+  };
+
   try {
     const lines = readLines(options.source ?? job.input, {
       startLine: shard.startLine,
@@ -207,9 +267,14 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
       endByte: shard.endByte,
       maxLineBytes: config.maxLineBytes,
       gzip: job.gzip,
+      stream: { lineBytes: config.streamLineBytes, open: openStreamed },
     });
-    for await (const { line, bytes } of lines) {
+    for await (const { line, bytes, streamed: isStreamed } of lines) {
       counts.lines++;
+      if (isStreamed) {
+        await addStreamed(line);
+        continue;
+      }
       if (bytes === null) {
         await reject(line, 'line-too-long', `line longer than ${config.maxLineBytes} bytes`);
         continue;
@@ -263,6 +328,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   } catch (error) {
     // Nothing of a failed shard becomes visible; a retry starts from scratch.
     if (inflight !== null) await (inflight as { encoding: Promise<unknown> }).encoding.catch(() => undefined);
+    await streamed.current?.abort();
     await Promise.all([...writers.map((writer) => writer.abort()), rejects.abort()]).catch(() => undefined);
     throw error;
   }

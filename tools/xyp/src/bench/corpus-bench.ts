@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -31,6 +31,8 @@ export interface CorpusBenchOptions {
   scale: number;
   /** Alternating raw / end-to-end measurements; the median is reported (default 3). */
   repeats: number;
+  /** Size in MB of the single-document corpus whose peak RSS is measured (default 100). */
+  singleDocumentMb?: number;
   progress: (line: string) => void;
 }
 
@@ -66,6 +68,12 @@ export interface CorpusBenchResult {
   peakRssMb1x: number;
   peakRssMb4x: number;
   rssGrowth: number;
+  /**
+   * `xyp corpus bucket` (fresh process, default configuration) on a corpus of one document of
+   * `singleDocumentMb` MB (the sample's texts joined by blank lines, written at bench time):
+   * peak RSS, and whether the document was kept whole (every token packed).
+   */
+  singleDocument: { bytes: number; docs: number; rejected: number; tokens: number; peakRssMb: number; wallSeconds: number; tokensPerSecond: number };
   /**
    * Composition metrics per strategy on one tokenization of the large corpus, simulated with the
    * default configuration (the whole corpus is one shard here); `bucket` equals the measured run.
@@ -128,10 +136,30 @@ async function rawThroughput(tokenizer: TextTokenizer, texts: string[], batchCha
   return { tokensPerSecond: lengths.reduce((sum, n) => sum + n, 0) / seconds, lengths };
 }
 
-/** Peak RSS (VmHWM) of a whole `xyp corpus bucket` run, default configuration, in a fresh process. */
-async function peakRss(input: string, out: string): Promise<number> {
+/** A whole `xyp corpus bucket` run, default configuration, in a fresh process (its peak RSS is VmHWM). */
+async function freshRun(input: string, out: string): Promise<CorpusRunSummary> {
   const { stdout } = await run(process.execPath, [XYP, 'corpus', 'bucket', '--input', input, '--out', out, '--json'], { maxBuffer: 1 << 24 });
-  return (JSON.parse(stdout) as CorpusRunSummary).peakRssMb;
+  return JSON.parse(stdout) as CorpusRunSummary;
+}
+
+async function peakRss(input: string, out: string): Promise<number> {
+  return (await freshRun(input, out)).peakRssMb;
+}
+
+/** One JSONL line of about `bytes` bytes: the sample's texts joined by blank lines, `category` after `text`. */
+function writeSingleDocument(sample: string, bytes: number, path: string): number {
+  const texts = readFileSync(sample, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => (JSON.parse(line) as { text: string }).text);
+  const fd = openSync(path, 'w');
+  try {
+    let written = writeSync(fd, '{"id":"single-document","text":"');
+    for (let i = 0; written < bytes; i++) written += writeSync(fd, JSON.stringify(`${texts[i % texts.length]}\n\n`).slice(1, -1));
+    return written + writeSync(fd, '","category":"professional"}\n');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function sameFiles(a: string, b: string, names: string[]): boolean {
@@ -203,6 +231,23 @@ export async function runCorpusBench(options: CorpusBenchOptions): Promise<Corpu
     const peakRssMb1x = await peakRss(options.sample, join(dir, 'rss-1x'));
     const peakRssMb4x = await peakRss(large, join(dir, 'rss-4x'));
 
+    const singleMb = options.singleDocumentMb ?? 100;
+    options.progress(`peak RSS on one document of ${singleMb} MB (fresh process)`);
+    const singleInput = join(dir, 'single-document.jsonl');
+    const singleBytes = writeSingleDocument(options.sample, singleMb * 1e6, singleInput);
+    const single = await freshRun(singleInput, join(dir, 'rss-single'));
+    rmSync(singleInput, { force: true });
+    rmSync(join(dir, 'rss-single'), { recursive: true, force: true });
+    const singleDocument = {
+      bytes: singleBytes,
+      docs: single.docs,
+      rejected: single.rejected,
+      tokens: single.tokens,
+      peakRssMb: single.peakRssMb,
+      wallSeconds: single.wallSeconds,
+      tokensPerSecond: single.tokensPerSecond,
+    };
+
     options.progress('strategies on one tokenization');
     const records: LengthRecord[] = categories.map((category, line) => ({ line, length: lengths[line], category }));
     const strategies: Record<string, StrategyFigures> = {};
@@ -255,12 +300,18 @@ export async function runCorpusBench(options: CorpusBenchOptions): Promise<Corpu
       peakRssMb1x,
       peakRssMb4x,
       rssGrowth,
+      singleDocument,
       strategies,
       bucketAtBenchShardPlan,
       simulationMatchesRun,
       targets: {
         endToEndVsRaw: { target: '>= 0.85', measured: ratio, met: ratio >= 0.85 },
         peakRssGrowth1xTo4x: { target: '<= 0.20', measured: rssGrowth, met: Math.abs(rssGrowth) <= 0.2 },
+        singleDocumentPeakRssMb: {
+          target: `< 1024 (one ${singleMb} MB document, kept)`,
+          measured: singleDocument.peakRssMb,
+          met: singleDocument.peakRssMb < 1024 && singleDocument.docs === 1 && singleDocument.rejected === 0,
+        },
         bucketPadding: { target: '<= 0.01', measured: bucket.paddingRatio, met: bucket.paddingRatio <= 0.01 },
         bucketPaddingAtBenchShardPlan: { target: '<= 0.01', measured: bucketAtBenchShardPlan.paddingRatio, met: bucketAtBenchShardPlan.paddingRatio <= 0.01 },
         bucketTruncatedOnlyLongDocs: { target: `== ${longDocs} (documents > ${largest} tokens)`, measured: bucket.truncatedDocuments, met: bucket.truncatedDocuments === longDocs },

@@ -4,6 +4,7 @@ import {
   DirectoryStore,
   RejectRateExceededError,
   bucketCorpus,
+  describeDocumentProgress,
   inProcessRunner,
   parsePackConfig,
   ratios,
@@ -138,7 +139,8 @@ export async function runCorpusBucket(options: CorpusRunOptions): Promise<Corpus
     const now = performance.now();
     if (options.progress === undefined || now - lastProgress < 2000) return;
     lastProgress = now;
-    options.progress(`shard ${progress.shard}: ${progress.lines} lines, ${progress.kept} kept, ${progress.rejected} rejected, ${progress.tokens} tokens`);
+    const document = progress.document === undefined ? '' : `; ${describeDocumentProgress(progress.document)}`;
+    options.progress(`shard ${progress.shard}: ${progress.lines} lines, ${progress.kept} kept, ${progress.rejected} rejected, ${progress.tokens} tokens${document}`);
   };
   try {
     const result = await bucketCorpus({
