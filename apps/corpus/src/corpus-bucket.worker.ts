@@ -3,6 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import {
   RejectRateExceededError,
   bucketStageResult,
+  type ShardProgress,
   describeDocumentProgress,
   mergeBucketParts,
   planBucketParts,
@@ -51,11 +52,15 @@ export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
 
   protected override async executePart(payload: ParsedPartPayloadOf<'corpus.bucket'>, context: PartContext): Promise<PartResultOf<'corpus.bucket'>> {
     const lines = payload.shard.endLine - payload.shard.startLine;
-    return runBucketPart(this.io(context), payload, await this.tokenizer(payload.tokenizer.spec), (progress) => {
+    const report = (progress: ShardProgress) => {
       // Within a streamed document (a line over `streamLineBytes`) the message says how far it has got.
       const document = progress.document === undefined ? '' : `, ${describeDocumentProgress(progress.document)}`;
-      context.progress(progress.lines, lines, 'lines', `shard ${payload.partIndex + 1}/${payload.partCount}${document}`).catch((error: unknown) => context.log(`progress not reported: ${error}`));
-    });
+      context.progress(progress.lines, lines, 'lines', `shard ${payload.partIndex + 1}/${payload.partCount}${document}`).catch((error: unknown) => {
+        // A cancelled run aborts context.signal, which stops the shard at its next check.
+        if (!context.signal.aborted) context.log(`progress not reported: ${error}`);
+      });
+    };
+    return runBucketPart(this.io(context), payload, await this.tokenizer(payload.tokenizer.spec), report, context.signal);
   }
 
   private io(context: { store: BucketStageIo['store'] }): BucketStageIo {

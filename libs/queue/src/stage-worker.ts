@@ -27,9 +27,14 @@ export interface StageContext {
   store: ArtifactStore;
   /**
    * Reports progress in units a person understands (documents, steps). Stops the
-   * work with an unrecoverable error when the run was cancelled meanwhile.
+   * work with a `RunCancelledError` when the run was cancelled meanwhile, and aborts `signal`.
    */
   progress(done: number, total: number, unit: string, message?: string): Promise<void>;
+  /**
+   * Aborted (reason: a `RunCancelledError`) once a progress report finds the run cancelled:
+   * work that does not await `progress` (callbacks, loops between reports) checks it and stops.
+   */
+  signal: AbortSignal;
   log(message: string): void;
   /**
    * Fans the stage out into part jobs on its own queue and returns their results in
@@ -85,6 +90,13 @@ export type PartContext = Omit<StageContext, 'fanOut' | 'fanOutWithState'> & { p
 export interface StageOutput<S extends StageName> {
   result: ResultOf<S>;
   artifacts: ArtifactEntry[];
+}
+
+/** The run of a job was cancelled: the work stops, commits nothing and does not fail the run. */
+export class RunCancelledError extends UnrecoverableError {
+  constructor(runId: string) {
+    super(`run ${runId} was cancelled`);
+  }
 }
 
 /** Progress events and cancellation checks at most this often. */
@@ -226,6 +238,11 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
    */
   private async failed(error: unknown, job: Job, runId: string, attempt: number, what: string): Promise<unknown> {
     const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof RunCancelledError) {
+      this.logger.log(`run ${runId} job ${job.id}: ${what} stopped, ${message}`);
+      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, attempt, message: `${what} stopped: ${message}` });
+      return error;
+    }
     const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
     this.logger.warn(`run ${runId} job ${job.id} attempt ${attempt}: ${message}`);
     await this.runtime.events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, attempt, message });
@@ -293,7 +310,9 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
 
   private contextFor(job: Job, runId: string, attempt: number, token?: string): StageContext {
     let lastReport = 0;
+    const cancel = new AbortController();
     return {
+      signal: cancel.signal,
       runId,
       jobId: String(job.id),
       attempt,
@@ -307,7 +326,11 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         lastReport = now;
         await job.updateProgress({ done, total, unit });
         const run = await this.runtime.registry.get(runId);
-        if (run?.status === 'cancelled') throw new UnrecoverableError(`run ${runId} was cancelled`);
+        if (run?.status === 'cancelled') {
+          const error = new RunCancelledError(runId);
+          cancel.abort(error);
+          throw error;
+        }
         await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, done, total, unit, message, attempt });
       },
     };

@@ -8,6 +8,7 @@ import { BucketManifest, type StageManifest } from '@xyp/contracts';
 import { submitRunRequest, unary } from '@xyp/grpc';
 import { WORKSPACE_ROOT } from '@xyp/launcher';
 import { LocalDirectoryStore } from '@xyp/storage';
+import { RunEvents } from '@xyp/runs';
 import { TEST_REDIS_URL, eventually } from '@xyp/testing';
 import { PlatformHarness } from './platform-harness';
 
@@ -147,4 +148,38 @@ describe('corpus.bucket through the platform', () => {
     }, 30_000);
     expect(error).toMatch(/^corpus\.mix: losses\.jsonl:2: .*loss/);
   });
+
+  it('cancel stops the active shard part within one batch: the part fails as cancelled, no part completes after it, nothing is committed', async () => {
+    // About 24 MB in one shard: tens of seconds of tokenizing, so the part is surely active when cancelled.
+    const big = Array.from({ length: 60_000 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `document ${i} about bond yields and 利率 `.repeat(10), category: i % 2 ? 'news' : 'general' }));
+    const runId = 'run-bucket-cancel';
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId, stages: ['corpus.bucket'], inputJsonl: Buffer.from(`${big.join('\n')}\n`), inputName: 'big.jsonl' }));
+    const events = new RunEvents(harness.redis, harness.prefix);
+    await eventually(async () => ((await events.history(runId)).some((e) => e.type === 'stage-progress' && e.unit === 'lines') ? true : undefined), 60_000, 'a shard to report progress');
+    const cancelledAt = Date.now();
+    await unary(harness.client.cancelRun.bind(harness.client), { runId });
+    const queue = new Queue('corpus.bucket', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
+    try {
+      const part = await eventually(
+        async () => (await queue.getJobs(['failed'])).find((job) => job.name === 'corpus.bucket.shard' && job.data.runId === runId),
+        30_000,
+        'the active part to stop',
+      );
+      expect(part.failedReason).toContain('was cancelled');
+      // One progress interval (0.5 s) plus one tokenizer batch, with slack for a loaded machine.
+      expect(part.finishedOn! - cancelledAt).toBeLessThan(5_000);
+      expect((await queue.getJobs(['completed'])).filter((job) => job.data.runId === runId)).toEqual([]);
+    } finally {
+      await queue.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const history = await events.history(runId);
+    const cancelledIndex = history.findIndex((e) => e.type === 'run-cancelled');
+    expect(cancelledIndex).toBeGreaterThan(-1);
+    const after = history.slice(cancelledIndex + 1);
+    expect(after.filter((e) => e.type === 'stage-progress' && /done/.test(e.message ?? ''))).toEqual([]);
+    expect(after.map((e) => e.type)).not.toContain('stage-failed');
+    expect(after.some((e) => e.type === 'stage-skipped' && /stopped: run .* was cancelled/.test(e.message ?? ''))).toBe(true);
+    expect(await store().readManifest(runId, 'corpus.bucket')).toBeNull();
+  }, 120_000);
 });

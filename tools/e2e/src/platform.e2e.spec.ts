@@ -138,7 +138,9 @@ describe('platform end to end: control plane and corpus service as processes', (
     await inspect.close();
     const types = (await new RunEvents(harness.redis, harness.prefix).history('run-e2e-cancel')).map((e) => `${e.stage}:${e.type}`);
     expect(types).toContain('pipeline.run:run-cancelled');
-    expect(types).toContain('corpus.inspect:stage-failed');
+    // A cancelled stage stops without failing: it is skipped, not failed.
+    expect(types).toContain('corpus.inspect:stage-skipped');
+    expect(types).not.toContain('corpus.inspect:stage-failed');
     expect(types).not.toContain('corpus.inspect:stage-completed');
     expect(types).not.toContain('pipeline.run:stage-started');
     expect((await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-cancel' })).run?.status).toBe('RUN_STATUS_CANCELLED');

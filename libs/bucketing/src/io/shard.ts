@@ -32,6 +32,8 @@ export interface PackShardOptions {
   /** Receives `<scratchPrefix>/<index>/...`: per-length datasets, sidecars, rejects, report. */
   scratch: ArtifactSink;
   onProgress?: (progress: ShardProgress) => void;
+  /** Stops the shard (within one input chunk or tokenizer batch) with the signal's reason; nothing of it is kept. */
+  signal?: AbortSignal;
 }
 
 /** Whole largest-length pieces of a long document read back and written per write (16 x 16k tokens = 1 MiB). */
@@ -204,6 +206,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   };
 
   const consume = async (batch: Batch, encoding: Promise<(Int32Array | Error)[]>) => {
+    options.signal?.throwIfAborted();
     const waitStart = performance.now();
     const encoded = await encoding;
     tokenizerWaitMs += performance.now() - waitStart;
@@ -270,6 +273,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
       stream: { lineBytes: config.streamLineBytes, open: openStreamed },
     });
     for await (const { line, bytes, streamed: isStreamed } of lines) {
+      options.signal?.throwIfAborted();
       counts.lines++;
       if (isStreamed) {
         await addStreamed(line);

@@ -99,6 +99,7 @@ export async function runBucketPart(
   part: ParsedPartPayloadOf<'corpus.bucket'>,
   encoder: TokenEncoder,
   onProgress?: (progress: ShardProgress) => void,
+  signal?: AbortSignal,
 ): Promise<ShardPartResult> {
   const scratch = new StoreArtifacts(io.store, part.runId, BUCKET_STAGE);
   const report = await packShard({
@@ -107,6 +108,7 @@ export async function runBucketPart(
     encoder,
     scratch,
     onProgress,
+    signal,
   });
   return { report, files: scratch.written() };
 }
