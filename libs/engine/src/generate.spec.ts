@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { SplitMix32, type Rng } from '@xyp/random';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
-import { generate, generateAsync, sampleToken, type GenerationStep } from './generate';
-import { forwardHidden, initParams, lmLogits, type KvCache } from './model';
-import { Rng } from './rng';
+import { generate, generateAsync, sampleToken, sampleTokens, SamplerScratch, useFusedDecoding, type GenerationStep } from './generate';
+import { forwardHidden, initParams, lmLogits, type KvCache, type Model, type ModelConfigInput } from './model';
+import { nativeBlas, nativeDecoder, useNativeKernels } from './native';
 
 beforeAll(async () => {
   await initBackend();
@@ -56,7 +57,7 @@ describe('generation', () => {
 
   it('top-p keeps only the nucleus and temperature 0 is greedy', () => {
     const logits = Float32Array.from([0, Math.log(6), Math.log(3), Math.log(1)]);
-    const rng = new Rng(1);
+    const rng = new SplitMix32(1);
     const seen = new Set(Array.from({ length: 200 }, () => sampleToken(logits, 1, 0.8, rng)));
     expect([...seen].sort()).toEqual([1, 2]);
     expect(sampleToken(logits, 0, 1, rng)).toBe(1);
@@ -126,5 +127,210 @@ describe('generation', () => {
     expect(() => generate(m, [[1, 2]], { ...options, onStep: failing })).toThrow('callback failed');
     // The KV cache is released however decoding ends.
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+/** `f` with the native kernels off: TF.js kernels only, and the sampler's own nucleus step. */
+function withoutNative<T>(f: () => T): T {
+  const previous = useNativeKernels(false);
+  try {
+    return f();
+  } finally {
+    useNativeKernels(previous);
+  }
+}
+
+/** The sampler as it was before the nucleus selection (a comparison sort of the whole vocabulary): the reference. */
+function referenceSampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  if (temperature <= 0) return best;
+  const probs = new Float64Array(logits.length);
+  let total = 0;
+  for (let i = 0; i < logits.length; i++) {
+    probs[i] = Math.exp((logits[i] - logits[best]) / temperature);
+    total += probs[i];
+  }
+  let order = Array.from(probs.keys());
+  if (topP < 1) {
+    order.sort((a, b) => probs[b] - probs[a] || a - b);
+    let cum = 0;
+    let keep = 0;
+    while (keep < order.length && cum < topP * total) cum += probs[order[keep++]];
+    order = order.slice(0, Math.max(1, keep));
+    total = cum;
+  }
+  let u = rng.nextFloat() * total;
+  for (const i of order) {
+    u -= probs[i];
+    if (u <= 0) return i;
+  }
+  return order[order.length - 1];
+}
+
+/** Logits of many shapes: flat and peaked, ties (coarse values), ±0, a huge gap (exp underflow). */
+function logitCases(): Float32Array[] {
+  const rng = new SplitMix32(42);
+  const normal = (): number => {
+    const u = 1 - rng.nextFloat();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.nextFloat());
+  };
+  const cases: Float32Array[] = [];
+  for (const V of [1, 2, 7, 300, 4096]) {
+    for (const scale of [0.01, 0.3, 3, 30]) {
+      cases.push(Float32Array.from({ length: V }, () => normal() * scale));
+      cases.push(Float32Array.from({ length: V }, () => Math.round(normal() * 4) / 4));
+    }
+  }
+  cases.push(Float32Array.from([0, -0, 0, -0, 1, 1, -0]));
+  cases.push(Float32Array.from({ length: 500 }, (_, i) => (i % 3 === 0 ? -2000 + i : i % 7)));
+  cases.push(new Float32Array(64));
+  return cases;
+}
+
+describe('top-p sampling', () => {
+  it('draws exactly the tokens of the reference sampler (full sort), batched or not, natively or not', () => {
+    const settings: [number, number][] = [];
+    // 1e12: p = exp(tiny) = 1 for distinct logits, a run of equal p that the reference orders by index.
+    for (const temperature of [0, 0.05, 1, 2, 1e12]) for (const topP of [0, 0.3, 0.95, 0.999999, 1]) settings.push([temperature, topP]);
+    const run = () => {
+      let draws = 0;
+      for (const logits of logitCases()) {
+        const V = logits.length;
+        for (const [temperature, topP] of settings) {
+          const rows = 3;
+          const batch = new Float32Array(rows * V);
+          for (let r = 0; r < rows; r++) batch.set(logits.map((z, i) => (r === 1 ? logits[(i + 1) % V] : z)), r * V);
+          const reference = new SplitMix32(7);
+          const want = Array.from({ length: rows }, (_, r) => referenceSampleToken(batch.subarray(r * V, (r + 1) * V), temperature, topP, reference));
+          const got = sampleTokens(batch, rows, temperature, topP, new SplitMix32(7), new SamplerScratch(V, rows));
+          expect(Array.from(got)).toEqual(want);
+          const single = new SplitMix32(9);
+          const singleRef = new SplitMix32(9);
+          for (let k = 0; k < 3; k++) expect(sampleToken(logits, temperature, topP, single)).toBe(referenceSampleToken(logits, temperature, topP, singleRef));
+          draws += rows + 3;
+        }
+      }
+      return draws;
+    };
+    expect(run()).toBeGreaterThan(1000);
+    if (nativeBlas()) withoutNative(run);
+  });
+
+  it('keeps exactly the smallest set of most likely tokens whose mass reaches p, in proportion (brute force)', () => {
+    const rng = new SplitMix32(5);
+    const V = 40;
+    // u sweeps [0, 1) in N equal steps: each kept token is drawn for a share of them equal to its renormalised probability.
+    const N = 50_000;
+    let k = 0;
+    const sweep: Rng = { nextFloat: () => (k++ % N) / N, nextUint32: () => 0, nextInt: () => 0 };
+    for (const [scale, temperature, topP] of [
+      [1, 1, 0.9],
+      [3, 0.8, 0.5],
+      [0.2, 1.5, 0.95],
+      [2, 1, 0.99],
+    ]) {
+      const logits = Float32Array.from({ length: V }, () => (rng.nextFloat() - 0.5) * 2 * scale);
+      // Brute force: every token's probability, the tokens by probability, the shortest prefix with mass ≥ p.
+      const p = Array.from(logits, (z) => Math.exp(z / temperature));
+      const total = p.reduce((a, b) => a + b, 0);
+      const byMass = p.map((_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+      const kept: number[] = [];
+      let mass = 0;
+      for (const i of byMass) {
+        if (mass >= topP * total) break;
+        kept.push(i);
+        mass += p[i];
+      }
+      expect(kept.length).toBeLessThan(V);
+      // Any smaller set of tokens holds less than p: the kept set is the smallest.
+      expect(mass - p[kept[kept.length - 1]]).toBeLessThan(topP * total);
+      const counts = new Map<number, number>();
+      k = 0;
+      const scratch = new SamplerScratch(V);
+      for (let j = 0; j < N; j++) {
+        const token = sampleToken(logits, temperature, topP, sweep, scratch);
+        counts.set(token, (counts.get(token) ?? 0) + 1);
+      }
+      expect([...counts.keys()].sort((a, b) => a - b)).toEqual([...kept].sort((a, b) => a - b));
+      for (const i of kept) expect(Math.abs((counts.get(i) ?? 0) / N - p[i] / mass)).toBeLessThan(2 / N);
+    }
+  });
+});
+
+/** Full-sequence LM logits `[T, V]` of one row on TF.js kernels alone: the reference forward pass. */
+function referenceLogits(m: Model, tokens: number[]): Float32Array {
+  return withoutNative(() => tf.tidy(() => lmLogits(m, forwardHidden(m, { ids: Int32Array.from(tokens), batch: 1, seq: tokens.length })).dataSync() as Float32Array));
+}
+
+/** A small model with weights 10× the initial scale, so that attention is far from uniform and the logits of order 1. */
+function sharpModel(config: ModelConfigInput, seed: number): Model {
+  const m = initParams(config, seed);
+  for (const [name, p] of Object.entries(m.params)) if (!name.includes('norm')) p.assign(tf.mul(p, 10));
+  return m;
+}
+
+describe('native decoder', () => {
+  const configs: ModelConfigInput[] = [
+    { vocabSize: 37, contextLength: 48, layers: 2, width: 16, heads: 2 },
+    { vocabSize: 29, contextLength: 20, layers: 3, width: 24, heads: 3, mlpRatio: 2, positions: 'learned' },
+  ];
+  // Prompt lengths per row: the first set's prefill has more tokens per thread than the thin
+  // products take (64), so it runs on sgemm; every other product runs on the thin kernel.
+  const promptLengths = [
+    [40, 21, 7, 33],
+    [5, 3, 1, 4],
+  ];
+
+  it('gives the logits of the full-sequence forward pass at every step (left-padded rows, rotary and learned positions)', (ctx) => {
+    if (!nativeBlas()) return ctx.skip();
+    for (const [c, config] of configs.entries()) {
+      const m = sharpModel(config, 11 + c);
+      const V = m.config.vocabSize;
+      const rng = new SplitMix32(c);
+      const lengths = promptLengths[c];
+      const full = lengths.map((n) => Array.from({ length: n + 6 }, () => rng.nextInt(V)));
+      const L = Math.max(...lengths);
+      const ids = new Int32Array(full.length * L);
+      const positions = new Int32Array(full.length * L);
+      full.forEach((row, b) => {
+        const pad = L - lengths[b];
+        for (let t = 0; t < L; t++) {
+          ids[b * L + t] = t < pad ? 0 : row[t - pad];
+          positions[b * L + t] = Math.max(0, t - pad);
+        }
+      });
+      const decoder = nativeDecoder(m, full.length, L + 6, Int32Array.from(lengths, (n) => L - n));
+      expect(decoder).toBeDefined();
+      let logits = decoder!.forward(ids, positions, L);
+      for (let step = 0; step <= 6; step++) {
+        full.forEach((row, b) => {
+          const n = lengths[b] + step;
+          const want = referenceLogits(m, row.slice(0, n)).subarray((n - 1) * V, n * V);
+          const scale = Math.max(...Array.from(want, Math.abs));
+          for (let v = 0; v < V; v++) expect(Math.abs(logits[b * V + v] - want[v])).toBeLessThan(1e-5 * scale);
+        });
+        if (step === 6) break;
+        const next = Int32Array.from(full, (row, b) => row[lengths[b] + step]);
+        logits = decoder!.forward(next, Int32Array.from(lengths, (n) => n + step), 1);
+      }
+      expect(() => decoder!.forward(new Int32Array(full.length), new Int32Array(full.length), 1)).toThrow(/exceed/);
+    }
+  });
+
+  it('samples what the TF.js path samples, and generation still works without the addon', () => {
+    const m = sharpModel(configs[0], 3);
+    const prompts = [[1, 2, 3, 4, 5], [6], [7, 8]];
+    const greedy = { n: 2, maxTokens: 8, temperature: 0 };
+    const seeded = { n: 2, maxTokens: 8, temperature: 0.8, topP: 0.9, seed: 21 };
+    const fused = [generate(m, prompts, greedy), generate(m, prompts, seeded)];
+    const previous = useFusedDecoding(false);
+    try {
+      expect([generate(m, prompts, greedy), generate(m, prompts, seeded)]).toEqual(fused);
+    } finally {
+      useFusedDecoding(previous);
+    }
+    expect(withoutNative(() => [generate(m, prompts, greedy), generate(m, prompts, seeded)])).toEqual(fused);
+    expect(generate(m, prompts, seeded)).toEqual(fused[1]);
   });
 });

@@ -2,10 +2,14 @@
  * Batched sampling with a KV cache: n samples per prompt, temperature, top-p, max tokens, stop
  * sequences, seed; a per-step callback for streaming, and an async variant that lets the event loop
  * run between steps.
+ *
+ * With the native addon the forward passes run in `NativeDecoder` (one addon call per step over a KV
+ * cache written in place); without it, on TF.js kernels (`forwardHidden` with a `KvCache`).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { SplitMix32, type Rng } from '@xyp/random';
 import { forwardHidden, lmLogits, pickRows, type KvCache, type Model } from './model';
-import { Rng } from './rng';
+import { nativeBlas, nativeDecoder } from './native';
 
 export interface SampleOptions {
   /** Samples per prompt. */
@@ -49,35 +53,271 @@ export interface Sample {
   finishReason: 'stop' | 'length';
 }
 
+let fusedDecoding = true;
+
+/**
+ * Switches the native decoder off (`false`: sampling runs its forward passes on TF.js kernels even
+ * with the addon, as before it existed) or back on; returns the previous setting. For benchmarks and
+ * tests that compare both paths in one process.
+ */
+export function useFusedDecoding(on: boolean): boolean {
+  const previous = fusedDecoding;
+  fusedDecoding = on;
+  return previous;
+}
+
+/** Whether `generate` runs its forward passes on the native decoder now (addon loaded and on, WASM backend, fused decoding on). */
+export function fusedDecodingActive(): boolean {
+  return fusedDecoding && typeof nativeBlas()?.decode === 'function' && tf.getBackend() === 'wasm';
+}
+
+/** Buckets of the first selection pass of the nucleus (top 11 bits of a key) and digits of its radix sort. */
+const BUCKETS = 2048;
+
+/**
+ * Work arrays of `sampleTokens` for `rows` rows of a vocabulary. Passing the same one to every call
+ * of a decoding loop spares the allocations; the results do not depend on it.
+ */
+export class SamplerScratch {
+  /** p per row and token, `[rows, V]`. */
+  readonly probs: Float64Array;
+  readonly totals: Float64Array;
+  readonly targets: Float64Array;
+  /** The nucleus candidates of each row, `[rows, V]`, the first `counts[r]` of a row in use. */
+  readonly order: Int32Array;
+  readonly counts: Int32Array;
+  readonly keys: Uint32Array;
+  readonly keys2: Uint32Array;
+  readonly order2: Int32Array;
+  readonly count = new Int32Array(BUCKETS);
+  readonly mass = new Float64Array(BUCKETS);
+
+  constructor(
+    readonly vocab: number,
+    readonly rows = 1,
+  ) {
+    this.probs = new Float64Array(rows * vocab);
+    this.totals = new Float64Array(rows);
+    this.targets = new Float64Array(rows);
+    this.order = new Int32Array(rows * vocab);
+    this.counts = new Int32Array(rows);
+    this.keys = new Uint32Array(vocab);
+    this.keys2 = new Uint32Array(vocab);
+    this.order2 = new Int32Array(vocab);
+  }
+}
+
 /**
  * Draws a token from logits `[V]`: p = softmax(z / temperature), restricted to the smallest set of
- * tokens with Σp ≥ topP, renormalised.
+ * tokens with Σp ≥ topP, renormalised. `sampleTokens` for one row.
  */
-export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  if (temperature <= 0) return best;
-  const probs = new Float64Array(logits.length);
-  let total = 0;
-  for (let i = 0; i < logits.length; i++) {
-    probs[i] = Math.exp((logits[i] - logits[best]) / temperature);
-    total += probs[i];
+export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, scratch?: SamplerScratch): number {
+  return sampleTokens(logits, 1, temperature, topP, rng, scratch)[0];
+}
+
+/**
+ * Draws one token per row of logits `[rows, V]`, rows in order, each as `sampleToken` defines it:
+ *
+ * p_i = exp((z_i − max z) / temperature) in double precision, total = Σp in index order. With topP < 1
+ * the tokens are ordered by p descending, ties by index ascending; the nucleus is the shortest prefix
+ * whose running sum (in that order) reaches topP · total, at least one token; u = nextFloat() · its
+ * sum, and the token is the first of the prefix at which u minus the running sum drops to ≤ 0. With
+ * topP ≥ 1 the same walk runs over all tokens in index order. One `rng.nextFloat()` per row unless
+ * temperature ≤ 0 (greedy: the first largest logit, no draw).
+ *
+ * The nucleus is found without a comparison sort of the vocabulary (`nucleusCandidates`); with the
+ * native addon that step runs there for all rows at once (`nucleus` in blas.c, the same algorithm and
+ * result). The sums and the walk stay here, so the tokens are those of the plain sort either way.
+ */
+export function sampleTokens(
+  logits: Float32Array,
+  rows: number,
+  temperature: number,
+  topP: number,
+  rng: Rng,
+  scratch?: SamplerScratch,
+  out = new Int32Array(rows),
+): Int32Array {
+  const V = logits.length / rows;
+  if (!Number.isInteger(V) || V < 1) throw new Error(`${logits.length} logits do not split into ${rows} rows`);
+  for (let b = 0; b < rows; b++) {
+    let best = b * V;
+    for (let i = b * V + 1; i < (b + 1) * V; i++) if (logits[i] > logits[best]) best = i;
+    out[b] = best - b * V;
   }
-  let order = Array.from(probs.keys());
-  if (topP < 1) {
-    order.sort((a, b) => probs[b] - probs[a] || a - b);
+  if (temperature <= 0) return out;
+  const s = scratch && scratch.vocab === V && scratch.rows >= rows ? scratch : new SamplerScratch(V, rows);
+  const { probs, totals, targets, order, counts } = s;
+  for (let b = 0; b < rows; b++) {
+    const top = logits[b * V + out[b]];
+    let total = 0;
+    for (let i = b * V; i < (b + 1) * V; i++) {
+      const p = Math.exp((logits[i] - top) / temperature);
+      probs[i] = p;
+      total += p;
+    }
+    totals[b] = total;
+    targets[b] = topP * total;
+  }
+  if (!(topP < 1)) {
+    for (let b = 0; b < rows; b++) {
+      let u = rng.nextFloat() * totals[b];
+      out[b] = V - 1;
+      for (let i = 0; i < V; i++) {
+        u -= probs[b * V + i];
+        if (u <= 0) {
+          out[b] = i;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+  const blas = nativeBlas();
+  if (blas && typeof blas.nucleus === 'function') blas.nucleus(logits, probs, targets, order, counts, rows, V);
+  else {
+    for (let b = 0; b < rows; b++) {
+      counts[b] = nucleusCandidates(logits.subarray(b * V, (b + 1) * V), probs.subarray(b * V, (b + 1) * V), targets[b], s, order.subarray(b * V, (b + 1) * V));
+    }
+  }
+  for (let b = 0; b < rows; b++) {
+    const p = probs.subarray(b * V, (b + 1) * V);
+    let row = order.subarray(b * V, (b + 1) * V);
+    const target = targets[b];
+    let n = counts[b];
     let cum = 0;
     let keep = 0;
-    while (keep < order.length && cum < topP * total) cum += probs[order[keep++]];
-    order = order.slice(0, Math.max(1, keep));
-    total = cum;
+    while (keep < n && cum < target) cum += p[row[keep++]];
+    if (n < V && cum < target) {
+      // Cannot happen by the margin of `nucleusCandidates`; the full sort decides if it ever does.
+      row = sortByProbability(p);
+      n = V;
+      cum = 0;
+      keep = 0;
+      while (keep < n && cum < target) cum += p[row[keep++]];
+    }
+    const kept = Math.max(1, keep);
+    let u = rng.nextFloat() * cum;
+    out[b] = row[kept - 1];
+    for (let j = 0; j < kept; j++) {
+      u -= p[row[j]];
+      if (u <= 0) {
+        out[b] = row[j];
+        break;
+      }
+    }
   }
-  let u = rng.next() * total;
-  for (const i of order) {
-    u -= probs[i];
-    if (u <= 0) return i;
+  return out;
+}
+
+/** Every token sorted by p descending, ties by index ascending (the reference order of the nucleus). */
+function sortByProbability(probs: Float64Array): Int32Array {
+  const sorted = Array.from({ length: probs.length }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+  return Int32Array.from(sorted);
+}
+
+/**
+ * Writes into `order[0..n)` tokens sorted by p descending (ties by index) that begin the full order
+ * and hold at least `target` of the mass (all tokens when the first buckets do not), and returns n.
+ *
+ * Key of a token: the float32 bits of its logit mapped so that ascending keys are descending logits
+ * (−0 as +0); p = exp((z − max)/temperature) does not increase along them. The mass of each bucket of
+ * the key's top 11 bits is summed; the candidates are the buckets up to the first where the running
+ * mass reaches target · (1 + 1e-9) (double rounding of sums of a few thousand terms is below 1e-12 of
+ * them, so the exact running sum crosses target inside). They are radix-sorted on the key (stable, so
+ * equal logits stay in index order); runs of equal p from different logits (exp underflow, extreme
+ * temperatures) are put in index order, and an order that does not descend in p (or a candidate below
+ * an excluded token) sends everything to the comparison sort.
+ */
+function nucleusCandidates(logits: Float32Array, probs: Float64Array, target: number, s: SamplerScratch, order: Int32Array): number {
+  const V = logits.length;
+  const bits = new Int32Array(logits.buffer, logits.byteOffset, V);
+  const { keys, count, mass } = s;
+  count.fill(0);
+  mass.fill(0);
+  for (let i = 0; i < V; i++) {
+    let b = bits[i];
+    if (b === -2147483648) b = 0;
+    const key = b < 0 ? b >>> 0 : 0x7fffffff - b;
+    keys[i] = key;
+    const bucket = key >>> 21;
+    count[bucket]++;
+    mass[bucket] += probs[i];
   }
-  return order[order.length - 1];
+  const bound = target * (1 + 1e-9);
+  let cut = BUCKETS - 1;
+  let acc = 0;
+  for (let c = 0; c < BUCKETS; c++) {
+    acc += mass[c];
+    if (count[c] > 0 && acc >= bound) {
+      cut = c;
+      break;
+    }
+  }
+  let n = 0;
+  let maxExcluded = -1;
+  for (let i = 0; i < V; i++) {
+    const key = keys[i];
+    if (key >>> 21 <= cut) {
+      // Compacting in place is safe: n ≤ i.
+      keys[n] = key;
+      order[n++] = i;
+    } else if (probs[i] > maxExcluded) maxExcluded = probs[i];
+  }
+  radixSort(n, s, order);
+  const full = (): number => {
+    order.set(sortByProbability(probs));
+    return V;
+  };
+  for (let j = 1; j < n; j++) if (probs[order[j]] > probs[order[j - 1]]) return full();
+  if (n < V && n > 0 && maxExcluded >= probs[order[n - 1]]) return full();
+  // Equal p from different logits: index order within the run, as the reference sort has it.
+  for (let j = 1; j < n; ) {
+    if (probs[order[j]] !== probs[order[j - 1]]) {
+      j++;
+      continue;
+    }
+    const start = j - 1;
+    let end = j + 1;
+    while (end < n && probs[order[end]] === probs[order[start]]) end++;
+    for (let r = start + 1; r < end; r++) {
+      if (order[r] < order[r - 1]) {
+        order.subarray(start, end).sort();
+        break;
+      }
+    }
+    j = end;
+  }
+  return n;
+}
+
+/** Stable LSD radix sort of `s.keys[0..n)` ascending, carrying `order` (digits of 11, 11 and 10 bits). */
+function radixSort(n: number, s: SamplerScratch, order: Int32Array): void {
+  let keys = s.keys;
+  let ids = order;
+  let keysOut = s.keys2;
+  let idsOut = s.order2;
+  const count = s.count;
+  for (let shift = 0; shift < 32; shift += 11) {
+    count.fill(0);
+    for (let j = 0; j < n; j++) count[(keys[j] >>> shift) & (BUCKETS - 1)]++;
+    if (n === 0 || count[(keys[0] >>> shift) & (BUCKETS - 1)] === n) continue;
+    let sum = 0;
+    for (let d = 0; d < BUCKETS; d++) {
+      const c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const key = keys[j];
+      const at = count[(key >>> shift) & (BUCKETS - 1)]++;
+      keysOut[at] = key;
+      idsOut[at] = ids[j];
+    }
+    [keys, keysOut] = [keysOut, keys];
+    [ids, idsOut] = [idsOut, ids];
+  }
+  if (ids !== order) order.set(ids.subarray(0, n));
 }
 
 function endsWith(tokens: number[], stop: number[]): boolean {
@@ -150,7 +390,7 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
   const n = options.n ?? 1;
   const temperature = options.temperature ?? 1;
   const topP = options.topP ?? 1;
-  const rng = new Rng(options.seed ?? 0);
+  const rng = new SplitMix32(options.seed ?? 0);
   const rows = prompts.flatMap((p, i) => Array.from({ length: n }, () => ({ prompt: i, ids: p })));
   const R = rows.length;
   const L = Math.max(...rows.map((r) => r.ids.length));
@@ -170,6 +410,12 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     }
   });
   const cache: KvCache = { k: [], v: [], length: 0 };
+  // The native decoder keeps its own cache, preallocated for the prompt and every sampled token.
+  const decoder =
+    fusedDecoding && L <= model.config.contextLength
+      ? nativeDecoder(model, R, L + Math.max(0, maxTokens), Int32Array.from(rows, (r) => L - r.ids.length))
+      : undefined;
+  const scratch = new SamplerScratch(model.config.vocabSize, R);
   const out: Sample[] = rows.map((r) => ({ prompt: r.prompt, tokens: [], finishReason: 'length' }));
   const done = new Array<boolean>(R).fill(false);
   const nextPos = rows.map((r) => r.ids.length);
@@ -194,17 +440,17 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     finished: out.map((sample, b) => (done[b] || last ? sample.finishReason : null)),
   });
   try {
-    let logits = tf.tidy(() => {
-      const hidden = forwardHidden(model, { ids, batch: R, seq: L, positions, keyValid: keyValid(), cache });
-      const last = Int32Array.from({ length: R }, (_, b) => b * L + L - 1);
-      return lmLogits(model, pickRows(hidden, last)).dataSync() as Float32Array;
-    });
-    const V = logits.length / R;
+    let logits = decoder
+      ? decoder.forward(ids, positions, L)
+      : tf.tidy(() => {
+          const hidden = forwardHidden(model, { ids, batch: R, seq: L, positions, keyValid: keyValid(), cache });
+          const last = Int32Array.from({ length: R }, (_, b) => b * L + L - 1);
+          return lmLogits(model, pickRows(hidden, last)).dataSync() as Float32Array;
+        });
     for (let step = 0; step < maxTokens; step++) {
-      const next = new Int32Array(R);
+      const next = sampleTokens(logits, R, temperature, topP, rng, scratch);
       for (let b = 0; b < R; b++) {
-        const token = sampleToken(logits.subarray(b * V, (b + 1) * V), temperature, topP, rng);
-        next[b] = token;
+        const token = next[b];
         if (done[b]) continue;
         const sample = out[b];
         if (token === options.eos) {
@@ -223,9 +469,13 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
       const last = done.every(Boolean) || step === maxTokens - 1;
       yield report(step, last);
       if (last) break;
-      valid.forEach((v) => v.push(1));
       const pos = Int32Array.from(nextPos);
       nextPos.forEach((_, b) => (nextPos[b] += 1));
+      if (decoder) {
+        logits = decoder.forward(next, pos, 1);
+        continue;
+      }
+      valid.forEach((v) => v.push(1));
       logits = tf.tidy(() => {
         const hidden = forwardHidden(model, { ids: next, batch: R, seq: 1, positions: pos, keyValid: keyValid(), cache });
         return lmLogits(model, hidden).dataSync() as Float32Array;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
 import { initParams, type Model } from './model';
-import { loadNativeBlas, nativeBlas, useNativeKernels } from './native';
+import { loadNativeBlas, nativeBlas, nativeDecoder, useNativeKernels } from './native';
 import { attention, gatherRows, gelu, rmsNorm, rotary, tokenNll } from './ops';
 import { AdamW } from './optim';
 import { lmLoss, type TokenBatch } from './train';
@@ -161,5 +161,29 @@ describe('native kernels against the WASM path', () => {
     expect(Math.abs(native.loss - wasm.loss)).toBeLessThan(1e-4 * wasm.loss);
     expect(Math.abs(native.gradNorm - wasm.gradNorm)).toBeLessThan(1e-3 * wasm.gradNorm);
     for (const name of Object.keys(wasm.params)) close(native.params[name], wasm.params[name], 1e-4);
+  });
+});
+
+describe('native decoder and nucleus: argument checks', () => {
+  it('throws instead of reading outside its arrays', (ctx) => {
+    const blas = nativeBlas();
+    if (!blas) return ctx.skip();
+    const m = initParams({ vocabSize: 11, contextLength: 8, layers: 1, width: 8, heads: 2 }, 1);
+    const decoder = nativeDecoder(m, 2, 6, new Int32Array(2));
+    expect(decoder).toBeDefined();
+    // Token 11 is past the vocabulary, position 8 past the context.
+    expect(() => decoder!.forward(Int32Array.of(3, 11), Int32Array.of(0, 0), 1)).toThrow(/ids has an index outside/);
+    expect(() => decoder!.forward(Int32Array.of(3, 4), Int32Array.of(0, 8), 1)).toThrow(/positions has an index outside/);
+    expect(decoder!.forward(Int32Array.of(3, 4), Int32Array.of(0, 0), 1)).toHaveLength(22);
+    // The cache holds 6 slots per row.
+    expect(() => decoder!.forward(new Int32Array(12), new Int32Array(12), 6)).toThrow(/exceed its 6 slots/);
+    expect(() => nativeDecoder(m, 2, 9, new Int32Array(2))).toThrow(/exceed the context/);
+    const logits = new Float32Array(2 * 5);
+    const probs = new Float64Array(2 * 5);
+    expect(() => blas.nucleus(logits, probs, new Float64Array(2), new Int32Array(9), new Int32Array(2), 2, 5)).toThrow(/order is too short/);
+    expect(() => blas.nucleus(logits, new Float32Array(10) as unknown as Float64Array, new Float64Array(2), new Int32Array(10), new Int32Array(2), 2, 5)).toThrow(
+      /wrong array type/,
+    );
+    for (const p of Object.values(m.params)) p.dispose();
   });
 });

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { Model } from './model';
 
 /** The addon's exports (`tools/native/blas/blas.c`). Matrices are row-major float32. */
 export interface NativeBlas {
@@ -126,6 +127,30 @@ export interface NativeBlas {
   ): void;
   /** Σ x² in double precision. */
   sumSquares(heap: Float32Array, x: number, n: number): number;
+  /**
+   * The model's forward pass for T new tokens per row with a KV cache, and the LM logits of each row's
+   * last new token (`NativeDecoder`; layouts in blas.c). `dims`: layers, B, T, past, S, D, H, F, V, eps,
+   * P, learned (1) or rotary (0).
+   */
+  decode(
+    heap: Float32Array,
+    weights: Float64Array,
+    kcache: Float32Array,
+    vcache: Float32Array,
+    scratch: Float32Array,
+    ids: Int32Array,
+    positions: Int32Array,
+    starts: Int32Array,
+    rope: Float32Array,
+    logits: Float32Array,
+    dims: Float64Array,
+  ): void;
+  /**
+   * The nucleus step of top-p sampling for each row (`nucleusCandidates` in generate.ts, same result):
+   * `order[r, 0..counts[r])` the tokens sorted by p descending (ties by index), a prefix of that
+   * order whose mass reaches `targets[r]`, or all V tokens.
+   */
+  nucleus(logits: Float32Array, probs: Float64Array, targets: Float64Array, order: Int32Array, counts: Int32Array, rows: number, vocab: number): void;
   setThreads(threads: number): void;
   threads(): number;
   /** OpenBLAS build string (version, kernel architecture, threading). */
@@ -490,6 +515,99 @@ export function nativeSumSquares(x: tf.Tensor): number {
   if (!blas) throw new Error('native kernels are not active');
   const backend = tf.backend() as BackendWasm;
   return blas.sumSquares(heapF32(backend), heapIndex(backend, x), x.size);
+}
+
+/** Attention scratch rows the decoder reserves, one per worker (`MAX_WORKERS` in blas.c). */
+const DECODE_WORKERS = 16;
+
+/**
+ * The forward pass of sampling on the addon (`decode` in blas.c): every layer for the next tokens of
+ * each row in one call, no TF.js kernels or tensors. The KV cache is allocated once for `slots`
+ * tokens per row and written in place; the weights are read where the model's variables lie in the
+ * WASM heap. Same model as `forwardHidden` + `lmLogits` (tested against them).
+ */
+export class NativeDecoder {
+  /** Slots of each row filled so far. */
+  length = 0;
+  private readonly k: Float32Array;
+  private readonly v: Float32Array;
+  private scratch = new Float32Array(0);
+  private readonly logits: Float32Array;
+  private readonly rope: Float32Array;
+  private readonly weights: Float64Array;
+  private readonly names: string[];
+
+  /**
+   * `starts[b]`: the first slot row b may attend (its left padding lies before it). Keys before it are
+   * masked, as `ForwardInput.keyValid` masks them.
+   */
+  constructor(
+    private readonly blas: NativeBlas,
+    private readonly model: Model,
+    readonly rows: number,
+    readonly slots: number,
+    private readonly starts: Int32Array,
+  ) {
+    const { layers, width: D, heads: H, vocabSize: V, contextLength: P, positions, ropeBase } = model.config;
+    if (starts.length !== rows) throw new Error(`NativeDecoder: ${starts.length} starts for ${rows} rows`);
+    if (slots > P) throw new Error(`NativeDecoder: ${slots} slots exceed the context of ${P}`);
+    this.k = new Float32Array(layers * rows * slots * D);
+    this.v = new Float32Array(layers * rows * slots * D);
+    this.logits = new Float32Array(rows * V);
+    const Dh = D / H;
+    const half = Dh / 2;
+    // The tables of `rotaryHalfTables` (model.ts) for positions 0..P−1: cos, then sin.
+    this.rope = new Float32Array(positions === 'rotary' ? 2 * P * half : 0);
+    if (positions === 'rotary') {
+      for (let p = 0; p < P; p++) {
+        for (let i = 0; i < half; i++) {
+          const angle = p * Math.pow(ropeBase, (-2 * i) / Dh);
+          this.rope[p * half + i] = Math.cos(angle);
+          this.rope[(P + p) * half + i] = Math.sin(angle);
+        }
+      }
+    }
+    this.names = ['tok_emb', positions === 'learned' ? 'pos_emb' : 'tok_emb', 'norm_f', 'lm_head'];
+    for (let l = 0; l < layers; l++) for (const n of ['norm1', 'wq', 'wk', 'wv', 'wo', 'norm2', 'w1', 'w2']) this.names.push(`layers.${l}.${n}`);
+    this.weights = new Float64Array(this.names.length);
+  }
+
+  /**
+   * Feeds `seq` tokens per row (`ids`, `positions`: `[rows·seq]`, row-major) into slots
+   * `length..length+seq−1` and returns the LM logits of each row's last one, `[rows, V]`. The array is
+   * reused: the next call overwrites it.
+   */
+  forward(ids: Int32Array, positions: Int32Array, seq: number): Float32Array {
+    const { layers, width: D, heads: H, mlpRatio, vocabSize: V, contextLength: P, normEps } = this.model.config;
+    if (ids.length !== this.rows * seq || positions.length !== this.rows * seq) throw new Error(`NativeDecoder: ids and positions must hold ${this.rows} × ${seq}`);
+    if (this.length + seq > this.slots) throw new Error(`NativeDecoder: ${this.length + seq} tokens exceed its ${this.slots} slots`);
+    const F = mlpRatio * D;
+    const need = this.rows * seq * (5 * D + F) + DECODE_WORKERS * this.slots;
+    if (this.scratch.length < need) this.scratch = new Float32Array(need);
+    // The variables' places are looked up on every call: another tensor may have been allocated (and
+    // the heap grown) since, or a variable reassigned.
+    const backend = tf.backend() as BackendWasm;
+    this.names.forEach((name, i) => {
+      const t = this.model.params[name];
+      if (!t || t.isDisposed || t.dtype !== 'float32') throw new Error(`NativeDecoder: weight ${name} is missing, disposed or not float32`);
+      this.weights[i] = heapIndex(backend, t);
+    });
+    const dims = Float64Array.of(layers, this.rows, seq, this.length, this.slots, D, H, F, V, normEps, P, this.model.config.positions === 'learned' ? 1 : 0);
+    this.blas.decode(heapF32(backend), this.weights, this.k, this.v, this.scratch, ids, positions, this.starts, this.rope, this.logits, dims);
+    this.length += seq;
+    return this.logits;
+  }
+}
+
+/**
+ * A `NativeDecoder` for `rows` rows of up to `slots` tokens when the native kernels serve this backend
+ * and the model has an LM head; undefined otherwise (sampling then runs on TF.js kernels).
+ */
+export function nativeDecoder(model: Model, rows: number, slots: number, starts: Int32Array): NativeDecoder | undefined {
+  const blas = nativeBlas();
+  // An addon built before `decode` existed lacks it.
+  if (!blas || typeof blas.decode !== 'function' || tf.getBackend() !== 'wasm' || !model.params.lm_head) return undefined;
+  return new NativeDecoder(blas, model, rows, slots, starts);
 }
 
 /**

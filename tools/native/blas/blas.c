@@ -858,6 +858,561 @@ static napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- decoding: every layer for the next tokens of each row, with a KV cache ---- */
+
+/* A typed array argument of the given type (Float32Array, Float64Array, Int32Array). */
+static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, void** data, size_t* length, const char* what) {
+  napi_typedarray_type type;
+  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok || type != want) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "xyp_blas: %s has the wrong array type", what);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
+static bool too_short(napi_env env, size_t have, double need, const char* what) {
+  if ((double)have >= need) return false;
+  char msg[128];
+  snprintf(msg, sizeof msg, "xyp_blas: %s is too short (%zu < %.0f)", what, have, need);
+  napi_throw_range_error(env, NULL, msg);
+  return true;
+}
+
+typedef struct {
+  const float *q, *kc, *vc; /* queries [M, D]; this layer's cache [B, S, D] */
+  float* o;                 /* [M, D] */
+  float* scores;            /* [S] */
+  const int32_t* starts;    /* [B] first slot each row may attend */
+  int64_t T, past, S, D, H, dh;
+  float scale;
+} decode_attention_t;
+
+/*
+ * Row b, head h: for each of the row's T new queries (slot past + t), the softmax over the visible
+ * slots [starts[b], past + t] of scale · q·k, and o = Σ p·v. A query with no visible slot attends to
+ * every slot [0, past + T) with equal weight, as the −1e9 bias of the TF.js path gives.
+ */
+static void decode_attention_head(const decode_attention_t* c, int64_t b, int64_t h) {
+  const int64_t D = c->D, dh = c->dh;
+  float* sc = c->scores;
+  const float* kb = c->kc + b * c->S * D + h * dh;
+  const float* vb = c->vc + b * c->S * D + h * dh;
+  for (int64_t t = 0; t < c->T; t++) {
+    const int64_t m = b * c->T + t;
+    const float* restrict qv = c->q + m * D + h * dh;
+    float* restrict ov = c->o + m * D + h * dh;
+    int64_t lo = c->starts[b], hi = c->past + t + 1;
+    const bool none = lo >= hi;
+    if (none) {
+      lo = 0;
+      hi = c->past + c->T;
+    }
+    float max = -FLT_MAX;
+    for (int64_t j = lo; j < hi; j++) {
+      const float* restrict kv = kb + j * D;
+      float s = 0;
+      for (int64_t d = 0; d < dh; d++) s += qv[d] * kv[d];
+      s = none ? 0.0f : s * c->scale;
+      sc[j] = s;
+      max = s > max ? s : max;
+    }
+    float sum = 0;
+    for (int64_t j = lo; j < hi; j++) {
+      const float e = expf(sc[j] - max);
+      sc[j] = e;
+      sum += e;
+    }
+    for (int64_t d = 0; d < dh; d++) ov[d] = 0;
+    const float inv = 1.0f / sum;
+    for (int64_t j = lo; j < hi; j++) {
+      const float p = sc[j] * inv;
+      const float* restrict vv = vb + j * D;
+      for (int64_t d = 0; d < dh; d++) ov[d] += p * vv[d];
+    }
+  }
+}
+
+/* y[r] = x[r] · g / √(mean(x[r]²) + ε), rows of width d. */
+static void rms_norm_rows(const float* x, const float* g, float* y, int64_t rows, int64_t d, float eps) {
+  for (int64_t i = 0; i < rows; i++) {
+    const float* restrict xi = x + i * d;
+    float* restrict yi = y + i * d;
+    float ss = 0;
+    for (int64_t j = 0; j < d; j++) ss += xi[j] * xi[j];
+    const float r = 1.0f / sqrtf(ss / (float)d + eps);
+    for (int64_t j = 0; j < d; j++) yi[j] = xi[j] * r * g[j];
+  }
+}
+
+/* Rotary on rows of `heads` heads of width dh, row i at position pos[i]; cos/sin tables `[P, dh/2]`. */
+static void rotary_positions(float* x, const int32_t* pos, const float* cosT, const float* sinT, int64_t rows, int64_t heads, int64_t dh) {
+  const int64_t half = dh / 2;
+  for (int64_t i = 0; i < rows; i++) {
+    const float* cs = cosT + (int64_t)pos[i] * half;
+    const float* sn = sinT + (int64_t)pos[i] * half;
+    for (int64_t h = 0; h < heads; h++) {
+      float* xh = x + (i * heads + h) * dh;
+      for (int64_t j = 0; j < half; j++) {
+        const float x1 = xh[j], x2 = xh[j + half];
+        xh[j] = x1 * cs[j] - x2 * sn[j];
+        xh[j + half] = x2 * cs[j] + x1 * sn[j];
+      }
+    }
+  }
+}
+
+/*
+ * Thin products for decoding: C[M,N] = A[M,K]·B[K,N] (+ C when `accumulate`), row-major, M small (one
+ * token per row). sgemm packs B, the weight matrix, on every call, which costs more than the product
+ * when M is a few rows; here each 4-row block streams B once, 4 vectors of columns at a time, with the
+ * 4 × 4 accumulators in registers. Columns past the last whole block go through a plain loop.
+ */
+#if defined(__AVX512F__)
+#define THIN_VW 16
+#else
+#define THIN_VW 8
+#endif
+typedef float thin_v __attribute__((vector_size(THIN_VW * sizeof(float))));
+
+static inline thin_v thin_load(const float* p) {
+  thin_v v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void thin_store(float* p, thin_v v, bool accumulate) {
+  if (accumulate) v += thin_load(p);
+  memcpy(p, &v, sizeof v);
+}
+
+/* Rows m0..m0+R−1 (R ≤ 4, a compile-time constant after inlining), columns n0..n0+4·THIN_VW−1. */
+static inline __attribute__((always_inline)) void thin_block(int R, int64_t m0, int64_t n0, int64_t N, int64_t K, const float* A, const float* B, bool accumulate,
+                                                             float* C) {
+  thin_v acc[4][4] = {{{0}}};
+  const float* a[4];
+  for (int r = 0; r < 4; r++) a[r] = A + (m0 + (r < R ? r : 0)) * K;
+  for (int64_t k = 0; k < K; k++) {
+    const float* b = B + k * N + n0;
+    const thin_v b0 = thin_load(b), b1 = thin_load(b + THIN_VW), b2 = thin_load(b + 2 * THIN_VW), b3 = thin_load(b + 3 * THIN_VW);
+    for (int r = 0; r < R; r++) {
+      const float x = a[r][k];
+      acc[r][0] += b0 * x;
+      acc[r][1] += b1 * x;
+      acc[r][2] += b2 * x;
+      acc[r][3] += b3 * x;
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < 4; j++) thin_store(C + (m0 + r) * N + n0 + j * THIN_VW, acc[r][j], accumulate);
+}
+
+static void thin_gemm(int64_t M, int64_t N, int64_t K, const float* A, const float* B, bool accumulate, float* C) {
+  const int64_t NB = 4 * THIN_VW;
+  int64_t n0 = 0;
+  for (; n0 + NB <= N; n0 += NB) {
+    int64_t m0 = 0;
+    for (; m0 + 4 <= M; m0 += 4) thin_block(4, m0, n0, N, K, A, B, accumulate, C);
+    switch (M - m0) {
+      case 3: thin_block(3, m0, n0, N, K, A, B, accumulate, C); break;
+      case 2: thin_block(2, m0, n0, N, K, A, B, accumulate, C); break;
+      case 1: thin_block(1, m0, n0, N, K, A, B, accumulate, C); break;
+      default: break;
+    }
+  }
+  for (int64_t m = 0; m < M && n0 < N; m++) {
+    float* c = C + m * N;
+    if (!accumulate)
+      for (int64_t n = n0; n < N; n++) c[n] = 0;
+    for (int64_t k = 0; k < K; k++) {
+      const float x = A[m * K + k];
+      const float* b = B + k * N;
+      for (int64_t n = n0; n < N; n++) c[n] += x * b[n];
+    }
+  }
+}
+
+/* Rows up to which decoding multiplies with `thin_gemm` rather than sgemm (prefill has more). */
+#define THIN_ROWS 64
+
+static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta, float* c) {
+  if (m <= THIN_ROWS) {
+    thin_gemm(m, n, k, a, b, beta != 0.0f, c);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)n, (blasint)k, 1.0f, a, (blasint)k, b, (blasint)n, beta, c, (blasint)n);
+}
+
+enum { DEC_LAYERS, DEC_B, DEC_T, DEC_PAST, DEC_S, DEC_D, DEC_H, DEC_F, DEC_V, DEC_EPS, DEC_P, DEC_LEARNED, DEC_DIMS };
+enum { W_TOK, W_POS, W_NORM_F, W_HEAD, W_LAYER0 };
+enum { WL_NORM1, WL_Q, WL_K, WL_V, WL_O, WL_NORM2, WL_1, WL_2, WL_COUNT };
+
+typedef struct {
+  const float* heap;
+  const double* w;
+  float *kcache, *vcache, *scratch, *logits;
+  const int32_t *ids, *positions, *starts;
+  const float *cosT, *sinT;
+  int64_t layers, B, T, past, S, D, H, F, V;
+  int groups;
+  float eps;
+  bool learned;
+} decode_t;
+
+/*
+ * Rows [B·g/groups, B·(g+1)/groups) through every layer: rows do not interact while decoding, so each
+ * group runs on its own thread, each product on single-threaded OpenBLAS. Group g works in the rows
+ * of the [M, ·] scratch matrices that belong to its tokens.
+ */
+static void decode_group(void* ctx, int64_t g, int worker) {
+  const decode_t* c = ctx;
+  const int64_t b0 = c->B * g / c->groups, b1 = c->B * (g + 1) / c->groups;
+  if (b1 <= b0) return;
+  const int64_t T = c->T, D = c->D, F = c->F, S = c->S, H = c->H, M = c->B * T, dh = D / H;
+  const int64_t m0 = b0 * T, rows = (b1 - b0) * T;
+  float* x = c->scratch + m0 * D;
+  float* h = c->scratch + M * D + m0 * D;
+  float* q = c->scratch + 2 * M * D + m0 * D;
+  float* k = c->scratch + 3 * M * D + m0 * D;
+  float* v = c->scratch + 4 * M * D + m0 * D;
+  float* u = c->scratch + 5 * M * D + m0 * F;
+  float* scores = c->scratch + M * (5 * D + F) + (int64_t)worker * S;
+  const int32_t* ids = c->ids + m0;
+  const int32_t* positions = c->positions + m0;
+#define W(i) (c->heap + (int64_t)c->w[i])
+  for (int64_t m = 0; m < rows; m++) {
+    memcpy(x + m * D, W(W_TOK) + (int64_t)ids[m] * D, (size_t)D * sizeof(float));
+    if (c->learned) {
+      const float* pe = W(W_POS) + (int64_t)positions[m] * D;
+      for (int64_t j = 0; j < D; j++) x[m * D + j] += pe[j];
+    }
+  }
+  for (int64_t l = 0; l < c->layers; l++) {
+    const int64_t wl = W_LAYER0 + WL_COUNT * l;
+    float* kc = c->kcache + l * c->B * S * D;
+    float* vc = c->vcache + l * c->B * S * D;
+    rms_norm_rows(x, W(wl + WL_NORM1), h, rows, D, c->eps);
+    sgemm_nn(rows, D, D, h, W(wl + WL_Q), 0.0f, q);
+    sgemm_nn(rows, D, D, h, W(wl + WL_K), 0.0f, k);
+    sgemm_nn(rows, D, D, h, W(wl + WL_V), 0.0f, v);
+    if (!c->learned) {
+      rotary_positions(q, positions, c->cosT, c->sinT, rows, H, dh);
+      rotary_positions(k, positions, c->cosT, c->sinT, rows, H, dh);
+    }
+    for (int64_t b = b0; b < b1; b++) {
+      memcpy(kc + (b * S + c->past) * D, k + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
+      memcpy(vc + (b * S + c->past) * D, v + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
+    }
+    /* Row b's queries and outputs at rows (b − b0)·T.. of the group's q and h. */
+    const decode_attention_t a = {.q = q - m0 * D, .kc = kc, .vc = vc, .o = h - m0 * D, .scores = scores, .starts = c->starts, .T = T, .past = c->past, .S = S,
+                                  .D = D, .H = H, .dh = dh, .scale = 1.0f / sqrtf((float)dh)};
+    for (int64_t b = b0; b < b1; b++)
+      for (int64_t hd = 0; hd < H; hd++) decode_attention_head(&a, b, hd);
+    sgemm_nn(rows, D, D, h, W(wl + WL_O), 1.0f, x);
+    rms_norm_rows(x, W(wl + WL_NORM2), h, rows, D, c->eps);
+    sgemm_nn(rows, F, D, h, W(wl + WL_1), 0.0f, u);
+    for (int64_t j = 0; j < rows * F; j++) u[j] = u[j] / (1.0f + expf(-1.702f * u[j]));
+    sgemm_nn(rows, D, F, u, W(wl + WL_2), 1.0f, x);
+  }
+  /* The last new token of each row: final norm (into the group's first rows of q), then the LM head. */
+  for (int64_t b = b0; b < b1; b++) rms_norm_rows(x + ((b - b0) * T + T - 1) * D, W(W_NORM_F), q + (b - b0) * D, 1, D, c->eps);
+  sgemm_nn(b1 - b0, c->V, D, q, W(W_HEAD), 0.0f, c->logits + b0 * c->V);
+#undef W
+}
+
+/* Tokens per thread below which a decoding call stays on one thread (batch 8 of single tokens does). */
+#define DECODE_ROWS_PER_THREAD 32
+
+/*
+ * decode(heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, logits, dims)
+ *
+ * The model's forward pass for T new tokens of each of B rows, appended at slots past..past+T−1 of the
+ * KV cache, and the LM logits of each row's last new token.
+ *   heap       Float32Array holding the weights (the WASM heap)
+ *   weights    Float64Array of heap float indices: tok_emb [V,D], pos_emb [P,D] (learned positions, else
+ *              ignored), norm_f [D], lm_head [D,V], then per layer norm1 [D], wq wk wv wo [D,D],
+ *              norm2 [D], w1 [D,F], w2 [F,D]
+ *   kcache, vcache  Float32Array [layers, B, S, D]: slot s of row b holds the key (rotated) and value
+ *              of the token there; slots < past are read, past..past+T−1 written
+ *   scratch    Float32Array of at least M·(5D + F) + 16·S floats, M = B·T
+ *   ids, positions  Int32Array [M]: token ids (< V) and positions (< P: rotary angle or learned row)
+ *   starts     Int32Array [B]: first slot row b may attend (left padding before it)
+ *   rope       Float32Array [2, P, Dh/2]: cos, then sin, of position p and frequency i (rotary only)
+ *   logits     Float32Array [B, V], written
+ *   dims       Float64Array: layers, B, T, past, S, D, H, F, V, eps, P, learned (1) or rotary (0)
+ * Per layer (pre-norm): x += (softmax(q·kᵀ/√Dh + mask)·v)·Wo with q, k, v = RMSNorm(x)·Wq,k,v (q and k
+ * rotated), then x += gelu(RMSNorm(x)·W1)·W2, gelu(u) = u·σ(1.702u); logits = RMSNorm(x)·lm_head.
+ * The rows are split into groups, one per thread (OpenBLAS's thread count, at least
+ * DECODE_ROWS_PER_THREAD tokens each); every product runs on single-threaded OpenBLAS, whose own
+ * threads cost more than they give on products this thin.
+ */
+static napi_value Decode(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 11) {
+    napi_throw_type_error(env, NULL, "xyp_blas: decode takes 11 arguments");
+    return NULL;
+  }
+  F32 heap;
+  double *w, *dims;
+  float *kcache, *vcache, *scratch, *rope, *logits;
+  int32_t *ids, *positions, *starts;
+  size_t nW, nK, nV, nScratch, nIds, nPos, nStarts, nRope, nLogits, nDims;
+  if (!get_f32(env, argv[0], &heap, "heap") || !get_typed(env, argv[1], napi_float64_array, (void**)&w, &nW, "weights") ||
+      !get_typed(env, argv[2], napi_float32_array, (void**)&kcache, &nK, "kcache") ||
+      !get_typed(env, argv[3], napi_float32_array, (void**)&vcache, &nV, "vcache") ||
+      !get_typed(env, argv[4], napi_float32_array, (void**)&scratch, &nScratch, "scratch") ||
+      !get_typed(env, argv[5], napi_int32_array, (void**)&ids, &nIds, "ids") ||
+      !get_typed(env, argv[6], napi_int32_array, (void**)&positions, &nPos, "positions") ||
+      !get_typed(env, argv[7], napi_int32_array, (void**)&starts, &nStarts, "starts") ||
+      !get_typed(env, argv[8], napi_float32_array, (void**)&rope, &nRope, "rope") ||
+      !get_typed(env, argv[9], napi_float32_array, (void**)&logits, &nLogits, "logits") ||
+      !get_typed(env, argv[10], napi_float64_array, (void**)&dims, &nDims, "dims"))
+    return NULL;
+  if (nDims != DEC_DIMS) {
+    napi_throw_range_error(env, NULL, "xyp_blas: decode dims must hold 12 numbers");
+    return NULL;
+  }
+  for (int i = 0; i < DEC_DIMS; i++)
+    if (!(dims[i] >= 0) || (i != DEC_EPS && dims[i] != (double)(int64_t)dims[i])) {
+      napi_throw_range_error(env, NULL, "xyp_blas: decode dims must be non-negative integers (eps a number)");
+      return NULL;
+    }
+  decode_t c = {.heap = heap.data,
+                .w = w,
+                .kcache = kcache,
+                .vcache = vcache,
+                .scratch = scratch,
+                .logits = logits,
+                .ids = ids,
+                .positions = positions,
+                .starts = starts,
+                .layers = (int64_t)dims[DEC_LAYERS],
+                .B = (int64_t)dims[DEC_B],
+                .T = (int64_t)dims[DEC_T],
+                .past = (int64_t)dims[DEC_PAST],
+                .S = (int64_t)dims[DEC_S],
+                .D = (int64_t)dims[DEC_D],
+                .H = (int64_t)dims[DEC_H],
+                .F = (int64_t)dims[DEC_F],
+                .V = (int64_t)dims[DEC_V],
+                .eps = (float)dims[DEC_EPS],
+                .learned = dims[DEC_LEARNED] != 0};
+  const int64_t layers = c.layers, B = c.B, T = c.T, S = c.S, D = c.D, H = c.H, F = c.F, V = c.V, P = (int64_t)dims[DEC_P], M = B * T;
+  if (B == 0 || T == 0 || H == 0 || D % H != 0 || (D / H) % 2 != 0 || c.past + T > S) {
+    napi_throw_range_error(env, NULL, "xyp_blas: decode needs B, T, H > 0, D divisible by H into even head widths, past + T <= S");
+    return NULL;
+  }
+  const int64_t half = D / H / 2;
+  if (too_short(env, nW, (double)(W_LAYER0 + WL_COUNT * layers), "weights") || too_short(env, nK, (double)(layers * B * S * D), "kcache") ||
+      too_short(env, nV, (double)(layers * B * S * D), "vcache") || too_short(env, nScratch, (double)(M * (5 * D + F) + MAX_WORKERS * S), "scratch") ||
+      too_short(env, nIds, (double)M, "ids") || too_short(env, nPos, (double)M, "positions") || too_short(env, nStarts, (double)B, "starts") ||
+      (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || too_short(env, nLogits, (double)(B * V), "logits"))
+    return NULL;
+  /* Every weight inside the heap. */
+  if (!region(env, &heap, w[W_TOK], (double)(V * D), "tok_emb") || (c.learned && !region(env, &heap, w[W_POS], (double)(P * D), "pos_emb")) ||
+      !region(env, &heap, w[W_NORM_F], (double)D, "norm_f") || !region(env, &heap, w[W_HEAD], (double)(D * V), "lm_head"))
+    return NULL;
+  for (int64_t l = 0; l < layers; l++) {
+    const double* wl = w + W_LAYER0 + WL_COUNT * l;
+    const double sizes[WL_COUNT] = {(double)D, (double)(D * D), (double)(D * D), (double)(D * D), (double)(D * D), (double)D, (double)(D * F), (double)(F * D)};
+    for (int j = 0; j < WL_COUNT; j++)
+      if (!region(env, &heap, wl[j], sizes[j], "layer weight")) return NULL;
+  }
+  if (!indices_in(env, ids, M, V, "ids") || !indices_in(env, positions, M, P, "positions") || !indices_in(env, starts, B, S + 1, "starts")) return NULL;
+  c.cosT = rope;
+  c.sinT = rope + P * half;
+  const int threads = openblas_get_num_threads();
+  c.groups = clamp_workers(B, threads);
+  if (c.groups > M / DECODE_ROWS_PER_THREAD) c.groups = M / DECODE_ROWS_PER_THREAD < 1 ? 1 : (int)(M / DECODE_ROWS_PER_THREAD);
+  if (c.groups > 1) run_parallel(c.groups, decode_group, &c, c.groups);
+  else {
+    openblas_set_num_threads(1);
+    decode_group(&c, 0, 0);
+    openblas_set_num_threads(threads);
+  }
+  return NULL;
+}
+
+/* ---- top-p: the nucleus order of `sampleToken` (libs/engine/src/generate.ts), row by row ---- */
+
+#define NUCLEUS_BUCKETS 2048
+
+typedef struct {
+  const float* logits;   /* [R, V] */
+  const double* probs;   /* [R, V]: exp((z − max)/temperature) */
+  const double* targets; /* [R]: topP · Σp */
+  int32_t* order;        /* [R, V] out: the first counts[r] entries */
+  int32_t* counts;       /* [R] out */
+  uint32_t* scratch;     /* per worker: keys [V], keys2 [V], order2 [V] */
+  int64_t V;
+} nucleus_t;
+
+static const double* nucleus_probs; /* for the comparison sort's comparator (only under fullSort, one thread) */
+
+static int by_probability(const void* a, const void* b) {
+  const int32_t i = *(const int32_t*)a, j = *(const int32_t*)b;
+  const double pi = nucleus_probs[i], pj = nucleus_probs[j];
+  if (pi != pj) return pi > pj ? -1 : 1;
+  return i < j ? -1 : (i > j ? 1 : 0);
+}
+
+static int by_index(const void* a, const void* b) {
+  const int32_t i = *(const int32_t*)a, j = *(const int32_t*)b;
+  return i < j ? -1 : (i > j ? 1 : 0);
+}
+
+static pthread_mutex_t nucleus_sort_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Every token, ordered by p descending, ties by index ascending (the reference comparison sort). */
+static int64_t nucleus_full_sort(const double* p, int32_t* order, int64_t V) {
+  for (int64_t i = 0; i < V; i++) order[i] = (int32_t)i;
+  pthread_mutex_lock(&nucleus_sort_lock);
+  nucleus_probs = p;
+  qsort(order, (size_t)V, sizeof(int32_t), by_probability);
+  pthread_mutex_unlock(&nucleus_sort_lock);
+  return V;
+}
+
+/* The steps of `nucleusCandidates` in generate.ts, with the same result (n and order[0..n)). */
+static int64_t nucleus_row(const float* z, const double* p, double target, int32_t* order, int64_t V, uint32_t* scratch) {
+  uint32_t* keys = scratch;
+  uint32_t* keys2 = scratch + V;
+  int32_t* order2 = (int32_t*)(scratch + 2 * V);
+  int32_t count[NUCLEUS_BUCKETS];
+  double mass[NUCLEUS_BUCKETS];
+  memset(count, 0, sizeof count);
+  memset(mass, 0, sizeof mass);
+  for (int64_t i = 0; i < V; i++) {
+    uint32_t b;
+    memcpy(&b, z + i, sizeof b);
+    if (b == 0x80000000u) b = 0; /* −0 as +0 */
+    const uint32_t key = (b & 0x80000000u) ? b : 0x7fffffffu - b;
+    keys[i] = key;
+    count[key >> 21]++;
+    mass[key >> 21] += p[i];
+  }
+  const double bound = target * (1 + 1e-9);
+  int cut = NUCLEUS_BUCKETS - 1;
+  double acc = 0;
+  for (int c = 0; c < NUCLEUS_BUCKETS; c++) {
+    acc += mass[c];
+    if (count[c] > 0 && acc >= bound) {
+      cut = c;
+      break;
+    }
+  }
+  int64_t n = 0;
+  double maxExcluded = -1;
+  for (int64_t i = 0; i < V; i++) {
+    const uint32_t key = keys[i];
+    if ((int)(key >> 21) <= cut) {
+      keys[n] = key;
+      order[n++] = (int32_t)i;
+    } else if (p[i] > maxExcluded)
+      maxExcluded = p[i];
+  }
+  /* Stable LSD radix sort on the key, digits of 11, 11 and 10 bits. */
+  uint32_t *k = keys, *kOut = keys2;
+  int32_t *o = order, *oOut = order2;
+  for (int shift = 0; shift < 32; shift += 11) {
+    memset(count, 0, sizeof count);
+    for (int64_t j = 0; j < n; j++) count[(k[j] >> shift) & (NUCLEUS_BUCKETS - 1)]++;
+    if (n == 0 || count[(k[0] >> shift) & (NUCLEUS_BUCKETS - 1)] == n) continue;
+    int32_t sum = 0;
+    for (int d = 0; d < NUCLEUS_BUCKETS; d++) {
+      const int32_t c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (int64_t j = 0; j < n; j++) {
+      const int32_t at = count[(k[j] >> shift) & (NUCLEUS_BUCKETS - 1)]++;
+      kOut[at] = k[j];
+      oOut[at] = o[j];
+    }
+    uint32_t* tk = k;
+    k = kOut;
+    kOut = tk;
+    int32_t* to = o;
+    o = oOut;
+    oOut = to;
+  }
+  if (o != order) memcpy(order, o, (size_t)n * sizeof(int32_t));
+  for (int64_t j = 1; j < n; j++)
+    if (p[order[j]] > p[order[j - 1]]) return nucleus_full_sort(p, order, V);
+  if (n < V && n > 0 && maxExcluded >= p[order[n - 1]]) return nucleus_full_sort(p, order, V);
+  /* Equal p from different logits: index order within the run. */
+  for (int64_t j = 1; j < n;) {
+    if (p[order[j]] != p[order[j - 1]]) {
+      j++;
+      continue;
+    }
+    const int64_t start = j - 1;
+    int64_t end = j + 1;
+    while (end < n && p[order[end]] == p[order[start]]) end++;
+    for (int64_t r = start + 1; r < end; r++)
+      if (order[r] < order[r - 1]) {
+        qsort(order + start, (size_t)(end - start), sizeof(int32_t), by_index);
+        break;
+      }
+    j = end;
+  }
+  return n;
+}
+
+static void nucleus_task(void* ctx, int64_t r, int worker) {
+  const nucleus_t* c = ctx;
+  const int64_t V = c->V;
+  c->counts[r] = (int32_t)nucleus_row(c->logits + r * V, c->probs + r * V, c->targets[r], c->order + r * V, V, c->scratch + (int64_t)worker * 3 * V);
+}
+
+/*
+ * nucleus(logits, probs, targets, order, counts, rows, vocab)
+ * For each row r: order[r, 0..n) (n → counts[r]) the tokens sorted by probs descending, ties by
+ * index ascending, a prefix of the full order whose mass reaches targets[r] (or all V tokens), as
+ * `nucleusCandidates` in generate.ts gives them. Rows run in parallel above 2^17 logits in all.
+ */
+static napi_value Nucleus(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 7) {
+    napi_throw_type_error(env, NULL, "xyp_blas: nucleus takes 7 arguments");
+    return NULL;
+  }
+  float* logits;
+  double *probs, *targets;
+  int32_t *order, *counts;
+  size_t nLogits, nProbs, nTargets, nOrder, nCounts;
+  int64_t R, V;
+  if (!get_typed(env, argv[0], napi_float32_array, (void**)&logits, &nLogits, "logits") ||
+      !get_typed(env, argv[1], napi_float64_array, (void**)&probs, &nProbs, "probs") ||
+      !get_typed(env, argv[2], napi_float64_array, (void**)&targets, &nTargets, "targets") ||
+      !get_typed(env, argv[3], napi_int32_array, (void**)&order, &nOrder, "order") ||
+      !get_typed(env, argv[4], napi_int32_array, (void**)&counts, &nCounts, "counts") || !get_i64(env, argv[5], &R, "rows") ||
+      !get_i64(env, argv[6], &V, "vocab"))
+    return NULL;
+  if (V == 0 || V > 0x7fffffff || too_short(env, nLogits, (double)(R * V), "logits") || too_short(env, nProbs, (double)(R * V), "probs") ||
+      too_short(env, nTargets, (double)R, "targets") || too_short(env, nOrder, (double)(R * V), "order") || too_short(env, nCounts, (double)R, "counts"))
+    return NULL;
+  if (R == 0) return NULL;
+  const int workers = R * V < ((int64_t)1 << 17) ? 1 : clamp_workers(R, openblas_get_num_threads());
+  uint32_t* scratch = malloc((size_t)(workers * 3 * V) * sizeof(uint32_t));
+  if (!scratch) {
+    napi_throw_error(env, NULL, "xyp_blas: out of memory");
+    return NULL;
+  }
+  nucleus_t c = {.logits = logits, .probs = probs, .targets = targets, .order = order, .counts = counts, .scratch = scratch, .V = V};
+  if (workers == 1)
+    for (int64_t r = 0; r < R; r++) nucleus_task(&c, r, 0);
+  else
+    run_parallel(R, nucleus_task, &c, workers);
+  free(scratch);
+  return NULL;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -904,6 +1459,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"adamw", NULL, AdamW, NULL, NULL, NULL, napi_default, NULL},
       {"adamwInPlace", NULL, AdamWInPlace, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
+      {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
+      {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -15,18 +15,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   countParams,
   disposeModel,
+  fusedDecodingActive,
   generate,
   initBackend,
   initParams,
   lmLoss,
   ModelConfig,
-  Rng,
   Trainer,
+  useFusedDecoding,
   useNativeKernels,
   type BackendInfo,
   type MatmulPath,
   type TokenBatch,
 } from '@xyp/engine';
+import { createRng, type Rng } from '@xyp/random';
+import { configuredBackend } from '../engine-runtime';
 
 export interface EngineBenchSize {
   layers: number;
@@ -54,10 +57,31 @@ export interface EngineBenchResult extends EngineBenchSize {
   trainStepMs: number[];
   /** From the median step time (robust to other processes' bursts on a shared machine). */
   trainTokensPerSecondMedian: number;
+  /**
+   * Sampling (prompts of 16 tokens, 64 new tokens per row, temperature 1, top-p 0.95, KV cache, prefill
+   * included) at `batch` rows: the median of the rounds. `sampleDecoder` says which forward pass ran.
+   */
   sampleTokensPerSecond: number;
+  /** The same at 64 rows (PPO rollouts, n samples per prompt). */
+  sampleTokensPerSecondBatch64: number;
+  sampleDecoder: 'native' | 'tfjs';
+  /** The engine's TF.js decoding path (`useFusedDecoding(false)`) in the same rounds, with `sampleTfjs`. */
+  sampleTfjsTokensPerSecond?: number;
+  sampleTfjsTokensPerSecondBatch64?: number;
+  /** Tokens/s of every round, per batch and side. */
+  sampling: SamplingRounds[];
   peakRssMb: number;
   /** PyTorch on the same model and batch, steps interleaved with the engine's (with `compareTorch`). */
   torch?: TorchResult;
+}
+
+/** The sampling rounds at one batch size: tokens/s per round of each side, in the order run. */
+export interface SamplingRounds {
+  batch: number;
+  engine: number[];
+  tfjs?: number[];
+  /** PyTorch, by `torch.set_num_threads`. */
+  torch?: Record<string, number[]>;
 }
 
 export interface TorchResult {
@@ -73,6 +97,20 @@ export interface TorchResult {
   /** Engine tokens/s ÷ PyTorch tokens/s, from the totals and from the medians. */
   ratio: number;
   ratioMedian: number;
+  /**
+   * Sampling the same model in PyTorch (KV cache written in place, top-p 0.95 by sort and cumsum,
+   * `torch.multinomial`), rounds interleaved with the engine's: per `set_num_threads` setting the
+   * median of the rounds, and the best setting's figure, at `batch` rows and at 64.
+   */
+  torchSampleTokensPerSecond: number;
+  torchSampleThreads: number;
+  torchSampleTokensPerSecondByThreads: Record<string, number>;
+  torchSampleTokensPerSecondBatch64: number;
+  torchSampleThreadsBatch64: number;
+  torchSampleTokensPerSecondBatch64ByThreads: Record<string, number>;
+  /** Engine ÷ PyTorch's best setting, sampling, at `batch` rows and at 64. */
+  sampleRatio: number;
+  sampleRatioBatch64: number;
 }
 
 export const DEFAULT_SIZES: Record<string, EngineBenchSize> = {
@@ -106,8 +144,8 @@ export function rawMatmulGflops(): number {
 
 function randomBatch(size: EngineBenchSize, rng: Rng): TokenBatch {
   const n = size.batch * size.context;
-  const ids = Int32Array.from({ length: n }, () => rng.int(size.vocab));
-  const targets = Int32Array.from({ length: n }, () => rng.int(size.vocab));
+  const ids = Int32Array.from({ length: n }, () => rng.nextInt(size.vocab));
+  const targets = Int32Array.from({ length: n }, () => rng.nextInt(size.vocab));
   return { ids, targets, weights: new Float32Array(n).fill(1), batch: size.batch, seq: size.context };
 }
 
@@ -115,8 +153,20 @@ export interface BenchOptions {
   /** Timed training steps after the warm-up steps. */
   steps: number;
   warmup: number;
+  /** Rounds of sampling per batch size (default 3), the sides in turn. */
+  sampleRounds?: number;
+  /** Also time the engine's TF.js decoding path (slow: about a tenth of the native decoder's rate). */
+  sampleTfjs?: boolean;
+  /** `torch.set_num_threads` settings PyTorch samples with (default 1 and 2, at most the core count). */
+  torchSampleThreads?: number[];
   onProgress?: (line: string) => void;
 }
+
+/** Sampling workload: prompts of this many tokens, this many new tokens per row (or what the context leaves), top-p. */
+const SAMPLE_PROMPT = 16;
+const SAMPLE_NEW = 64;
+const SAMPLE_TOP_P = 0.95;
+const ROLLOUT_BATCH = 64;
 
 const SETTLE_MS = 300;
 
@@ -144,7 +194,7 @@ export async function benchSize(
   const tokensPerStep = size.batch * size.context;
   const model = initParams(config, 1);
   const trainer = new Trainer(model, { lr: 1e-4, warmupSteps: 0 }, 2);
-  const rng = new Rng(3);
+  const rng = createRng(3);
   const batch = randomBatch(size, rng);
   const torch = options.torch ? await options.torch.start(size) : undefined;
   for (let i = 0; i < options.warmup; i++) {
@@ -182,6 +232,7 @@ export async function benchSize(
     const torchMedian = tokensPerStep / (median(torchMs) / 1000);
     const torchGflops = (torchTokens * flopsPerToken) / 1e9;
     torchResult = {
+      ...NO_TORCH_SAMPLING,
       version: torch.version,
       threads: torch.threads,
       rawMatmulGflops: round(torch.rawMatmulGflops),
@@ -193,16 +244,32 @@ export async function benchSize(
       ratio: round(trainTokensPerSecond / torchTokens, 3),
       ratioMedian: round(trainTokensPerSecondMedian / torchMedian, 3),
     };
-    torch.stop();
   }
-  // Sampling: `batch` prompts of 16 tokens, 64 new tokens each, with the KV cache.
-  const prompts = Array.from({ length: size.batch }, () => Array.from({ length: 16 }, () => rng.int(size.vocab)));
-  const newTokens = Math.min(64, size.context - 16);
-  generate(model, prompts, { maxTokens: 4, temperature: 1, seed: 4 });
-  const s0 = performance.now();
-  const samples = generate(model, prompts, { maxTokens: newTokens, temperature: 1, topP: 0.95, seed: 5 });
-  const sampled = samples.reduce((a, s) => a + s.tokens.length, 0);
-  const sampleTokensPerSecond = sampled / ((performance.now() - s0) / 1000);
+  // Sampling: at `batch` rows and at 64, prompts of 16 tokens, 64 new tokens each, the sides in turn.
+  const sampling = await benchSampling(model, size, rng, options, torch, name);
+  torch?.stop();
+  const at = (batch: number) => sampling.find((s) => s.batch === batch) as SamplingRounds;
+  const small = at(size.batch);
+  const large = at(ROLLOUT_BATCH);
+  if (torchResult) {
+    const best = (rounds: SamplingRounds) => {
+      const byThreads = Object.fromEntries(Object.entries(rounds.torch ?? {}).map(([t, xs]) => [t, round(median(xs), 1)]));
+      const [threads, tokens] = Object.entries(byThreads).reduce((a, b) => (b[1] > a[1] ? b : a));
+      return { byThreads, threads: Number(threads), tokens };
+    };
+    const s = best(small);
+    const l = best(large);
+    Object.assign(torchResult, {
+      torchSampleTokensPerSecond: s.tokens,
+      torchSampleThreads: s.threads,
+      torchSampleTokensPerSecondByThreads: s.byThreads,
+      torchSampleTokensPerSecondBatch64: l.tokens,
+      torchSampleThreadsBatch64: l.threads,
+      torchSampleTokensPerSecondBatch64ByThreads: l.byThreads,
+      sampleRatio: round(median(small.engine) / s.tokens, 3),
+      sampleRatioBatch64: round(median(large.engine) / l.tokens, 3),
+    });
+  }
   disposeModel(model);
   return {
     name,
@@ -218,10 +285,87 @@ export async function benchSize(
     trainSteps: options.steps,
     trainStepMs: stepMs.map((ms) => round(ms, 1)),
     trainTokensPerSecondMedian: round(trainTokensPerSecondMedian, 1),
-    sampleTokensPerSecond: round(sampleTokensPerSecond, 1),
+    sampleTokensPerSecond: round(median(small.engine), 1),
+    sampleTokensPerSecondBatch64: round(median(large.engine), 1),
+    sampleDecoder: fusedDecodingActive() ? 'native' : 'tfjs',
+    ...(small.tfjs && large.tfjs
+      ? { sampleTfjsTokensPerSecond: round(median(small.tfjs), 1), sampleTfjsTokensPerSecondBatch64: round(median(large.tfjs), 1) }
+      : {}),
+    sampling,
     peakRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
     ...(torchResult ? { torch: torchResult } : {}),
   };
+}
+
+/** Filled in once PyTorch has sampled (`benchSampling`). */
+const NO_TORCH_SAMPLING = {
+  torchSampleTokensPerSecond: 0,
+  torchSampleThreads: 0,
+  torchSampleTokensPerSecondByThreads: {},
+  torchSampleTokensPerSecondBatch64: 0,
+  torchSampleThreadsBatch64: 0,
+  torchSampleTokensPerSecondBatch64ByThreads: {},
+  sampleRatio: 0,
+  sampleRatioBatch64: 0,
+};
+
+/** Tokens/s of one `generate` call over `prompts`: prefill and every step, top-p 0.95, temperature 1. */
+function engineSample(model: Parameters<typeof generate>[0], prompts: number[][], newTokens: number, tfjs = false): number {
+  const previous = useFusedDecoding(!tfjs);
+  try {
+    const t0 = performance.now();
+    const samples = generate(model, prompts, { maxTokens: newTokens, temperature: 1, topP: SAMPLE_TOP_P, seed: 5 });
+    return samples.reduce((a, s) => a + s.tokens.length, 0) / ((performance.now() - t0) / 1000);
+  } finally {
+    useFusedDecoding(previous);
+  }
+}
+
+/**
+ * Sampling rounds at `size.batch` rows and at 64: per round the engine, its TF.js path (with
+ * `sampleTfjs`) and PyTorch at each thread setting, in an order that rotates every round, with a pause
+ * between sides; one untimed warm-up of each first.
+ */
+async function benchSampling(
+  model: Parameters<typeof generate>[0],
+  size: EngineBenchSize,
+  rng: Rng,
+  options: BenchOptions,
+  torch: TorchRunner | undefined,
+  name: string,
+): Promise<SamplingRounds[]> {
+  const newTokens = Math.max(1, Math.min(SAMPLE_NEW, size.context - SAMPLE_PROMPT));
+  const rounds = Math.max(1, options.sampleRounds ?? 3);
+  const threadSettings = [...new Set((options.torchSampleThreads ?? [1, 2]).map((t) => Math.max(1, Math.min(t, os.cpus().length))))];
+  const settle = () => new Promise((resolve) => setTimeout(resolve, torch ? SETTLE_MS : 0));
+  const results: SamplingRounds[] = [];
+  for (const batch of [...new Set([size.batch, ROLLOUT_BATCH])]) {
+    const prompts = Array.from({ length: batch }, () => Array.from({ length: SAMPLE_PROMPT }, () => rng.nextInt(size.vocab)));
+    const result: SamplingRounds = { batch, engine: [], ...(options.sampleTfjs ? { tfjs: [] } : {}), ...(torch ? { torch: {} } : {}) };
+    type Side = { label: string; run: () => Promise<number>; into: number[] };
+    const sides: Side[] = [{ label: 'engine', run: async () => engineSample(model, prompts, newTokens), into: result.engine }];
+    if (result.tfjs) sides.push({ label: 'engine tfjs', run: async () => engineSample(model, prompts, newTokens, true), into: result.tfjs });
+    if (torch && result.torch) {
+      for (const threads of threadSettings) {
+        const into: number[] = (result.torch[String(threads)] = []);
+        sides.push({ label: `torch ${threads} thread(s)`, run: () => torch.sample({ threads, batch, prompt: SAMPLE_PROMPT, newTokens, topP: SAMPLE_TOP_P, seed: 5 }), into });
+      }
+    }
+    // Warm-up: a short run of each side (allocation, first-call costs).
+    engineSample(model, prompts, 4);
+    if (torch) for (const threads of threadSettings) await torch.sample({ threads, batch, prompt: SAMPLE_PROMPT, newTokens: 4, topP: SAMPLE_TOP_P, seed: 4 });
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + r) % sides.length];
+        await settle();
+        const tokens = await side.run();
+        side.into.push(round(tokens, 1));
+        options.onProgress?.(`${name}: sampling batch ${batch}, round ${r + 1}: ${side.label} ${tokens.toFixed(0)} tok/s`);
+      }
+    }
+    results.push(result);
+  }
+  return results;
 }
 
 function round(x: number, digits = 2): number {
@@ -252,7 +396,12 @@ export async function runEngineBench(
     torchThreads?: number;
   },
 ): Promise<EngineBenchReport> {
-  const backend = await initBackend({ backend: options.backend, threads: options.threads });
+  // `--backend` and `--threads` win over XYP_ENGINE_BACKEND and XYP_ENGINE_THREADS; XYP_ENGINE_NATIVE=0 keeps the run on WASM.
+  const backend = await initBackend({
+    ...configuredBackend(),
+    ...(options.backend === undefined ? {} : { backend: options.backend }),
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  });
   const raw = rawMatmulGflops();
   let wasmRaw: number | undefined;
   if (backend.matmul === 'native-openblas') {
@@ -289,6 +438,10 @@ export async function runEngineBench(
  * 1/√(2·layers)) trained with AdamW (lr 1e-4, β 0.9/0.95, weight decay 0.1 on matrices, clip 1) on a
  * fixed random batch. It prints one JSON line when ready (version, threads, raw matmul GFLOP/s of
  * `[4096,256]·[256,1024]`, best of 8) and then one line per `step` command with that step's time.
+ * A JSON `{"cmd": "sample", threads, batch, prompt, newTokens, topP, seed}` line samples from the same
+ * model with a KV cache (preallocated per layer, written in place; `set_num_threads(threads)` meanwhile):
+ * random prompts, then per step softmax, top-p by sort and cumsum, `multinomial`; it answers with the
+ * time (prefill included) and the tokens made.
  */
 const TORCH_SCRIPT = String.raw`
 import json, math, sys, time
@@ -344,8 +497,55 @@ def forward(ids):
     return rms(x, P["norm_f"]) @ P["lm_head"]
 g = torch.Generator().manual_seed(3)
 ids, tgt = torch.randint(0, V, (B, T), generator=g), torch.randint(0, V, (B, T), generator=g)
+def rope_at(x, c, s):
+    x1, x2 = x[..., : Dh // 2], x[..., Dh // 2 :]
+    return x * c + torch.cat([-x2, x1], -1) * s
+@torch.inference_mode()
+def sample(rows, prompt, new, top_p, seed):
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, V, (rows, prompt), generator=gen)
+    S = prompt + new
+    kc = [torch.zeros(rows, H, S, Dh) for _ in range(L)]
+    vc = [torch.zeros(rows, H, S, Dh) for _ in range(L)]
+    def step(tok, past):
+        n = tok.shape[1]
+        x = P["tok_emb"][tok]
+        c, s = cos[past : past + n], sin[past : past + n]
+        causal = torch.full((n, past + n), -1e9).triu(past + 1) if n > 1 else None
+        for l in range(L):
+            h = rms(x, P[f"{l}.norm1"])
+            q = rope_at((h @ P[f"{l}.wq"]).view(rows, n, H, Dh).transpose(1, 2), c, s)
+            kc[l][:, :, past : past + n] = rope_at((h @ P[f"{l}.wk"]).view(rows, n, H, Dh).transpose(1, 2), c, s)
+            vc[l][:, :, past : past + n] = (h @ P[f"{l}.wv"]).view(rows, n, H, Dh).transpose(1, 2)
+            att = (q @ kc[l][:, :, : past + n].transpose(-1, -2)) / math.sqrt(Dh)
+            if causal is not None:
+                att = att + causal
+            x = x + (att.softmax(-1) @ vc[l][:, :, : past + n]).transpose(1, 2).reshape(rows, n, D) @ P[f"{l}.wo"]
+            u = rms(x, P[f"{l}.norm2"]) @ P[f"{l}.w1"]
+            x = x + (u * torch.sigmoid(1.702 * u)) @ P[f"{l}.w2"]
+        return rms(x[:, -1], P["norm_f"]) @ P["lm_head"]
+    logits = step(tokens, 0)
+    made = 0
+    for i in range(new):
+        # Top-p: keep the most likely tokens up to the first whose running mass reaches p.
+        probs, order = torch.softmax(logits, -1).sort(-1, descending=True)
+        probs[(probs.cumsum(-1) - probs) >= top_p] = 0
+        tok = order.gather(-1, torch.multinomial(probs, 1, generator=gen))
+        made += rows
+        if i < new - 1:
+            logits = step(tok, prompt + i)
+    return made
 print(json.dumps({"version": torch.__version__, "threads": torch.get_num_threads(), "rawMatmulGflops": raw}), flush=True)
 for line in sys.stdin:
+    if line.startswith("{"):
+        req = json.loads(line)
+        torch.set_num_threads(req["threads"])
+        t0 = time.perf_counter()
+        made = sample(req["batch"], req["prompt"], req["newTokens"], req["topP"], req["seed"])
+        ms = (time.perf_counter() - t0) * 1000
+        torch.set_num_threads(cfg["threads"])
+        print(json.dumps({"ms": ms, "tokens": made}), flush=True)
+        continue
     if line.strip() != "step":
         break
     t0 = time.perf_counter()
@@ -396,6 +596,13 @@ export class TorchRunner {
   async step(): Promise<number> {
     this.child?.stdin.write('step\n');
     return (JSON.parse(await this.next()) as { ms: number }).ms;
+  }
+
+  /** One PyTorch sampling run (prefill and every step, timed inside Python); resolves to its tokens/s. */
+  async sample(request: { threads: number; batch: number; prompt: number; newTokens: number; topP: number; seed: number }): Promise<number> {
+    this.child?.stdin.write(`${JSON.stringify({ cmd: 'sample', ...request })}\n`);
+    const { ms, tokens } = JSON.parse(await this.next()) as { ms: number; tokens: number };
+    return tokens / (ms / 1000);
   }
 
   stop(): void {

@@ -16,6 +16,9 @@ interface Options {
   compareTorch?: boolean;
   python?: string;
   torchThreads?: string;
+  sampleRounds: string;
+  sampleTfjs?: boolean;
+  torchSampleThreads: string;
   json?: boolean;
 }
 
@@ -36,14 +39,21 @@ function human(report: EngineBenchReport): string {
     lines.push(
       `${m.name} (${m.layers}L/${m.width}w/${m.heads}h/ctx ${m.context}/batch ${m.batch}/vocab ${m.vocab}, ${m.params} params): ` +
         `raw ${m.rawMatmulGflops} GFLOP/s, train ${m.trainGflops} GFLOP/s (${m.fractionOfRaw} of raw), ` +
-        `${m.trainTokensPerSecond} train tok/s (median step ${m.trainTokensPerSecondMedian}), ${m.sampleTokensPerSecond} sample tok/s, peak RSS ${m.peakRssMb} MB`,
+        `${m.trainTokensPerSecond} train tok/s (median step ${m.trainTokensPerSecondMedian}), peak RSS ${m.peakRssMb} MB`,
     );
+    const tfjs = m.sampleTfjsTokensPerSecond === undefined ? '' : `; TF.js path ${m.sampleTfjsTokensPerSecond} / ${m.sampleTfjsTokensPerSecondBatch64}`;
+    lines.push(`  sampling (${m.sampleDecoder} decoder), batch ${m.batch} / 64: ${m.sampleTokensPerSecond} / ${m.sampleTokensPerSecondBatch64} tok/s${tfjs}`);
     const t = m.torch;
     if (t) {
       lines.push(
         `  PyTorch ${t.version} (${t.threads} thread(s)), same steps interleaved: raw ${t.rawMatmulGflops} GFLOP/s, train ${t.torchTrainGflops} GFLOP/s ` +
           `(${t.torchFractionOfRaw} of raw), ${t.torchTrainTokensPerSecond} train tok/s (median step ${t.torchTrainTokensPerSecondMedian}); ` +
           `engine/PyTorch ${t.ratio} (medians ${t.ratioMedian})`,
+      );
+      const by = (r: Record<string, number>) => Object.entries(r).map(([threads, x]) => `${x} at ${threads} thread(s)`).join(', ');
+      lines.push(
+        `  PyTorch sampling, batch ${m.batch}: ${by(t.torchSampleTokensPerSecondByThreads)}; batch 64: ${by(t.torchSampleTokensPerSecondBatch64ByThreads)}; ` +
+          `engine/PyTorch's best ${t.sampleRatio} / ${t.sampleRatioBatch64}`,
       );
     }
   }
@@ -67,7 +77,10 @@ export function registerBenchEngine(parent: Command): void {
     .option('--threads <n>', 'compute threads: OpenBLAS with the native addon, else WASM (default: XYP_ENGINE_THREADS or the core count)')
     .option('--compare-torch', 'also train the same model with PyTorch on the CPU, steps interleaved (needs python3 with torch)')
     .option('--python <path>', 'Python for --compare-torch (default: XYP_TORCH_PYTHON, python3, /usr/bin/python3)')
-    .option('--torch-threads <n>', 'torch.set_num_threads for --compare-torch (default: the engine threads)')
+    .option('--torch-threads <n>', 'torch.set_num_threads for --compare-torch training (default: the engine threads)')
+    .option('--sample-rounds <n>', 'sampling rounds per batch size (batch and 64), the sides in turn', '3')
+    .option('--sample-tfjs', "also time sampling on the engine's TF.js decoding path (the path without the native decoder; slow)")
+    .option('--torch-sample-threads <list>', 'torch.set_num_threads settings PyTorch samples with, comma-separated', '1,2')
     .option('--json', 'print one JSON object')
     .action(async (o: Options) => {
       try {
@@ -93,6 +106,9 @@ export function registerBenchEngine(parent: Command): void {
           compareTorch: o.compareTorch === true,
           python: o.python,
           torchThreads: o.torchThreads ? int('torch-threads', o.torchThreads) : undefined,
+          sampleRounds: int('sample-rounds', o.sampleRounds),
+          sampleTfjs: o.sampleTfjs === true,
+          torchSampleThreads: o.torchSampleThreads.split(',').map((t) => int('torch-sample-threads', t.trim())),
           onProgress: progress,
         });
         printResult(report, o.json === true, human);
