@@ -9,3 +9,8 @@ export const CONTROL_PLANE_ENV = Symbol('CONTROL_PLANE_ENV');
 export function sampleCorpusPath(env: ControlPlaneEnv): string {
   return env.XYP_SAMPLE_CORPUS ?? join(__dirname, '..', '..', '..', 'data', 'sample', 'corpus.jsonl');
 }
+
+/** The bundled recipe (a run spec), what a run submitted with neither a spec nor stages runs. */
+export function recipeSpecPath(): string {
+  return join(__dirname, '..', '..', '..', 'recipes', 'xuanyuan3.yaml');
+}

@@ -4,19 +4,22 @@ import { ExpressAdapter } from '@bull-board/express';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { PlatformModule } from '@xyp/bootstrap';
 import { STAGE_NAMES } from '@xyp/contracts';
+import { RunOrchestrator } from '@xyp/queue';
 import { basicAuth } from './board-auth';
 import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
 import { MetricsController } from './metrics.controller';
 import { PipelineController } from './pipeline.controller';
 import { PipelineRunWorker } from './pipeline-run.worker';
+import { RunResumer } from './run-resumer';
 import { RunSubmissionService } from './run-submission.service';
 
 /** Route of Bull Board on the control plane's HTTP port. */
 export const BOARD_ROUTE = '/queues';
 
 /**
- * The control plane: gRPC PipelineService, runs as BullMQ flows, the pipeline.run
- * worker that closes runs, Bull Board over every queue (basic auth) and metrics.
+ * The control plane: gRPC PipelineService, runs planned from run specs into stage
+ * instances (RunOrchestrator), the pipeline.run worker that takes planning steps and closes
+ * runs, resuming active runs on start, Bull Board over every queue (basic auth) and metrics.
  */
 @Module({})
 export class ControlPlaneModule {
@@ -34,7 +37,7 @@ export class ControlPlaneModule {
         BullBoardModule.forFeature(...STAGE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
       ],
       controllers: [PipelineController, MetricsController],
-      providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunSubmissionService, PipelineRunWorker],
+      providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunOrchestrator, RunSubmissionService, PipelineRunWorker, RunResumer],
     };
   }
 }

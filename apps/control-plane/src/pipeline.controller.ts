@@ -7,6 +7,7 @@ import {
   PipelineServiceControllerMethods,
   RunEventType,
   RunStatus,
+  StageInstanceStatus,
   type CancelRunRequest,
   type CancelRunResponse,
   type GetRunRequest,
@@ -21,6 +22,7 @@ import {
   type WatchRunRequest,
   type WatchRunResponse,
 } from '@xyp/grpc';
+import type { RunView } from '@xyp/queue';
 import { RunEvents } from '@xyp/runs';
 import { InvalidRunRequestError, RunNotFoundError, RunSubmissionService } from './run-submission.service';
 
@@ -38,6 +40,7 @@ export class PipelineController implements PipelineServiceController {
       this.runs.submit({
         runId: request.runId,
         stages: request.stages,
+        spec: request.spec,
         // input_jsonl has field presence: left out (undefined or null) means the sample; set, even to zero bytes, is an upload.
         inputJsonl: request.inputJsonl == null ? undefined : Buffer.from(request.inputJsonl),
         inputName: request.inputName,
@@ -45,22 +48,25 @@ export class PipelineController implements PipelineServiceController {
         files: Object.fromEntries(Object.entries(request.files ?? {}).map(([name, bytes]) => [name, Buffer.from(bytes)])),
       }),
     );
-    return { run: toRun(run), created };
+    const { view } = await this.runs.describe(run.runId);
+    return { run: toRun(run, view), created };
   }
 
   async getRun(request: GetRunRequest): Promise<GetRunResponse> {
-    return { run: toRun(await grpcErrors(() => this.runs.get(request.runId))) };
+    const { run, view } = await grpcErrors(() => this.runs.describe(request.runId));
+    return { run: toRun(run, view) };
   }
 
   async cancelRun(request: CancelRunRequest): Promise<CancelRunResponse> {
-    return { run: toRun(await grpcErrors(() => this.runs.cancel(request.runId))) };
+    const run = await grpcErrors(() => this.runs.cancel(request.runId));
+    return { run: toRun(run, (await this.runs.describe(run.runId)).view) };
   }
 
   async listArtifacts(request: ListArtifactsRequest): Promise<ListArtifactsResponse> {
     const manifests = await grpcErrors(() => this.runs.artifacts(request.runId, request.stage));
     return {
       artifacts: manifests.flatMap((manifest) =>
-        manifest.artifacts.map((artifact) => ({ stage: manifest.stage, ...artifact })),
+        manifest.artifacts.map((artifact) => ({ stage: manifest.stage, instance: manifest.instance ?? '', ...artifact })),
       ),
     };
   }
@@ -91,7 +97,25 @@ async function grpcErrors<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function toRun(record: RunRecord): Run {
+/** The run record with its plan's instances and loops (none for a run without a plan). */
+function toRun(record: RunRecord, view: RunView | null): Run {
+  const instances = (view?.step.instances ?? []).map((instance) => ({
+    id: instance.id,
+    stage: instance.stage,
+    instance: instance.instance ?? '',
+    status:
+      instance.status === 'committed'
+        ? StageInstanceStatus.STAGE_INSTANCE_STATUS_COMMITTED
+        : view?.queued.has(instance.id)
+          ? StageInstanceStatus.STAGE_INSTANCE_STATUS_QUEUED
+          : instance.status === 'ready'
+            ? StageInstanceStatus.STAGE_INSTANCE_STATUS_READY
+            : StageInstanceStatus.STAGE_INSTANCE_STATUS_WAITING,
+    needs: instance.needs,
+    loop: instance.loop ?? '',
+    round: instance.round ?? 0,
+  }));
+  const loops = (view?.step.loops ?? []).map((loop) => ({ name: loop.name, rounds: loop.rounds, maxRounds: loop.maxRounds, stopped: loop.stopped, stopReason: loop.stopReason }));
   return {
     runId: record.runId,
     status: RunStatus[`RUN_STATUS_${record.status.toUpperCase()}` as keyof typeof RunStatus],
@@ -102,6 +126,11 @@ function toRun(record: RunRecord): Run {
     error: record.error ?? '',
     reportKey: record.reportKey ?? '',
     params: record.params,
+    specName: record.specName,
+    reportMarkdownKey: record.reportMarkdownKey ?? '',
+    reportHtmlKey: record.reportHtmlKey ?? '',
+    instances,
+    loops,
   };
 }
 

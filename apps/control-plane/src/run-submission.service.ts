@@ -1,20 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectFlowProducer } from '@nestjs/bullmq';
-import { Job, type FlowJob, type FlowProducer } from 'bullmq';
-import {
-  RECIPE_STAGES,
-  RunId,
-  isStageName,
-  objectKey,
-  stageJobId,
-  type RunRecord,
-  type StageName,
-  type StageManifest,
-} from '@xyp/contracts';
-import { RUN_FLOW, StageProducer, StageRuntime, UnplannableStageError, buildRunFlow } from '@xyp/queue';
-import { CONTROL_PLANE_ENV, sampleCorpusPath, type ControlPlaneEnv } from './control-plane.env';
+import { RunId, objectKey, type RunRecord, type StageManifest } from '@xyp/contracts';
+import { CORPUS_INPUT, RunSpecError, compileRunSpec, parseRunSpec, parseRunSpecText, planStageIds, specFromStages, type CompiledPlan, type RunSpec } from '@xyp/planner';
+import { RunOrchestrator, StageRuntime, type RunView } from '@xyp/queue';
+import { CONTROL_PLANE_ENV, recipeSpecPath, sampleCorpusPath, type ControlPlaneEnv } from './control-plane.env';
 
 /** A request the caller must fix (gRPC INVALID_ARGUMENT). */
 export class InvalidRunRequestError extends Error {}
@@ -24,9 +14,12 @@ export class RunNotFoundError extends Error {}
 export interface SubmitRunInput {
   runId?: string;
   stages?: string[];
+  /** A run spec, YAML or JSON text; empty: `stages` as a chain, or the bundled recipe. */
+  spec?: string;
   /** The uploaded corpus; undefined (left out) runs the bundled sample, zero bytes are refused. */
   inputJsonl?: Buffer;
   inputName?: string;
+  /** `<instance id or stage>.<name>` = value, over the spec's parameters. */
   params?: Record<string, string>;
   /** More input files by name (e.g. losses.jsonl for corpus.mix). */
   files?: Record<string, Buffer>;
@@ -45,9 +38,12 @@ const INPUT_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const INPUT_STAGE = 'input';
 
 /**
- * Starts, reads and cancels runs. A submission records the run, commits its input to
- * the artifact store (so every worker, on any machine, reads the same bytes) and adds
- * the run's flow; the same run id submitted again changes nothing.
+ * Starts, reads and cancels runs. A submission checks the run spec (or the stages it stands
+ * for) and compiles its plan before recording anything, keeps the plan, records the run, commits
+ * its inputs to the artifact store (so every worker, on any machine, reads the same bytes) and
+ * takes the plan's first step; the same run id submitted again changes nothing. Interrupted
+ * before the record, the same submission again completes it; after, the control plane's
+ * start-up step resumes it.
  */
 @Injectable()
 export class RunSubmissionService {
@@ -55,8 +51,7 @@ export class RunSubmissionService {
 
   constructor(
     private readonly runtime: StageRuntime,
-    private readonly producer: StageProducer,
-    @InjectFlowProducer(RUN_FLOW) private readonly flows: FlowProducer,
+    private readonly orchestrator: RunOrchestrator,
     @Inject(CONTROL_PLANE_ENV) private readonly env: ControlPlaneEnv,
   ) {}
 
@@ -64,36 +59,39 @@ export class RunSubmissionService {
     const runId = input.runId || newRunId();
     const parsedId = RunId.safeParse(runId);
     if (!parsedId.success) throw new InvalidRunRequestError(`run_id ${JSON.stringify(runId)}: ${parsedId.error.issues[0].message}`);
-    const stages = this.resolveStages(input.stages ?? []);
     refuseEmptyUpload(input);
+    const spec = await this.runSpec(input);
     const existing = await this.runtime.registry.get(runId);
     if (existing) return { run: existing, created: false };
 
     const inputs = await this.runInputs(input);
-    // Plan (and validate) the whole flow before recording anything: a request that
-    // cannot run leaves no half-created run behind.
-    const flow = this.plan(runId, stages, inputs, input.params ?? {});
+    // Plan (and check) the whole run before recording anything: a request that cannot run
+    // leaves no half-created run behind.
+    const plan = this.plan(runId, spec, inputs, input.params ?? {});
+    await this.orchestrator.keepPlan(runId, plan);
     const now = new Date().toISOString();
     const { created, record } = await this.runtime.registry.create({
       runId,
       status: 'queued',
-      stages,
+      stages: planStageIds(plan),
       inputName: inputs.name,
+      specName: plan.name,
       params: input.params ?? {},
       createdAt: now,
       updatedAt: now,
     });
     if (!created) return { run: record, created: false };
 
+    const summary = `${plan.name ? `${plan.name}: ` : ''}${record.stages.join(', ')} on ${inputs.name}`;
     try {
       await this.commitInputs(runId, inputs, now);
-      await this.flows.add(flow);
+      await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: summary });
+      await this.orchestrator.step(runId, 'start');
     } catch (error) {
-      await this.runtime.endRun(runId, 'failed', { stage: 'pipeline.run', error: `could not start: ${error instanceof Error ? error.message : error}` });
+      await this.runtime.endRun(runId, 'failed', { stage: 'pipeline.run', error: `could not start: ${error instanceof Error ? error.message : String(error)}` });
       throw error;
     }
-    await this.runtime.events.publish({ runId, type: 'run-queued', stage: 'pipeline.run', message: `${stages.join(' -> ')} on ${inputs.name}` });
-    this.logger.log(`run ${runId} queued: ${stages.join(' -> ')} on ${inputs.name} (${inputs.files['corpus.jsonl'].length} bytes)`);
+    this.logger.log(`run ${runId} queued: ${summary} (${inputs.files[CORPUS_INPUT].length} bytes)`);
     return { run: record, created: true };
   }
 
@@ -103,63 +101,80 @@ export class RunSubmissionService {
     return run;
   }
 
+  /** The run's record and where its plan stands (null view for a run recorded before plans). */
+  async describe(runId: string): Promise<{ run: RunRecord; view: RunView | null }> {
+    const run = await this.get(runId);
+    return { run, view: await this.orchestrator.view(runId) };
+  }
+
   /**
-   * Marks the run cancelled, then removes its flow. A stage that is running holds a
-   * lock and cannot be removed; it stops at its next progress report instead.
+   * Marks the run cancelled, then removes the jobs not started. A stage that is running holds
+   * a lock and cannot be removed; it stops at its next progress report instead.
    */
   async cancel(runId: string): Promise<RunRecord> {
     await this.get(runId);
-    await this.runtime.endRun(runId, 'cancelled', { stage: 'pipeline.run', error: 'cancelled by request' });
-    const root = await Job.fromId(this.producer.queue('pipeline.run'), stageJobId(runId, 'pipeline.run'));
-    try {
-      await root?.remove({ removeChildren: true });
-    } catch (error) {
-      this.logger.log(`run ${runId}: flow not removed while a stage is active (${error instanceof Error ? error.message : error}); the stage stops at its next progress report`);
-    }
+    await this.orchestrator.cancel(runId);
     return this.get(runId);
   }
 
   async artifacts(runId: string, stage?: string): Promise<StageManifest[]> {
     await this.get(runId);
-    return this.runtime.store.listManifests(runId, stage || undefined);
+    try {
+      return await this.runtime.store.listManifests(runId, stage || undefined);
+    } catch (error) {
+      if (error instanceof Error && error.name === 'InvalidArtifactKeyError') throw new InvalidRunRequestError(`stage: ${error.message}`);
+      throw error;
+    }
   }
 
-  private resolveStages(requested: string[]): StageName[] {
-    if (requested.length === 0) return [...RECIPE_STAGES];
-    for (const stage of requested) {
-      if (!isStageName(stage) || stage === 'pipeline.run') {
-        throw new InvalidRunRequestError(`stages: unknown stage ${JSON.stringify(stage)}`);
+  /** The run spec of a request: its `spec` text, its `stages` as a chain, or the bundled recipe. */
+  private async runSpec(input: SubmitRunInput): Promise<RunSpec> {
+    try {
+      if (input.spec) {
+        if (input.stages?.length) throw new InvalidRunRequestError('stages: give a spec or stages, not both (a spec names its stages)');
+        return parseRunSpecText(input.spec);
       }
+      if (input.stages?.length) return parseRunSpec(specFromStages(input.stages, Object.keys(input.files ?? {})));
+      return parseRunSpecText(await this.bundledRecipe());
+    } catch (error) {
+      if (error instanceof RunSpecError) throw new InvalidRunRequestError(error.message);
+      throw error;
     }
-    return requested as StageName[];
+  }
+
+  private async bundledRecipe(): Promise<string> {
+    try {
+      return await readFile(recipeSpecPath(), 'utf8');
+    } catch {
+      throw new InvalidRunRequestError(`spec is not set and the bundled recipe ${recipeSpecPath()} cannot be read`);
+    }
   }
 
   /** The run's input files by name: `corpus.jsonl` (uploaded, or the bundled sample) and any extra files. */
   private async runInputs(input: SubmitRunInput): Promise<RunInputFiles> {
     for (const name of Object.keys(input.files ?? {})) {
-      if (!INPUT_FILE_NAME.test(name) || name === 'corpus.jsonl') throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
+      if (!INPUT_FILE_NAME.test(name) || name === CORPUS_INPUT) throw new InvalidRunRequestError(`files: ${JSON.stringify(name)} is not a usable file name`);
     }
     // Set means uploaded (submit() has refused an empty upload); only absent means the sample.
     if (input.inputJsonl !== undefined) {
-      return { name: input.inputName || 'upload', files: { 'corpus.jsonl': input.inputJsonl, ...input.files } };
+      return { name: input.inputName || 'upload', files: { [CORPUS_INPUT]: input.inputJsonl, ...input.files } };
     }
     try {
-      return { name: 'sample', files: { 'corpus.jsonl': await readFile(sampleCorpusPath(this.env)), ...input.files } };
+      return { name: 'sample', files: { [CORPUS_INPUT]: await readFile(sampleCorpusPath(this.env)), ...input.files } };
     } catch {
       throw new InvalidRunRequestError(`input_jsonl is not set and the sample corpus ${sampleCorpusPath(this.env)} cannot be read`);
     }
   }
 
-  /** The run's flow, with input keys computed from content (the store is content-addressed). */
-  private plan(runId: string, stages: StageName[], inputs: RunInputFiles, params: Record<string, string>): FlowJob {
-    const keys = Object.fromEntries(
+  /** The run's compiled plan, with input keys computed from content (the store is content-addressed). */
+  private plan(runId: string, spec: RunSpec, inputs: RunInputFiles, params: Record<string, string>): CompiledPlan {
+    const inputKeys = Object.fromEntries(
       Object.entries(inputs.files).map(([name, content]) => [name, objectKey(runId, INPUT_STAGE, createHash('sha256').update(content).digest('hex'))]),
     );
-    const { 'corpus.jsonl': inputKey, ...files } = keys;
     try {
-      return buildRunFlow(stages, { runId, inputKey, files }, params);
+      return compileRunSpec(spec, { runId, inputKeys, overrides: params });
     } catch (error) {
-      if (error instanceof UnplannableStageError) throw new InvalidRunRequestError(error.message);
+      if (error instanceof RunSpecError) throw new InvalidRunRequestError(error.message);
       throw error;
     }
   }

@@ -8,26 +8,38 @@ export type RunStatus = z.infer<typeof RunStatus>;
 export const RunRecord = z.object({
   runId: RunId,
   status: RunStatus,
+  /** Stage instances of the run's plan, static ones in spec order (`corpus.inspect`, `corpus.bucket#phase-2`). */
   stages: z.array(z.string()),
   inputName: z.string(),
+  /** The run spec's name (`xuanyuan3` for the bundled recipe); empty for a spec without one. */
+  specName: z.string().default(''),
   /** Stage parameters as submitted: `<stage>.<name>` = value. */
   params: z.record(z.string(), z.string()).default({}),
   createdAt: z.string().datetime(),
   updatedAt: z.string().datetime(),
   error: z.string().optional(),
+  /** Store key of the run report: JSON (`reportKey`), Markdown and self-contained HTML. */
   reportKey: z.string().optional(),
+  reportMarkdownKey: z.string().optional(),
+  reportHtmlKey: z.string().optional(),
 });
 export type RunRecord = z.output<typeof RunRecord>;
 export type RunRecordInput = z.input<typeof RunRecord>;
 
 export const RunEventType = z.enum([
   'run-queued',
+  /** A stage instance was added to the run's queues (its dependencies committed). */
+  'stage-queued',
   'stage-started',
   'stage-progress',
   'stage-retrying',
   'stage-completed',
   'stage-skipped',
   'stage-failed',
+  /** The deciding instance of a loop round said continue: the next round was added. */
+  'loop-continued',
+  /** A loop ended: its deciding instance said stop, or it reached its maximum rounds. */
+  'loop-stopped',
   'run-completed',
   'run-failed',
   'run-cancelled',
@@ -41,6 +53,8 @@ export const RunEvent = z.object({
   runId: RunId,
   type: RunEventType,
   stage: z.string(),
+  /** The stage instance's key (`round-2` of `rlhf.ppo#round-2`); empty for a stage's default instance. */
+  instance: z.string().default(''),
   at: z.string().datetime(),
   message: z.string().default(''),
   /** Progress in units a person understands, e.g. 1200 of 5000 documents. */

@@ -1,10 +1,29 @@
-import { z } from 'zod';
-import { ArtifactEntry } from './artifacts';
-import { PackConfig, ShardReport, ShardSpec, TokenizerRef } from './corpus-bucket';
-import { RunId } from './ids';
+import type { z } from 'zod';
+import { CorpusBucketPayload, CorpusBucketResult, CorpusBucketShardPayload, CorpusBucketShardResult, corpusBucketPlan } from './stages/corpus-bucket';
+import { CorpusComparePayload, CorpusCompareResult, corpusComparePlan } from './stages/corpus-compare';
+import { CorpusInspectPayload, CorpusInspectResult, corpusInspectPlan } from './stages/corpus-inspect';
+import { CorpusMixPayload, CorpusMixResult, corpusMixPlan } from './stages/corpus-mix';
+import { CptPayload, CptResult } from './stages/cpt';
+import { PipelineRunPayload, PipelineRunResult } from './stages/pipeline-run';
+import { RewardTrainPayload, RewardTrainResult } from './stages/reward-train';
+import { RlhfPpoPayload, RlhfPpoResult } from './stages/rlhf-ppo';
+import type { StagePlan } from './stages/stage-kit';
+import { SynthesisGeneratePayload, SynthesisGenerateResult } from './stages/synthesis-generate';
+
+export * from './stages/stage-kit';
+export * from './stages/pipeline-run';
+export * from './stages/corpus-inspect';
+export * from './stages/corpus-bucket';
+export * from './stages/corpus-mix';
+export * from './stages/corpus-compare';
+export * from './stages/cpt';
+export * from './stages/synthesis-generate';
+export * from './stages/reward-train';
+export * from './stages/rlhf-ppo';
 
 /**
- * Every stage of the recipe, its queue and the app whose worker owns it.
+ * Every stage of the recipe, its queue and the app whose worker owns it. Each stage's schemas
+ * (and, for stages a run can include, its parameters and payload builder) are in `stages/<stage>.ts`.
  *
  * The stage name is the BullMQ queue name. Renaming one strands every job that is
  * waiting in Redis under the old name: add a new stage and drain the old queue instead.
@@ -14,6 +33,7 @@ export const STAGE_OWNERS = {
   'corpus.inspect': 'corpus',
   'corpus.bucket': 'corpus',
   'corpus.mix': 'corpus',
+  'corpus.compare': 'corpus',
   'cpt': 'trainer',
   'synthesis.generate': 'synthesis',
   'reward.train': 'reward',
@@ -24,133 +44,6 @@ export type StageName = keyof typeof STAGE_OWNERS;
 export type AppName = (typeof STAGE_OWNERS)[StageName];
 export const STAGE_NAMES = Object.keys(STAGE_OWNERS) as StageName[];
 
-/** Fields every stage job carries: the run it belongs to. */
-const stageJob = <T extends z.ZodRawShape>(shape: T) => z.object({ runId: RunId, ...shape }).strict();
-
-/** Fields every part job of a fanned-out stage carries: its run, its place among the parts. */
-const partJob = <T extends z.ZodRawShape>(shape: T) =>
-  z.object({ runId: RunId, partIndex: z.number().int().nonnegative(), partCount: z.number().int().positive(), ...shape }).strict();
-
-const CategoryCount = z.object({ docs: z.number().int().nonnegative(), chars: z.number().int().nonnegative() });
-
-/** The end of a run: gathers every stage's result into the run report. */
-export const PipelineRunPayload = stageJob({ stages: z.array(z.string()).min(1) });
-export const PipelineRunResult = z.object({
-  reportKey: z.string(),
-  stages: z.record(z.string(), z.record(z.string(), z.unknown())),
-});
-
-/** Reads the run's input corpus, checks each line and counts documents per category. */
-export const CorpusInspectPayload = stageJob({
-  /** Store key of the input JSONL (`runs/<runId>/input/objects/<sha256>`). */
-  inputKey: z.string().min(1),
-});
-export const CorpusInspectResult = z.object({
-  docs: z.number().int().nonnegative(),
-  rejected: z.number().int().nonnegative(),
-  chars: z.number().int().nonnegative(),
-  categories: z.record(z.string(), CategoryCount),
-  rejectReasons: z.record(z.string(), z.number().int().nonnegative()),
-});
-
-/**
- * Tokenizes the run's input and packs it into Megatron datasets per sequence length
- * (bucket method or a baseline). Fans out into shard jobs (`corpus.bucket.shard`) on the
- * same queue; shards are fixed by `config.shardLines`, so the output is the same for any
- * number of workers.
- */
-export const CorpusBucketPayload = stageJob({
-  inputKey: z.string().min(1),
-  config: PackConfig.prefault({}),
-  /** `llama3` (bundled) or a tokenizer.json path readable by the corpus workers. */
-  tokenizer: z.string().min(1).default('llama3'),
-});
-const Ratio = z.number().min(0);
-export const CorpusBucketResult = z.object({
-  strategy: z.string(),
-  /** Non-blank input lines: kept + rejected (`docs` of corpus.inspect counts kept documents only). */
-  documentsIn: z.number().int().nonnegative(),
-  kept: z.number().int().nonnegative(),
-  rejected: z.number().int().nonnegative(),
-  rejectsByReason: z.record(z.string(), z.number().int().nonnegative()),
-  tokens: z.number().int().nonnegative(),
-  paddingRatio: Ratio,
-  truncationRatio: Ratio,
-  concatRatio: Ratio,
-  sequencesPerBucket: z.record(z.string(), z.number().int().nonnegative()),
-  categories: z.array(z.string()),
-  shards: z.number().int().nonnegative(),
-  tokenizer: z.string(),
-});
-
-/** One shard of a corpus.bucket run: lines [startLine, endLine) of the input. */
-export const CorpusBucketShardPayload = partJob({
-  /**
-   * Store key of what the part reads `[shard.startByte, shard.endByte)` of: the run's input
-   * (plain), or the shard's own gzip object written when the stage planned (gzip input).
-   */
-  inputKey: z.string().min(1),
-  gzip: z.boolean(),
-  shard: ShardSpec,
-  config: PackConfig,
-  tokenizer: TokenizerRef,
-  scratchPrefix: z.string().min(1),
-});
-export const CorpusBucketShardResult = z.object({
-  report: ShardReport,
-  /** The shard's files in the artifact store, by the name the merge asks for. */
-  files: z.record(z.string(), ArtifactEntry),
-});
-
-/**
- * The dynamic data mixture: next-stage sampling weights (or next-epoch SFT ratios) from
- * per-category loss reports, moving share from fast-converging to slow categories.
- */
-export const CorpusMixPayload = stageJob({
-  /** JSONL `{step, category, loss, tokens?}` per line. */
-  lossesKey: z.string().min(1),
-  /** JSON `{category: weight}`. */
-  weightsKey: z.string().min(1),
-  /** JSON controller config; defaults when absent. */
-  configKey: z.string().min(1).optional(),
-  mode: z.enum(['cpt', 'sft']).default('cpt'),
-});
-export const CorpusMixResult = z.object({
-  mode: z.string(),
-  weights: z.record(z.string(), z.number().min(0).max(1)),
-  changes: z.array(z.object({ category: z.string(), oldWeight: z.number().nullable(), newWeight: z.number(), reason: z.string() })),
-  notes: z.array(z.string()),
-});
-
-/** Continued pretraining on packed shards (trainer). */
-export const CptPayload = stageJob({
-  shardsStage: z.string().default('corpus.bucket'),
-  steps: z.number().int().positive(),
-});
-export const CptResult = z.object({ checkpointKey: z.string(), finalLoss: z.number() });
-
-/** SFT data synthesis (SelfQA, Evol-Instruct, expert-seeded, multi-model ensemble). */
-export const SynthesisGeneratePayload = stageJob({
-  method: z.enum(['selfqa', 'evol-instruct', 'expert-seeded', 'ensemble']),
-  seedsKey: z.string().min(1),
-});
-export const SynthesisGenerateResult = z.object({ samples: z.number().int().nonnegative(), datasetKey: z.string() });
-
-/** UFRM reward model training, stage 1 (general) or stage 2 (finance). */
-export const RewardTrainPayload = stageJob({
-  phase: z.enum(['general', 'finance']),
-  pairsKey: z.string().min(1),
-});
-export const RewardTrainResult = z.object({ checkpointKey: z.string(), alignmentRate: z.number().min(0).max(1) });
-
-/** One PPO round of PEI-RLHF with the KL coefficient the improve step chose. */
-export const RlhfPpoPayload = stageJob({
-  round: z.number().int().nonnegative(),
-  klCoefficient: z.number().positive(),
-  promptsKey: z.string().min(1),
-});
-export const RlhfPpoResult = z.object({ checkpointKey: z.string(), meanReward: z.number(), meanKl: z.number() });
-
 /**
  * Payload and result schema of each stage. Producers and workers take their types
  * from here, so enqueueing a payload on the wrong stage does not compile.
@@ -160,6 +53,7 @@ export const STAGES = {
   'corpus.inspect': { payload: CorpusInspectPayload, result: CorpusInspectResult },
   'corpus.bucket': { payload: CorpusBucketPayload, result: CorpusBucketResult },
   'corpus.mix': { payload: CorpusMixPayload, result: CorpusMixResult },
+  'corpus.compare': { payload: CorpusComparePayload, result: CorpusCompareResult },
   'cpt': { payload: CptPayload, result: CptResult },
   'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },
@@ -169,6 +63,47 @@ export const STAGES = {
 export type PayloadOf<S extends StageName> = z.input<(typeof STAGES)[S]['payload']>;
 export type ParsedPayloadOf<S extends StageName> = z.output<(typeof STAGES)[S]['payload']>;
 export type ResultOf<S extends StageName> = z.output<(typeof STAGES)[S]['result']>;
+
+/**
+ * The payload schemas again, as a mapped type, so code generic in the stage (`S extends
+ * StageName`) gets `ParsedPayloadOf<S>` from `PAYLOAD_SCHEMAS[stage].safeParse` without a cast.
+ */
+export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPayloadOf<S>, PayloadOf<S>> } = {
+  'pipeline.run': STAGES['pipeline.run'].payload,
+  'corpus.inspect': STAGES['corpus.inspect'].payload,
+  'corpus.bucket': STAGES['corpus.bucket'].payload,
+  'corpus.mix': STAGES['corpus.mix'].payload,
+  'corpus.compare': STAGES['corpus.compare'].payload,
+  'cpt': STAGES['cpt'].payload,
+  'synthesis.generate': STAGES['synthesis.generate'].payload,
+  'reward.train': STAGES['reward.train'].payload,
+  'rlhf.ppo': STAGES['rlhf.ppo'].payload,
+};
+
+/** Stages a run spec can include: those whose capability is in this build. */
+export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare'] as const satisfies readonly StageName[];
+export type RunnableStage = (typeof RUNNABLE_STAGES)[number];
+
+/**
+ * How each runnable stage takes part in a run: its parameters, input slots and payload builder
+ * (beside its schemas, in `stages/<stage>.ts`). The mapped type ties each builder to its stage's
+ * payload, so a builder returning another stage's payload does not compile.
+ */
+export const STAGE_PLANS: { readonly [S in RunnableStage]: StagePlan<PayloadOf<S>> } = {
+  'corpus.inspect': corpusInspectPlan,
+  'corpus.bucket': corpusBucketPlan,
+  'corpus.mix': corpusMixPlan,
+  'corpus.compare': corpusComparePlan,
+};
+
+export function isRunnableStage(name: string): name is RunnableStage {
+  return (RUNNABLE_STAGES as readonly string[]).includes(name);
+}
+
+/** The plan of a runnable stage, typed by its payload. */
+export function stagePlan<S extends RunnableStage>(stage: S): StagePlan<PayloadOf<S>> {
+  return STAGE_PLANS[stage];
+}
 
 /**
  * Stages that fan out into part jobs on their own queue (BullMQ's process-step-jobs
@@ -191,17 +126,15 @@ export function partJobId(stageJobId: string, index: number): string {
   return `${stageJobId}.part-${String(index).padStart(5, '0')}`;
 }
 
-/** Stages a run of the bundled recipe goes through, in order, before `pipeline.run` closes it. */
-export const RECIPE_STAGES: readonly StageName[] = ['corpus.inspect', 'corpus.bucket'];
-
 export function isStageName(name: string): name is StageName {
   return Object.prototype.hasOwnProperty.call(STAGE_OWNERS, name);
 }
 
 /**
- * Deterministic job id of a stage of a run: a retried submission finds the same job.
- * BullMQ forbids `:` in custom ids; run ids and stage names never contain one.
+ * Deterministic job id of a stage instance of a run: `<runId>.<stage>` for the stage's default
+ * instance, `<runId>.<stage>#<instance>` for a keyed one, so a retried submission or planning
+ * step finds the same job. BullMQ forbids `:` in custom ids; none of the parts contains one.
  */
-export function stageJobId(runId: string, stage: StageName): string {
-  return `${runId}.${stage}`;
+export function stageJobId(runId: string, stage: StageName, instance?: string): string {
+  return instance ? `${runId}.${stage}#${instance}` : `${runId}.${stage}`;
 }

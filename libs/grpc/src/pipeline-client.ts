@@ -42,5 +42,5 @@ export async function* watchEvents(stream: ClientReadableStream<WatchRunResponse
  * sample); bytes are sent as given, and the server refuses empty ones (INVALID_ARGUMENT).
  */
 export function submitRunRequest(fields: Partial<SubmitRunRequest>): SubmitRunRequest {
-  return { runId: '', stages: [], inputJsonl: undefined, inputName: '', params: {}, files: {}, ...fields };
+  return { runId: '', stages: [], inputJsonl: undefined, inputName: '', params: {}, files: {}, spec: '', ...fields };
 }

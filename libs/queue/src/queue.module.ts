@@ -3,7 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { BullModule } from '@nestjs/bullmq';
 import { Redis } from 'ioredis';
 import type { StageName } from '@xyp/contracts';
-import { RunEvents, RunRegistry } from '@xyp/runs';
+import { RunEvents, RunPlans, RunRegistry } from '@xyp/runs';
 import type { QueueSettings } from './queue-settings';
 import { StageProducer } from './stage-producer';
 import { StageRuntime } from './stage-runtime';
@@ -29,7 +29,7 @@ export interface QueueModuleOptions {
 
 /**
  * BullMQ for a NestJS app: one connection config and key prefix, the app's queues, the
- * run flow producer, the run registry and events, and a worker registration that
+ * run flow producer, the run registry, events and plans, and a worker registration that
  * starts workers only when every declared stage has exactly one handler.
  */
 @Global()
@@ -57,11 +57,12 @@ export class QueueModule {
         RedisConnectionCloser,
         { provide: RunRegistry, useFactory: (redis: Redis) => new RunRegistry(redis, settings.prefix), inject: [REDIS_CLIENT] },
         { provide: RunEvents, useFactory: (redis: Redis) => new RunEvents(redis, settings.prefix), inject: [REDIS_CLIENT] },
+        { provide: RunPlans, useFactory: (redis: Redis) => new RunPlans(redis, settings.prefix), inject: [REDIS_CLIENT] },
         StageRuntime,
         StageProducer,
         WorkerRegistration,
       ],
-      exports: [...bull, QUEUE_SETTINGS, REDIS_CLIENT, RunRegistry, RunEvents, StageRuntime, StageProducer],
+      exports: [...bull, QUEUE_SETTINGS, REDIS_CLIENT, RunRegistry, RunEvents, RunPlans, StageRuntime, StageProducer],
     };
   }
 }

@@ -18,10 +18,16 @@ export class StageRuntime {
    * Ends a run (completed, failed or cancelled) and announces it once: the event is
    * published only by the call that changed the status.
    */
-  async endRun(runId: string, status: Extract<RunStatus, 'completed' | 'failed' | 'cancelled'>, details: { error?: string; reportKey?: string; stage: string }): Promise<boolean> {
+  async endRun(
+    runId: string,
+    status: Extract<RunStatus, 'completed' | 'failed' | 'cancelled'>,
+    details: { error?: string; reportKey?: string; reportMarkdownKey?: string; reportHtmlKey?: string; stage: string },
+  ): Promise<boolean> {
     const { changed } = await this.registry.transition(runId, status, {
       ...(details.error ? { error: details.error } : {}),
       ...(details.reportKey ? { reportKey: details.reportKey } : {}),
+      ...(details.reportMarkdownKey ? { reportMarkdownKey: details.reportMarkdownKey } : {}),
+      ...(details.reportHtmlKey ? { reportHtmlKey: details.reportHtmlKey } : {}),
     });
     if (changed) {
       await this.events.publish({

@@ -4,6 +4,7 @@ import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import { z } from 'zod';
 import {
   STAGES,
+  instanceId,
   partJobId,
   partsOf,
   stageJobId,
@@ -15,15 +16,22 @@ import {
   type ResultOf,
   type StageName,
 } from '@xyp/contracts';
-import type { ArtifactStore } from '@xyp/storage';
+import { scopeStoreToInstance, type ArtifactStore } from '@xyp/storage';
+import { describeIssues } from './describe-issues';
 import type { StageRuntime } from './stage-runtime';
 
 /** What a stage's work sees of its job. */
 export interface StageContext {
   runId: string;
+  /** The instance key (`phase-2` of `corpus.bucket#phase-2`); undefined for the stage's default instance. */
+  instance?: string;
   jobId: string;
   /** 1 on the first try. */
   attempt: number;
+  /**
+   * The store as this instance sees it: objects and the manifest of its own run and stage land in
+   * the instance's folder (`scopeStoreToInstance`), so stage code needs no instance of its own.
+   */
   store: ArtifactStore;
   /**
    * Reports progress in units a person understands (documents, steps). Stops the
@@ -102,18 +110,14 @@ export class RunCancelledError extends UnrecoverableError {
 /** Progress events and cancellation checks at most this often. */
 const PROGRESS_INTERVAL_MS = 500;
 
-/** Turns zod issues into one line: `inputKey: expected string; extra: unrecognized key`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(payload)'}: ${issue.message}`).join('; ');
-}
-
 /**
  * Base of every stage processor (one per queue). It owns what every stage must do the
  * same way, so a stage only writes its work:
  *  - validates the payload against `STAGES[stage].payload` before any work; an invalid
  *    payload fails the job at once with UnrecoverableError (BullMQ does not retry it);
  *  - skips work whose manifest is already committed (delivery is at least once, the
- *    effect must be exactly once) and commits the manifest last;
+ *    effect must be exactly once) and commits the manifest last, for the job's stage
+ *    instance (`instance` in the payload: `runs/<runId>/<stage>/<instance>/`);
  *  - publishes stage events to the run's stream and ends the run when a stage fails
  *    for good; errors are rethrown so BullMQ sees them and retries transient ones.
  *
@@ -143,13 +147,14 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
   private async processStage(job: Job, token?: string): Promise<ResultOf<S>> {
     const attempt = job.attemptsMade + 1;
     const payload = (await this.validated(job, STAGES[this.stage].payload, attempt, withoutFanOutState(job.data))) as ParsedPayloadOf<S>;
-    const runId = payload.runId;
+    const { runId, instance = '' } = payload;
+    const ref = instanceId(this.stage, instance);
     const { registry, events, store } = this.runtime;
-    await this.refuseEndedRun(runId, attempt);
+    await this.refuseEndedRun(runId, attempt, instance);
 
-    const committed = await store.readManifest(runId, this.stage);
+    const committed = await store.readManifest(runId, ref);
     if (committed) {
-      await events.publish({ runId, type: 'stage-skipped', stage: this.stage, message: 'already committed', attempt });
+      await events.publish({ runId, type: 'stage-skipped', stage: this.stage, instance, message: 'already committed', attempt });
       return STAGES[this.stage].result.parse(committed.result) as ResultOf<S>;
     }
 
@@ -159,10 +164,11 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       runId,
       type: resumed ? 'stage-progress' : 'stage-started',
       stage: this.stage,
+      instance,
       attempt,
       message: resumed ? 'every part completed; merging' : `job ${job.id}`,
     });
-    const context = this.contextFor(job, runId, attempt, token);
+    const context = this.contextFor(job, runId, instance, attempt, token);
     try {
       const output = await this.execute(payload, context);
       const result = STAGES[this.stage].result.safeParse(output.result);
@@ -173,6 +179,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         version: 1,
         runId,
         stage: this.stage,
+        ...(instance ? { instance } : {}),
         committedAt: new Date().toISOString(),
         artifacts: output.artifacts,
         result: result.data as Record<string, unknown>,
@@ -181,13 +188,14 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         runId,
         type: wrote ? 'stage-completed' : 'stage-skipped',
         stage: this.stage,
+        instance,
         attempt,
         message: wrote ? `${manifest.artifacts.length} artifact(s) committed` : 'committed by an earlier attempt',
       });
       return STAGES[this.stage].result.parse(manifest.result) as ResultOf<S>;
     } catch (error) {
       if (error instanceof WaitingChildrenError) throw error;
-      throw await this.failed(error, job, runId, attempt, this.stage);
+      throw await this.failed(error, job, runId, instance, attempt, ref);
     }
   }
 
@@ -197,17 +205,18 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     const attempt = job.attemptsMade + 1;
     const payload = (await this.validated(job, parts.payload, attempt)) as ParsedPartPayloadOf<S> & { runId: string; partIndex: number; partCount: number };
     const { runId, partIndex, partCount } = payload;
-    await this.refuseEndedRun(runId, attempt);
-    const label = `${this.stage} part ${partIndex + 1}/${partCount}`;
+    const instance = payload.instance ?? '';
+    await this.refuseEndedRun(runId, attempt, instance);
+    const label = `${instanceId(this.stage, instance)} part ${partIndex + 1}/${partCount}`;
     try {
-      const { fanOut: _none, fanOutWithState: _neither, ...context } = this.contextFor(job, runId, attempt);
+      const { fanOut: _none, fanOutWithState: _neither, ...context } = this.contextFor(job, runId, instance, attempt);
       const output = await this.executePart(payload, { ...context, partIndex, partCount });
       const result = parts.result.safeParse(output);
       if (!result.success) throw new UnrecoverableError(`${label} produced an invalid result: ${describeIssues(result.error)}`);
-      await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, attempt, message: `${label} done`, done: partIndex + 1, total: partCount, unit: 'parts' });
+      await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, instance, attempt, message: `${label} done`, done: partIndex + 1, total: partCount, unit: 'parts' });
       return result.data as PartResultOf<S>;
     } catch (error) {
-      throw await this.failed(error, job, runId, attempt, label);
+      throw await this.failed(error, job, runId, instance, attempt, label);
     }
   }
 
@@ -216,18 +225,18 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     const parsed = schema.safeParse(data);
     if (parsed.success) return parsed.data;
     const reason = `invalid ${job.name} payload in job ${job.id}: ${describeIssues(parsed.error)}`;
-    const runId = z.object({ runId: z.string() }).safeParse(job.data);
+    const runId = z.object({ runId: z.string(), instance: z.string().optional() }).safeParse(job.data);
     if (runId.success && (await this.runtime.registry.get(runId.data.runId))) {
-      await this.runtime.events.publish({ runId: runId.data.runId, type: 'stage-failed', stage: this.stage, message: reason, attempt });
+      await this.runtime.events.publish({ runId: runId.data.runId, type: 'stage-failed', stage: this.stage, instance: runId.data.instance ?? '', message: reason, attempt });
       await this.runtime.endRun(runId.data.runId, 'failed', { error: reason, stage: this.stage });
     }
     throw new UnrecoverableError(reason);
   }
 
-  private async refuseEndedRun(runId: string, attempt: number): Promise<void> {
+  private async refuseEndedRun(runId: string, attempt: number, instance: string): Promise<void> {
     const run = await this.runtime.registry.get(runId);
     if (run && (run.status === 'cancelled' || run.status === 'failed')) {
-      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, message: `run is ${run.status}`, attempt });
+      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, instance, message: `run is ${run.status}`, attempt });
       throw new UnrecoverableError(`run ${runId} is ${run.status}; ${this.stage} not started`);
     }
   }
@@ -236,16 +245,16 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
    * Publishes the failure (retrying, or failed for good and the run with it) and returns
    * the error for the caller to rethrow: BullMQ must see every failure.
    */
-  private async failed(error: unknown, job: Job, runId: string, attempt: number, what: string): Promise<unknown> {
+  private async failed(error: unknown, job: Job, runId: string, instance: string, attempt: number, what: string): Promise<unknown> {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof RunCancelledError) {
       this.logger.log(`run ${runId} job ${job.id}: ${what} stopped, ${message}`);
-      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, attempt, message: `${what} stopped: ${message}` });
+      await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, instance, attempt, message: `${what} stopped: ${message}` });
       return error;
     }
     const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
     this.logger.warn(`run ${runId} job ${job.id} attempt ${attempt}: ${message}`);
-    await this.runtime.events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, attempt, message });
+    await this.runtime.events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, instance, attempt, message });
     if (final) await this.runtime.endRun(runId, 'failed', { error: `${what}: ${message}`, stage: this.stage });
     return error;
   }
@@ -261,7 +270,8 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     if (!parts) throw new UnrecoverableError(`${this.stage} has no part jobs`);
     if (!token) throw new Error(`${this.stage} job ${job.id} has no lock token, so it cannot wait for parts`);
     const queue = this.runtime.producer.queue(this.stage);
-    const stageId = String(job.id ?? stageJobId(String((job.data as { runId: string }).runId), this.stage));
+    const { runId, instance } = job.data as { runId: string; instance?: string };
+    const stageId = String(job.id ?? stageJobId(runId, this.stage, instance));
     let state: unknown;
     if (!(await this.partsAdded(job))) {
       const planned = await plan();
@@ -273,7 +283,8 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       await queue.addBulk(
         payloads.map((data, index) => ({
           name: parts.jobName,
-          data: parts.payload.parse(data),
+          // Parts belong to the stage job's instance (their events and objects say so).
+          data: parts.payload.parse(instance ? { ...data, instance } : data),
           opts: {
             jobId: partJobId(stageId, index),
             parent: { id: stageId, queue: job.queueQualifiedName },
@@ -308,15 +319,16 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     return { results, state };
   }
 
-  private contextFor(job: Job, runId: string, attempt: number, token?: string): StageContext {
+  private contextFor(job: Job, runId: string, instance: string, attempt: number, token?: string): StageContext {
     let lastReport = 0;
     const cancel = new AbortController();
     return {
       signal: cancel.signal,
       runId,
+      ...(instance ? { instance } : {}),
       jobId: String(job.id),
       attempt,
-      store: this.runtime.store,
+      store: scopeStoreToInstance(this.runtime.store, { runId, stage: this.stage, instance }),
       log: (message) => this.logger.log(`run ${runId} job ${job.id}: ${message}`),
       fanOut: async (plan) => (await this.fanOut(job, token, async () => ({ parts: await plan(), state: null }), false)).results,
       fanOutWithState: <T>(plan: () => Promise<FanOutPlan<T>>) => this.fanOut(job, token, plan, true) as Promise<FanOutResult<T>>,
@@ -331,7 +343,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
           cancel.abort(error);
           throw error;
         }
-        await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, done, total, unit, message, attempt });
+        await this.runtime.events.publish({ runId, type: 'stage-progress', stage: this.stage, instance, done, total, unit, message, attempt });
       },
     };
   }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { TERMINAL_RUN_STATUSES, partsOf, type StageName } from '@xyp/contracts';
+import { TERMINAL_RUN_STATUSES, instanceId, partsOf, type StageName } from '@xyp/contracts';
 import type { StageRuntime } from './stage-runtime';
 
-const StalledJobData = z.object({ runId: z.string(), partIndex: z.number().int().optional(), partCount: z.number().int().optional() });
+const StalledJobData = z.object({ runId: z.string(), instance: z.string().optional(), partIndex: z.number().int().optional(), partCount: z.number().int().optional() });
 
 /**
  * Marks a stalled job in its run's events. BullMQ's stalled-job check (any worker of the
@@ -17,18 +17,19 @@ export async function announceStalledJob(runtime: StageRuntime, stage: StageName
   if (!job) return;
   const data = StalledJobData.safeParse(job.data);
   if (!data.success) return;
-  const { runId, partIndex, partCount } = data.data;
+  const { runId, partIndex, partCount, instance = '' } = data.data;
   const run = await runtime.registry.get(runId);
   if (!run || TERMINAL_RUN_STATUSES.has(run.status)) return;
-  const what = job.name === partsOf(stage)?.jobName && partIndex !== undefined ? `${stage} part ${partIndex + 1}/${partCount}` : stage;
+  const ref = instanceId(stage, instance);
+  const what = job.name === partsOf(stage)?.jobName && partIndex !== undefined ? `${ref} part ${partIndex + 1}/${partCount}` : ref;
   const attempt = job.attemptsMade + 1;
   const why = `job ${jobId} stalled: its worker stopped renewing the lock (killed or hung)`;
   if (job.deferredFailure) {
     const message = `${why}, ${job.stalledCounter} times (at most ${maxStalledCount}); failed`;
-    await runtime.events.publish({ runId, type: 'stage-failed', stage, attempt, message });
+    await runtime.events.publish({ runId, type: 'stage-failed', stage, instance, attempt, message });
     await runtime.endRun(runId, 'failed', { error: `${what}: ${message}`, stage });
     return;
   }
   const message = `${why}; back in the queue, taken over by the next free worker (stall ${job.stalledCounter} of at most ${maxStalledCount})`;
-  await runtime.events.publish({ runId, type: 'stage-retrying', stage, attempt, message });
+  await runtime.events.publish({ runId, type: 'stage-retrying', stage, instance, attempt, message });
 }

@@ -1,2 +1,3 @@
 export * from './run-registry';
 export * from './run-events';
+export * from './run-plans';

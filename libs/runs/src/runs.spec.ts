@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { dropPrefix, testPrefix, TEST_REDIS_URL } from '@xyp/testing';
-import { RunEvents, RunRegistry } from './index';
+import { RunEvents, RunPlans, RunRegistry } from './index';
 
 describe('run registry and events (real Redis)', () => {
   const prefix = testPrefix('runs');
@@ -58,5 +58,38 @@ describe('run registry and events (real Redis)', () => {
     expect(seen).toEqual(['run-queued', 'stage-started', 'run-completed']);
     const after = await events.history('run-c', (await events.history('run-c'))[0].id);
     expect(after.map((e) => e.type)).toEqual(['stage-started', 'run-completed']);
+  });
+});
+
+describe('run plans (real Redis)', () => {
+  const prefix = testPrefix('plans');
+  let redis: Redis;
+  let plans: RunPlans;
+  const plan = { version: 1 as const, name: 'p', description: '', inputs: { 'corpus.jsonl': 'k' }, models: {}, instances: [], loops: [] };
+
+  beforeAll(() => {
+    redis = new Redis(TEST_REDIS_URL);
+    plans = new RunPlans(redis, prefix);
+  });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it('keeps the first plan of a run, and says which call first marked something', async () => {
+    expect(await plans.save('run-p', plan)).toBe(true);
+    expect(await plans.save('run-p', { ...plan, name: 'other' })).toBe(false);
+    expect((await plans.get('run-p'))?.name).toBe('p');
+    expect(await plans.active()).toEqual(['run-p']);
+    expect(await plans.markQueued('run-p', 'corpus.mix#round-1')).toBe(true);
+    expect(await plans.markQueued('run-p', 'corpus.mix#round-1')).toBe(false);
+    expect([...(await plans.queued('run-p'))]).toEqual(['corpus.mix#round-1']);
+    expect(await plans.mark('run-p', 'loop:round:1:continued', 'why')).toBe(true);
+    expect(await plans.mark('run-p', 'loop:round:1:continued', 'again')).toBe(false);
+    expect(await plans.marks('run-p')).toEqual({ 'loop:round:1:continued': 'why' });
+    await plans.deactivate('run-p');
+    expect(await plans.active()).toEqual([]);
+    await plans.remove('run-p');
+    expect(await plans.get('run-p')).toBeNull();
   });
 });

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactStore } from './artifact-store';
+import { scopeStoreToInstance } from './instance-scoped-store';
 import { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 
 /** A store under test plus raw access to its backing storage, bypassing the store's own rules. */
@@ -319,6 +320,50 @@ export function describeArtifactStoreContract(name: string, makeStore: () => Pro
       expect((await store.listManifests(runId, 'corpus.mix')).map((manifest) => manifest.stage)).toEqual(['corpus.mix']);
       expect(await store.listManifests(runId, 'tokenize.shard')).toEqual([]);
       expect(await store.listManifests(newRunId())).toEqual([]);
+    });
+
+    it('keeps each stage instance in its own folder beside the default instance, and lists them all', async () => {
+      const runId = newRunId();
+      const whole = await store.putObject(runId, 'corpus.bucket', 'out.bin', 'default instance');
+      await store.commitManifest(manifestOf(runId, 'corpus.bucket', [whole], { which: 'default' }));
+      const phases: StageManifest[] = [];
+      for (const instance of ['phase-1', 'phase-2']) {
+        const entry = await store.putObject(runId, `corpus.bucket#${instance}`, 'out.bin', `output of ${instance}`);
+        expect(entry.key).toBe(objectKey(runId, `corpus.bucket#${instance}`, entry.sha256));
+        expect(entry.key.startsWith(`runs/${runId}/corpus.bucket/${instance}/objects/`)).toBe(true);
+        const committed = await store.commitManifest({ ...manifestOf(runId, 'corpus.bucket', [entry], { which: instance }), instance });
+        expect(committed.committed).toBe(true);
+        phases.push(committed.manifest);
+      }
+      expect(manifestKey(runId, 'corpus.bucket#phase-2')).toBe(`runs/${runId}/corpus.bucket/phase-2/manifest.json`);
+      expect((await store.readManifest(runId, 'corpus.bucket#phase-2'))?.result).toEqual({ which: 'phase-2' });
+      expect((await store.readManifest(runId, 'corpus.bucket'))?.result).toEqual({ which: 'default' });
+      expect(await store.readManifest(runId, 'corpus.bucket#phase-3')).toBeNull();
+      // A second commit of an instance returns the first, as for a stage.
+      const again = await store.commitManifest({ ...manifestOf(runId, 'corpus.bucket', [], { which: 'late' }), instance: 'phase-1' });
+      expect(again).toEqual({ committed: false, manifest: phases[0] });
+
+      const listed = (manifests: StageManifest[]) => manifests.map((m) => `${m.stage}#${m.instance ?? ''}`);
+      expect(listed(await store.listManifests(runId))).toEqual(['corpus.bucket#', 'corpus.bucket#phase-1', 'corpus.bucket#phase-2']);
+      expect(listed(await store.listManifests(runId, 'corpus.bucket'))).toEqual(['corpus.bucket#', 'corpus.bucket#phase-1', 'corpus.bucket#phase-2']);
+      expect(listed(await store.listManifests(runId, 'corpus.bucket#phase-1'))).toEqual(['corpus.bucket#phase-1']);
+      await expect(store.readManifest(runId, 'corpus.bucket#objects')).rejects.toThrow(InvalidArtifactKeyError);
+      await expect(store.putObject(runId, 'corpus.bucket#Bad_Key', 'x', 'x')).rejects.toThrow(InvalidArtifactKeyError);
+    });
+
+    it('lets stage code written for one instance write into its instance through a scoped store', async () => {
+      const runId = newRunId();
+      const scoped = scopeStoreToInstance(store, { runId, stage: 'corpus.mix', instance: 'round-2' });
+      const entry = await scoped.putObject(runId, 'corpus.mix', 'weights.json', '{"news":1}');
+      expect(entry.key.startsWith(`runs/${runId}/corpus.mix/round-2/objects/`)).toBe(true);
+      await scoped.commitManifest(manifestOf(runId, 'corpus.mix', [entry]));
+      expect((await store.readManifest(runId, 'corpus.mix#round-2'))?.instance).toBe('round-2');
+      expect(await store.readManifest(runId, 'corpus.mix')).toBeNull();
+      expect((await scoped.readManifest(runId, 'corpus.mix'))?.instance).toBe('round-2');
+      // Other stages and runs pass through.
+      const other = await scoped.putObject(runId, 'corpus.inspect', 'summary.json', '{}');
+      expect(other.key.startsWith(`runs/${runId}/corpus.inspect/objects/`)).toBe(true);
+      expect(scopeStoreToInstance(store, { runId, stage: 'corpus.mix' })).toBe(store);
     });
 
     it('rejects bad keys, naming the key', async () => {

@@ -2,6 +2,7 @@ export type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './art
 export { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 export { assertKey } from './keys';
 export { LocalDirectoryStore } from './local-directory-store';
+export { scopeStoreToInstance } from './instance-scoped-store';
 export { S3ArtifactStore } from './s3-artifact-store';
 export {
   ArtifactStoreOptions,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { RunId, StageNameFormat } from '@xyp/contracts';
+import { RunId, StageRefFormat, stageFolder } from '@xyp/contracts';
 import { InvalidArtifactKeyError } from './errors';
 
 /** S3 limits keys to 1024 bytes; the local store keeps the same limit so both accept the same keys. */
@@ -33,12 +33,14 @@ export function runPrefix(runId: string): string {
   return prefix;
 }
 
-/** `runs/<runId>/<stage>/`, with both parts checked against the contract. */
+/**
+ * `runs/<runId>/<stage>/` for a stage (its default instance), `runs/<runId>/<stage>/<instance>/`
+ * for a stage instance ref `<stage>#<instance>`; every part checked against the contract.
+ */
 export function stagePrefix(runId: string, stage: string): string {
-  const prefix = `${runPrefix(runId)}${stage}/`;
-  const parsed = StageNameFormat.safeParse(stage);
-  if (!parsed.success) throw new InvalidArtifactKeyError(prefix, `bad stage name: ${parsed.error.issues[0]?.message}`);
-  return prefix;
+  const parsed = StageRefFormat.safeParse(stage);
+  if (!parsed.success) throw new InvalidArtifactKeyError(`${runPrefix(runId)}${stage}/`, `bad stage name: ${parsed.error.issues[0]?.message}`);
+  return `${runPrefix(runId)}${stageFolder(stage)}/`;
 }
 
 /**

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { manifestKey, manifestRef, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
@@ -116,7 +116,7 @@ export class LocalDirectoryStore implements ArtifactStore {
   async commitManifest(input: StageManifest): Promise<CommitResult> {
     const { manifest, key } = parseManifestForCommit(input);
     await assertArtifactsStored(manifest, key, (artifactKey) => this.statObject(artifactKey));
-    const tempPath = this.pathOf(tempKey(manifest.runId, manifest.stage));
+    const tempPath = this.pathOf(tempKey(manifest.runId, manifestRef(manifest)));
     const finalPath = this.pathOf(key);
     await mkdir(dirname(tempPath), { recursive: true });
     try {
@@ -131,7 +131,7 @@ export class LocalDirectoryStore implements ArtifactStore {
         await link(tempPath, finalPath);
       } catch (error) {
         if (errorCode(error) !== 'EEXIST') throw error;
-        const existing = await this.readManifest(manifest.runId, manifest.stage);
+        const existing = await this.readManifest(manifest.runId, manifestRef(manifest));
         if (existing === null) throw new Error(`manifest ${key} vanished while committing`, { cause: error });
         return { committed: false, manifest: existing };
       }
@@ -155,9 +155,11 @@ export class LocalDirectoryStore implements ArtifactStore {
   }
 
   async listManifests(runId: string, stage?: string): Promise<StageManifest[]> {
-    return listStageManifests(this, runId, stage, async () => {
+    if (stage === undefined) runPrefix(runId);
+    else stagePrefix(runId, stage);
+    return listStageManifests(this, runId, stage, async (prefix) => {
       try {
-        return await readdir(this.pathOf(runPrefix(runId).slice(0, -1)));
+        return (await readdir(this.pathOf(prefix.slice(0, -1)), { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
       } catch (error) {
         if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return [];
         throw error;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
-import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { manifestKey, manifestRef, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError, InvalidByteRangeError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
@@ -214,7 +214,7 @@ export class S3ArtifactStore implements ArtifactStore {
     // the minio client) offer no conditional PUT (If-None-Match) to close the gap. BullMQ runs one
     // attempt of a job at a time, so this needs a stalled job re-run while its first attempt still
     // finishes; both manifests then list content-addressed objects that exist, so either is valid.
-    const existing = await this.readManifest(manifest.runId, manifest.stage);
+    const existing = await this.readManifest(manifest.runId, manifestRef(manifest));
     if (existing !== null) return { committed: false, manifest: existing };
     const bytes = serializeManifest(manifest);
     await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': 'application/json' });
@@ -234,11 +234,12 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async listManifests(runId: string, stage?: string): Promise<StageManifest[]> {
-    return listStageManifests(this, runId, stage, async () => {
-      const prefix = runPrefix(runId);
-      await this.ensureBucket();
+    if (stage === undefined) runPrefix(runId);
+    else stagePrefix(runId, stage);
+    await this.ensureBucket();
+    return listStageManifests(this, runId, stage, async (prefix) => {
       const folders: string[] = [];
-      // A non-recursive listing returns one common prefix per stage folder instead of every object.
+      // A non-recursive listing returns one common prefix per folder instead of every object.
       for await (const item of this.client.listObjectsV2(this.bucket, prefix, false) as AsyncIterable<BucketItem>) {
         if (item.prefix !== undefined) folders.push(item.prefix.slice(prefix.length).replace(/\/$/, ''));
       }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ArtifactEntry, manifestKey, StageManifest, StageNameFormat } from '@xyp/contracts';
+import { ArtifactEntry, InstanceKey, manifestKey, manifestRef, splitInstanceId, StageManifest, StageNameFormat } from '@xyp/contracts';
 import type { ArtifactBody, ArtifactStore, ByteRange } from './artifact-store';
 import { InvalidByteRangeError, InvalidManifestError } from './errors';
 import { assertKey, runPrefix, stagePrefix } from './keys';
@@ -78,8 +78,9 @@ function describeIssues(issues: readonly { path: PropertyKey[]; message: string 
 
 /** The key a (possibly invalid) manifest would be committed at, for error messages. */
 function intendedManifestKey(manifest: unknown): string {
-  const { runId, stage } = (typeof manifest === 'object' && manifest !== null ? manifest : {}) as Record<string, unknown>;
-  return typeof runId === 'string' && typeof stage === 'string' ? manifestKey(runId, stage) : '(manifest without runId/stage)';
+  const { runId, stage, instance } = (typeof manifest === 'object' && manifest !== null ? manifest : {}) as Record<string, unknown>;
+  if (typeof runId !== 'string' || typeof stage !== 'string') return '(manifest without runId/stage)';
+  return manifestKey(runId, typeof instance === 'string' ? `${stage}#${instance}` : stage);
 }
 
 /**
@@ -91,7 +92,7 @@ export function parseManifestForCommit(manifest: unknown): { manifest: StageMani
   const parsed = StageManifest.safeParse(manifest);
   if (!parsed.success) throw new InvalidManifestError(intendedManifestKey(manifest), describeIssues(parsed.error.issues));
   const value = parsed.data;
-  const key = manifestKey(value.runId, value.stage);
+  const key = manifestKey(value.runId, manifestRef(value));
   const prefix = runPrefix(value.runId);
   const problems: string[] = [];
   value.artifacts.forEach((artifact, index) => {
@@ -133,8 +134,8 @@ export function serializeManifest(manifest: StageManifest): Buffer {
 }
 
 /**
- * Parses a stored manifest and checks it belongs where it was found, so a manifest copied to the
- * wrong key is reported rather than trusted.
+ * Parses a stored manifest and checks it belongs where it was found (run, stage and instance), so
+ * a manifest copied to the wrong key is reported rather than trusted.
  */
 export function parseStoredManifest(bytes: Buffer, runId: string, stage: string): StageManifest {
   const key = manifestKey(runId, stage);
@@ -146,32 +147,41 @@ export function parseStoredManifest(bytes: Buffer, runId: string, stage: string)
   }
   const parsed = StageManifest.safeParse(json);
   if (!parsed.success) throw new InvalidManifestError(key, describeIssues(parsed.error.issues));
-  if (parsed.data.runId !== runId || parsed.data.stage !== stage) {
-    throw new InvalidManifestError(key, [`belongs to ${manifestKey(parsed.data.runId, parsed.data.stage)}`]);
+  if (parsed.data.runId !== runId || manifestRef(parsed.data) !== stage) {
+    throw new InvalidManifestError(key, [`belongs to ${manifestKey(parsed.data.runId, manifestRef(parsed.data))}`]);
   }
   return parsed.data;
 }
 
+/** Stage order, then the default instance before keyed ones, keyed ones by key. */
 export function compareStage(a: StageManifest, b: StageManifest): number {
-  return a.stage < b.stage ? -1 : a.stage > b.stage ? 1 : 0;
+  const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return order(a.stage, b.stage) || order(a.instance ?? '', b.instance ?? '');
 }
 
 /**
- * `listManifests` of both stores: one stage's manifest, or the manifests of every folder under
- * the run named like a stage (only those can hold one), sorted by stage. The stores differ only
- * in how they list the run's folders.
+ * `listManifests` of both stores: one instance's manifest (`stage#instance`), a stage's manifests
+ * (its default instance and every keyed instance, whose folders sit inside the stage's folder), or
+ * every stage's, sorted by stage and instance. Only folders named like a stage (in the run) or like
+ * an instance key (in a stage) can hold one. The stores differ only in how they list a folder's
+ * subfolders: `subfolders(prefix)` gets a key prefix ending in `/`.
  */
 export async function listStageManifests(
   store: Pick<ArtifactStore, 'readManifest'>,
   runId: string,
   stage: string | undefined,
-  runFolders: () => Promise<string[]>,
+  subfolders: (prefix: string) => Promise<string[]>,
 ): Promise<StageManifest[]> {
-  if (stage !== undefined) {
+  if (stage !== undefined && splitInstanceId(stage).instance !== undefined) {
     const manifest = await store.readManifest(runId, stage);
     return manifest === null ? [] : [manifest];
   }
-  const stages = (await runFolders()).filter((name) => StageNameFormat.safeParse(name).success);
-  const manifests = await Promise.all(stages.map((name) => store.readManifest(runId, name)));
+  const stages = stage !== undefined ? [stage] : (await subfolders(`runs/${runId}/`)).filter((name) => StageNameFormat.safeParse(name).success);
+  const refs = (
+    await Promise.all(
+      stages.map(async (name) => [name, ...(await subfolders(`runs/${runId}/${name}/`)).filter((key) => InstanceKey.safeParse(key).success).map((key) => `${name}#${key}`)]),
+    )
+  ).flat();
+  const manifests = await Promise.all(refs.map((ref) => store.readManifest(runId, ref)));
   return manifests.filter((manifest): manifest is StageManifest => manifest !== null).sort(compareStage);
 }

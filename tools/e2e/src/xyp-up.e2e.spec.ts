@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -93,6 +93,31 @@ describe('xyp up', () => {
       rmSync(up.dir, { recursive: true, force: true });
     });
   }
+
+  it('runs the bundled recipe (a run spec) to the end and prints the paths of the report it wrote beside the store', async () => {
+    const up = await privatePlatform('up-report');
+    const input = join(up.dir, 'small.jsonl');
+    const sample = readFileSync(join(WORKSPACE_ROOT, 'data', 'sample', 'corpus.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 200);
+    writeFileSync(input, `${sample.join('\n')}\n`);
+    const run = xypUp(up, ['--input', input]);
+    let stdout = '';
+    run.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    track(up, run);
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toMatch(/corpus\.inspect +stage-queued/);
+    const runId = /^run (run-\S+): completed$/m.exec(stdout)?.[1];
+    expect(runId, stdout).toBeDefined();
+    expect(stdout).toContain('  corpus.bucket: committed');
+    const html = join(up.dir, 'reports', `${runId}.html`);
+    expect(stdout).toContain(`report: ${html}\n`);
+    expect(stdout).toContain(`        ${join(up.dir, 'reports', `${runId}.md`)}\n`);
+    // The copy links into the store by relative path, and every link opens.
+    const page = readFileSync(html, 'utf8');
+    const hrefs = [...page.matchAll(/href="([^"#][^"]*)"/g)].map((m) => m[1]);
+    expect(hrefs.length).toBeGreaterThan(5);
+    expect(hrefs.every((href) => href.startsWith(`../store/runs/${runId}/`))).toBe(true);
+    for (const href of hrefs) expect(existsSync(join(up.dir, 'reports', href)), href).toBe(true);
+  }, 150_000);
 
   it('stops every service it started when one fails to start (bad Bull Board password)', async () => {
     const up = await privatePlatform('up-badpass', { XYP_BOARD_PASSWORD: 'short' });

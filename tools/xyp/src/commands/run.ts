@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { createPipelineClient, submitRunRequest, unary, type PipelineClient } from '@xyp/grpc';
 import type { Run, RunEvent } from '@xyp/grpc';
 import { printResult, progress } from '../cli-output';
+import { readSpecUpload } from '../spec-files';
 
 const DEFAULT_ADDRESS = process.env.XYP_GRPC_ADDRESS ?? '127.0.0.1:50051';
 
@@ -12,24 +13,30 @@ interface Common {
   json?: boolean;
 }
 
-function describeRun(run: Run): string {
-  const status = String(run.status).replace('RUN_STATUS_', '').toLowerCase();
+const lower = (value: unknown, prefix: string) => String(value).replace(prefix, '').toLowerCase().replace(/_/g, '-');
+
+export function describeRun(run: Run): string {
+  const status = lower(run.status, 'RUN_STATUS_');
   return [
-    `run ${run.runId}: ${status}`,
-    `  stages: ${run.stages.join(' -> ')}`,
+    `run ${run.runId}: ${status}${run.specName ? ` (spec ${run.specName})` : ''}`,
+    ...(run.instances.length
+      ? run.instances.map((i) => `  ${i.id.padEnd(28)} ${lower(i.status, 'STAGE_INSTANCE_STATUS_').padEnd(9)}${i.needs.length ? ` after ${i.needs.join(', ')}` : ''}`)
+      : [`  stages: ${run.stages.join(' -> ')}`]),
+    ...run.loops.map((l) => `  loop ${l.name}: ${l.rounds} of at most ${l.maxRounds} round(s)${l.stopped ? `, ended: ${l.stopReason}` : ''}`),
     `  input: ${run.inputName}`,
     `  created: ${run.createdAt}  updated: ${run.updatedAt}`,
     ...(Object.keys(run.params).length ? [`  params: ${Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(' ')}`] : []),
     ...(run.error ? [`  error: ${run.error}`] : []),
-    ...(run.reportKey ? [`  report: ${run.reportKey}`] : []),
+    ...(run.reportKey ? [`  report: ${run.reportHtmlKey || run.reportKey}`] : []),
   ].join('\n');
 }
 
 function describeEvent(event: RunEvent): string {
-  const type = String(event.type).replace('RUN_EVENT_TYPE_', '').toLowerCase().replace(/_/g, '-');
+  const type = lower(event.type, 'RUN_EVENT_TYPE_');
+  const stage = event.instance ? `${event.stage}#${event.instance}` : event.stage;
   const share = event.total > 0 ? ` ${event.done}/${event.total} ${event.unit} (${((100 * event.done) / event.total).toFixed(0)}%)` : '';
   const attempt = event.attempt > 1 ? ` attempt ${event.attempt}` : '';
-  return `${event.at.slice(11, 19)} ${event.stage.padEnd(16)} ${type}${share}${attempt}${event.message ? ` ${event.message}` : ''}`;
+  return `${event.at.slice(11, 19)} ${stage.padEnd(16)} ${type}${share}${attempt}${event.message ? ` ${event.message}` : ''}`;
 }
 
 /**
@@ -71,17 +78,23 @@ export function registerRunCommands(run: Command): void {
   const withCommon = (command: Command) =>
     command.option('--address <host:port>', 'control plane gRPC address (env XYP_GRPC_ADDRESS)', DEFAULT_ADDRESS).option('--json', 'print JSON');
 
-  withCommon(run.command('submit').description('Submit a run (the bundled sample corpus unless --input is given)'))
-    .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line')
+  withCommon(
+    run
+      .command('submit')
+      .description('Submit a run: a run spec (YAML/JSON), or --stages; the bundled recipe without either, on the sample corpus unless --input is given')
+      .argument('[spec]', 'run spec file, e.g. recipes/xuanyuan3.yaml; the input files its inputs name by path are uploaded with it'),
+  )
+    .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line (over the spec\'s corpus.jsonl)')
     .option('--run-id <id>', 'run id (submitting the same id again starts nothing)')
     .option('--stages <list>', 'comma-separated stages (default: the whole recipe)')
-    .option('--param <name=value>', 'stage parameter, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
+    .option('--param <name=value>', 'stage parameter, <instance or stage>.<name>=value, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
     .option('--file <name=path>', 'extra input file, e.g. losses.jsonl=./losses.jsonl for corpus.mix (repeatable)', collectParam, {})
     .option('--watch', 'follow the run until it ends; exit non-zero unless it completes')
-    .action(async (options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string>; file: Record<string, string> }) => {
-      const files: Record<string, Buffer> = {};
+    .action(async (specPath: string | undefined, options: Common & { input?: string; runId?: string; stages?: string; watch?: boolean; param: Record<string, string>; file: Record<string, string> }) => {
+      const spec = specPath ? await readSpecUpload(specPath) : undefined;
+      const files: Record<string, Buffer> = { ...spec?.files };
       for (const [name, path] of Object.entries(options.file)) files[name] = await readFile(path);
-      const inputJsonl = options.input ? await readFile(options.input) : undefined;
+      const inputJsonl = options.input ? await readFile(options.input) : spec?.inputJsonl;
       const { run: current, created } = await withPipelineClient(options.address, async (client) => {
         const response = await unary(client.submitRun.bind(client), submitRunRequest({
           runId: options.runId ?? '',
@@ -89,9 +102,10 @@ export function registerRunCommands(run: Command): void {
           // Left out without --input (the server runs the bundled sample); an empty file is sent as
           // set-but-empty, which the server refuses (INVALID_ARGUMENT) instead of running the sample.
           inputJsonl,
-          inputName: options.input ? basename(options.input) : '',
+          inputName: options.input ? basename(options.input) : (spec?.inputName ?? ''),
           params: options.param,
           files,
+          spec: spec?.text ?? '',
         }));
         progress(`${response.created ? 'submitted' : 'already submitted'}: run ${response.run!.runId}`);
         return { run: options.watch ? await followRun(client, response.run!.runId) : response.run!, created: response.created };
@@ -119,13 +133,13 @@ export function registerRunCommands(run: Command): void {
   });
 
   withCommon(run.command('artifacts').description("List a run's committed artifacts").argument('<runId>'))
-    .option('--stage <stage>', 'only this stage')
+    .option('--stage <stage>', 'only this stage (every instance) or one instance, e.g. corpus.bucket#phase-2')
     .action(async (runId: string, options: Common & { stage?: string }) => {
       const { artifacts } = await withPipelineClient(options.address, (client) =>
         unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' }),
       );
       printResult(artifacts, Boolean(options.json), (list: typeof artifacts) =>
-        list.map((a) => `${a.stage.padEnd(16)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}`).join('\n'),
+        list.map((a) => `${(a.instance ? `${a.stage}#${a.instance}` : a.stage).padEnd(24)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}`).join('\n'),
       );
     });
 }

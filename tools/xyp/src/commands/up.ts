@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, PlatformEnv, storeSettings } from '@xyp/config';
@@ -8,10 +8,15 @@ import { SERVICE_NAMES, ServiceGroup, WORKSPACE_ROOT, describeExit, ensureRedis 
 import { createArtifactStore } from '@xyp/storage';
 import { collectParam, followRun } from './run';
 import { ReportedError, printResult, progress } from '../cli-output';
+import { readSpecUpload, writeReportCopies } from '../spec-files';
+
+/** The bundled recipe: the run spec `xyp up` runs unless given --spec. */
+export const RECIPE_SPEC = join(WORKSPACE_ROOT, 'recipes', 'xuanyuan3.yaml');
 
 interface UpOptions {
   param: Record<string, string>;
   input?: string;
+  spec: string;
   keep?: boolean;
   json?: boolean;
   grpcPort: string;
@@ -20,7 +25,8 @@ interface UpOptions {
 /**
  * `xyp up`: the platform on one machine. Starts Redis when none runs, every service
  * as its own process on its configured ports, the local artifact store, submits a run
- * of the bundled sample (or --input) and follows it to the end. Ctrl-C stops everything
+ * of the bundled recipe (a run spec; or --spec) on the sample (or --input), follows it to
+ * the end and writes its report under `.xyp/reports/`. Ctrl-C stops everything
  * cleanly. A service that fails to start stops the others, and one that exits after it
  * was ready is reported at once and ends `xyp up` with exit 1, the others stopped.
  */
@@ -29,10 +35,11 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('Start the whole platform here, run the recipe on the bundled sample (or --input) and follow it to the end')
     .option('--input <file>', 'input corpus, JSONL {id, text, category, lang?} per line (default: bundled sample)')
+    .option('--spec <file>', 'run spec, YAML or JSON (default: the bundled recipe, recipes/xuanyuan3.yaml)', RECIPE_SPEC)
     .option('--keep', 'keep the platform running after the run (Bull Board, gRPC) until Ctrl-C')
     .option('--grpc-port <port>', 'control plane gRPC port', process.env.XYP_CONTROL_PLANE_GRPC_PORT ?? '50051')
-    .option('--param <name=value>', 'stage parameter, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
-    .option('--json', 'print the run report as JSON')
+    .option('--param <name=value>', 'stage parameter, <instance or stage>.<name>=value, e.g. corpus.bucket.strategy=bfd (repeatable)', collectParam, {})
+    .option('--json', 'print the run and its report paths as JSON')
     .action(async (options: UpOptions) => {
       const env: Record<string, string> = {
         XYP_STORE_DIR: process.env.XYP_STORE_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'store'),
@@ -40,6 +47,8 @@ export function registerUp(program: Command): void {
         XYP_CONTROL_PLANE_GRPC_PORT: options.grpcPort,
       };
       const platform = loadConfig(PlatformEnv, { ...process.env, ...env });
+      // Read before anything starts: a spec that cannot be read stops here with one line.
+      const spec = await readSpecUpload(options.spec);
       const redis = await ensureRedis(platform.XYP_REDIS_URL);
       progress(`redis ${platform.XYP_REDIS_URL}: ${redis}`);
 
@@ -84,10 +93,11 @@ export function registerUp(program: Command): void {
           (async () => {
             const submitted = await unary(rpc.submitRun.bind(rpc), submitRunRequest({
               runId: '',
-              stages: [],
-              inputJsonl: options.input ? await readFile(options.input) : undefined,
-              inputName: options.input ? basename(options.input) : '',
+              spec: spec.text,
+              inputJsonl: options.input ? await readFile(options.input) : spec.inputJsonl,
+              inputName: options.input ? basename(options.input) : (spec.inputName ?? ''),
               params: options.param,
+              files: spec.files,
             }));
             const runId = submitted.run!.runId;
             progress(`run ${runId} submitted`);
@@ -95,13 +105,18 @@ export function registerUp(program: Command): void {
           })(),
         ]);
 
+        // The report, as files a person opens: `.xyp/reports/<runId>.html` (self-contained, links
+        // into the local store by relative path) and `.md`, beside the store directory.
         const store = createArtifactStore(storeSettings(platform));
-        const report = run.reportKey ? JSON.parse((await store.getObject(run.reportKey)).toString('utf8')) : null;
-        printResult({ run, report }, Boolean(options.json), ({ run: r, report: rep }: { run: typeof run; report: { stages: Record<string, unknown> } | null }) =>
+        const reports = run.reportKey
+          ? await writeReportCopies(store, run.reportKey, join(dirname(resolve(platform.XYP_STORE_DIR)), 'reports'), platform.XYP_STORE === 'local' ? resolve(platform.XYP_STORE_DIR) : undefined)
+          : null;
+        printResult({ run, reports }, Boolean(options.json), ({ run: r, reports: files }: { run: typeof run; reports: { html: string; markdown: string } | null }) =>
           [
             `run ${r.runId}: ${String(r.status).replace('RUN_STATUS_', '').toLowerCase()}${r.error ? ` (${r.error})` : ''}`,
-            ...Object.entries(rep?.stages ?? {}).map(([stage, result]) => `  ${stage}: ${JSON.stringify(result)}`),
-            ...(r.reportKey ? [`report: ${join(platform.XYP_STORE_DIR, r.reportKey)}`] : []),
+            ...r.instances.map((i) => `  ${i.id}: ${String(i.status).replace('STAGE_INSTANCE_STATUS_', '').toLowerCase()}`),
+            ...r.loops.map((l) => `  loop ${l.name}: ${l.rounds} round(s)${l.stopped ? `, ${l.stopReason}` : ''}`),
+            ...(files ? [`report: ${shown(files.html)}`, `        ${shown(files.markdown)}`] : []),
           ].join('\n'),
         );
         if (String(run.status) !== 'RUN_STATUS_COMPLETED') process.exitCode = 1;

@@ -102,6 +102,79 @@ export function runStatusToNumber(object: RunStatus): number {
   }
 }
 
+export enum StageInstanceStatus {
+  STAGE_INSTANCE_STATUS_UNSPECIFIED = "STAGE_INSTANCE_STATUS_UNSPECIFIED",
+  /** STAGE_INSTANCE_STATUS_WAITING - Waits for instances it needs. */
+  STAGE_INSTANCE_STATUS_WAITING = "STAGE_INSTANCE_STATUS_WAITING",
+  /** STAGE_INSTANCE_STATUS_READY - Everything it needs has committed; the next planning step queues it. */
+  STAGE_INSTANCE_STATUS_READY = "STAGE_INSTANCE_STATUS_READY",
+  /** STAGE_INSTANCE_STATUS_QUEUED - Added to its stage's queue. */
+  STAGE_INSTANCE_STATUS_QUEUED = "STAGE_INSTANCE_STATUS_QUEUED",
+  /** STAGE_INSTANCE_STATUS_COMMITTED - Its manifest is committed. */
+  STAGE_INSTANCE_STATUS_COMMITTED = "STAGE_INSTANCE_STATUS_COMMITTED",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function stageInstanceStatusFromJSON(object: any): StageInstanceStatus {
+  switch (object) {
+    case 0:
+    case "STAGE_INSTANCE_STATUS_UNSPECIFIED":
+      return StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED;
+    case 1:
+    case "STAGE_INSTANCE_STATUS_WAITING":
+      return StageInstanceStatus.STAGE_INSTANCE_STATUS_WAITING;
+    case 2:
+    case "STAGE_INSTANCE_STATUS_READY":
+      return StageInstanceStatus.STAGE_INSTANCE_STATUS_READY;
+    case 3:
+    case "STAGE_INSTANCE_STATUS_QUEUED":
+      return StageInstanceStatus.STAGE_INSTANCE_STATUS_QUEUED;
+    case 4:
+    case "STAGE_INSTANCE_STATUS_COMMITTED":
+      return StageInstanceStatus.STAGE_INSTANCE_STATUS_COMMITTED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return StageInstanceStatus.UNRECOGNIZED;
+  }
+}
+
+export function stageInstanceStatusToJSON(object: StageInstanceStatus): string {
+  switch (object) {
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED:
+      return "STAGE_INSTANCE_STATUS_UNSPECIFIED";
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_WAITING:
+      return "STAGE_INSTANCE_STATUS_WAITING";
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_READY:
+      return "STAGE_INSTANCE_STATUS_READY";
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_QUEUED:
+      return "STAGE_INSTANCE_STATUS_QUEUED";
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_COMMITTED:
+      return "STAGE_INSTANCE_STATUS_COMMITTED";
+    case StageInstanceStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function stageInstanceStatusToNumber(object: StageInstanceStatus): number {
+  switch (object) {
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED:
+      return 0;
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_WAITING:
+      return 1;
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_READY:
+      return 2;
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_QUEUED:
+      return 3;
+    case StageInstanceStatus.STAGE_INSTANCE_STATUS_COMMITTED:
+      return 4;
+    case StageInstanceStatus.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
 export enum RunEventType {
   RUN_EVENT_TYPE_UNSPECIFIED = "RUN_EVENT_TYPE_UNSPECIFIED",
   RUN_EVENT_TYPE_RUN_QUEUED = "RUN_EVENT_TYPE_RUN_QUEUED",
@@ -114,6 +187,12 @@ export enum RunEventType {
   RUN_EVENT_TYPE_RUN_COMPLETED = "RUN_EVENT_TYPE_RUN_COMPLETED",
   RUN_EVENT_TYPE_RUN_FAILED = "RUN_EVENT_TYPE_RUN_FAILED",
   RUN_EVENT_TYPE_RUN_CANCELLED = "RUN_EVENT_TYPE_RUN_CANCELLED",
+  /** RUN_EVENT_TYPE_STAGE_QUEUED - A stage instance was added to its queue (everything it needs had committed). */
+  RUN_EVENT_TYPE_STAGE_QUEUED = "RUN_EVENT_TYPE_STAGE_QUEUED",
+  /** RUN_EVENT_TYPE_LOOP_CONTINUED - A loop's deciding instance said continue: the next round was added. */
+  RUN_EVENT_TYPE_LOOP_CONTINUED = "RUN_EVENT_TYPE_LOOP_CONTINUED",
+  /** RUN_EVENT_TYPE_LOOP_STOPPED - A loop ended (its decider said stop, or max_rounds); the message says why. */
+  RUN_EVENT_TYPE_LOOP_STOPPED = "RUN_EVENT_TYPE_LOOP_STOPPED",
   UNRECOGNIZED = "UNRECOGNIZED",
 }
 
@@ -152,6 +231,15 @@ export function runEventTypeFromJSON(object: any): RunEventType {
     case 10:
     case "RUN_EVENT_TYPE_RUN_CANCELLED":
       return RunEventType.RUN_EVENT_TYPE_RUN_CANCELLED;
+    case 11:
+    case "RUN_EVENT_TYPE_STAGE_QUEUED":
+      return RunEventType.RUN_EVENT_TYPE_STAGE_QUEUED;
+    case 12:
+    case "RUN_EVENT_TYPE_LOOP_CONTINUED":
+      return RunEventType.RUN_EVENT_TYPE_LOOP_CONTINUED;
+    case 13:
+    case "RUN_EVENT_TYPE_LOOP_STOPPED":
+      return RunEventType.RUN_EVENT_TYPE_LOOP_STOPPED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -183,6 +271,12 @@ export function runEventTypeToJSON(object: RunEventType): string {
       return "RUN_EVENT_TYPE_RUN_FAILED";
     case RunEventType.RUN_EVENT_TYPE_RUN_CANCELLED:
       return "RUN_EVENT_TYPE_RUN_CANCELLED";
+    case RunEventType.RUN_EVENT_TYPE_STAGE_QUEUED:
+      return "RUN_EVENT_TYPE_STAGE_QUEUED";
+    case RunEventType.RUN_EVENT_TYPE_LOOP_CONTINUED:
+      return "RUN_EVENT_TYPE_LOOP_CONTINUED";
+    case RunEventType.RUN_EVENT_TYPE_LOOP_STOPPED:
+      return "RUN_EVENT_TYPE_LOOP_STOPPED";
     case RunEventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -213,6 +307,12 @@ export function runEventTypeToNumber(object: RunEventType): number {
       return 9;
     case RunEventType.RUN_EVENT_TYPE_RUN_CANCELLED:
       return 10;
+    case RunEventType.RUN_EVENT_TYPE_STAGE_QUEUED:
+      return 11;
+    case RunEventType.RUN_EVENT_TYPE_LOOP_CONTINUED:
+      return 12;
+    case RunEventType.RUN_EVENT_TYPE_LOOP_STOPPED:
+      return 13;
     case RunEventType.UNRECOGNIZED:
     default:
       return -1;
@@ -222,7 +322,10 @@ export function runEventTypeToNumber(object: RunEventType): number {
 export interface Run {
   runId: string;
   status: RunStatus;
-  /** Stages in the order they run, e.g. corpus.inspect. */
+  /**
+   * Stage instances of the plan: static ones in spec order (corpus.inspect,
+   * corpus.bucket#phase-2), then each loop's as a pattern (corpus.mix#round-<n>).
+   */
   stages: string[];
   /** Where the input came from: "sample", a file name, or "upload". */
   inputName: string;
@@ -235,11 +338,43 @@ export interface Run {
   reportKey: string;
   /** Stage parameters the run was submitted with (see SubmitRunRequest.params). */
   params: { [key: string]: string };
+  /** The run spec's name, e.g. xuanyuan3 for the bundled recipe. */
+  specName: string;
+  /** Store keys of the run report as Markdown and as self-contained HTML. */
+  reportMarkdownKey: string;
+  reportHtmlKey: string;
+  /** Every stage instance planned so far (loop rounds appear as they are added). */
+  instances: StageInstance[];
+  /** The run's loops: rounds so far, and why each ended. */
+  loops: Loop[];
 }
 
 export interface Run_ParamsEntry {
   key: string;
   value: string;
+}
+
+export interface StageInstance {
+  /** <stage> or <stage>#<instance>, e.g. rlhf.ppo#round-2. */
+  id: string;
+  stage: string;
+  /** Empty for a stage's default instance. */
+  instance: string;
+  status: StageInstanceStatus;
+  /** Instance ids it runs after (its needs and the instances its inputs come from). */
+  needs: string[];
+  /** For a loop round's instance: the loop and the round (from 1). */
+  loop: string;
+  round: number;
+}
+
+export interface Loop {
+  name: string;
+  rounds: number;
+  maxRounds: number;
+  stopped: boolean;
+  /** Why the loop ended: its deciding instance said stop, or max_rounds was reached. */
+  stopReason: string;
 }
 
 export interface SubmitRunRequest {
@@ -271,6 +406,14 @@ export interface SubmitRunRequest {
    * "losses.jsonl" and "weights.json" for corpus.mix.
    */
   files: { [key: string]: Uint8Array };
+  /**
+   * Optional: a run spec, YAML or JSON text (recipes/xuanyuan3.yaml is one): its
+   * stage instances with keys, dependencies, input bindings and params, its inputs,
+   * models and loops. Left empty, the run is `stages` as a chain (empty stages: the
+   * bundled recipe). Set together with stages is refused. `params` still apply, as
+   * "<instance id or stage>.<name>" over the spec's own.
+   */
+  spec: string;
 }
 
 export interface SubmitRunRequest_ParamsEntry {
@@ -314,6 +457,11 @@ export interface RunEvent {
   total: number;
   unit: string;
   attempt: number;
+  /**
+   * The stage instance's key (round-2 of rlhf.ppo#round-2); empty for a stage's
+   * default instance.
+   */
+  instance: string;
 }
 
 export interface WatchRunResponse {
@@ -330,7 +478,10 @@ export interface CancelRunResponse {
 
 export interface ListArtifactsRequest {
   runId: string;
-  /** Optional: one stage; empty lists every committed stage. */
+  /**
+   * Optional: a stage (every instance of it) or one instance (corpus.bucket#phase-2);
+   * empty lists everything committed.
+   */
   stage: string;
 }
 
@@ -341,6 +492,8 @@ export interface Artifact {
   sha256: string;
   size: number;
   contentType: string;
+  /** The instance key of the stage instance that committed it; empty for the default. */
+  instance: string;
 }
 
 export interface ListArtifactsResponse {
@@ -358,6 +511,11 @@ function createBaseRun(): Run {
     error: "",
     reportKey: "",
     params: {},
+    specName: "",
+    reportMarkdownKey: "",
+    reportHtmlKey: "",
+    instances: [],
+    loops: [],
   };
 }
 
@@ -390,6 +548,21 @@ export const Run: MessageFns<Run> = {
     globalThis.Object.entries(message.params).forEach(([key, value]: [string, string]) => {
       Run_ParamsEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
     });
+    if (message.specName !== "") {
+      writer.uint32(82).string(message.specName);
+    }
+    if (message.reportMarkdownKey !== "") {
+      writer.uint32(90).string(message.reportMarkdownKey);
+    }
+    if (message.reportHtmlKey !== "") {
+      writer.uint32(98).string(message.reportHtmlKey);
+    }
+    for (const v of message.instances) {
+      StageInstance.encode(v!, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.loops) {
+      Loop.encode(v!, writer.uint32(114).fork()).join();
+    }
     return writer;
   },
 
@@ -481,6 +654,46 @@ export const Run: MessageFns<Run> = {
             }
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.specName = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reportMarkdownKey = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.reportHtmlKey = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.instances.push(StageInstance.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.loops.push(Loop.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -537,6 +750,27 @@ export const Run: MessageFns<Run> = {
           {},
         )
         : {},
+      specName: isSet(object.specName)
+        ? globalThis.String(object.specName)
+        : isSet(object.spec_name)
+        ? globalThis.String(object.spec_name)
+        : "",
+      reportMarkdownKey: isSet(object.reportMarkdownKey)
+        ? globalThis.String(object.reportMarkdownKey)
+        : isSet(object.report_markdown_key)
+        ? globalThis.String(object.report_markdown_key)
+        : "",
+      reportHtmlKey: isSet(object.reportHtmlKey)
+        ? globalThis.String(object.reportHtmlKey)
+        : isSet(object.report_html_key)
+        ? globalThis.String(object.report_html_key)
+        : "",
+      instances: globalThis.Array.isArray(object?.instances)
+        ? object.instances.map((e: any) => StageInstance.fromJSON(e))
+        : [],
+      loops: globalThis.Array.isArray(object?.loops)
+        ? object.loops.map((e: any) => Loop.fromJSON(e))
+        : [],
     };
   },
 
@@ -575,6 +809,21 @@ export const Run: MessageFns<Run> = {
         });
       }
     }
+    if (message.specName !== "") {
+      obj.specName = message.specName;
+    }
+    if (message.reportMarkdownKey !== "") {
+      obj.reportMarkdownKey = message.reportMarkdownKey;
+    }
+    if (message.reportHtmlKey !== "") {
+      obj.reportHtmlKey = message.reportHtmlKey;
+    }
+    if (message.instances?.length) {
+      obj.instances = message.instances.map((e) => StageInstance.toJSON(e));
+    }
+    if (message.loops?.length) {
+      obj.loops = message.loops.map((e) => Loop.toJSON(e));
+    }
     return obj;
   },
 
@@ -600,6 +849,11 @@ export const Run: MessageFns<Run> = {
       },
       {},
     );
+    message.specName = object.specName ?? "";
+    message.reportMarkdownKey = object.reportMarkdownKey ?? "";
+    message.reportHtmlKey = object.reportHtmlKey ?? "";
+    message.instances = object.instances?.map((e) => StageInstance.fromPartial(e)) || [];
+    message.loops = object.loops?.map((e) => Loop.fromPartial(e)) || [];
     return message;
   },
 };
@@ -689,8 +943,324 @@ export const Run_ParamsEntry: MessageFns<Run_ParamsEntry> = {
   },
 };
 
+function createBaseStageInstance(): StageInstance {
+  return {
+    id: "",
+    stage: "",
+    instance: "",
+    status: StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED,
+    needs: [],
+    loop: "",
+    round: 0,
+  };
+}
+
+export const StageInstance: MessageFns<StageInstance> = {
+  encode(message: StageInstance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.stage !== "") {
+      writer.uint32(18).string(message.stage);
+    }
+    if (message.instance !== "") {
+      writer.uint32(26).string(message.instance);
+    }
+    if (message.status !== StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED) {
+      writer.uint32(32).int32(stageInstanceStatusToNumber(message.status));
+    }
+    for (const v of message.needs) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.loop !== "") {
+      writer.uint32(50).string(message.loop);
+    }
+    if (message.round !== 0) {
+      writer.uint32(56).int32(message.round);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StageInstance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStageInstance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.stage = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.instance = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = stageInstanceStatusFromJSON(reader.int32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.needs.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.loop = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.round = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StageInstance {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      stage: isSet(object.stage) ? globalThis.String(object.stage) : "",
+      instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
+      status: isSet(object.status)
+        ? stageInstanceStatusFromJSON(object.status)
+        : StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED,
+      needs: globalThis.Array.isArray(object?.needs) ? object.needs.map((e: any) => globalThis.String(e)) : [],
+      loop: isSet(object.loop) ? globalThis.String(object.loop) : "",
+      round: isSet(object.round) ? globalThis.Number(object.round) : 0,
+    };
+  },
+
+  toJSON(message: StageInstance): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.stage !== "") {
+      obj.stage = message.stage;
+    }
+    if (message.instance !== "") {
+      obj.instance = message.instance;
+    }
+    if (message.status !== StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED) {
+      obj.status = stageInstanceStatusToJSON(message.status);
+    }
+    if (message.needs?.length) {
+      obj.needs = message.needs;
+    }
+    if (message.loop !== "") {
+      obj.loop = message.loop;
+    }
+    if (message.round !== 0) {
+      obj.round = Math.round(message.round);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StageInstance>): StageInstance {
+    return StageInstance.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StageInstance>): StageInstance {
+    const message = createBaseStageInstance();
+    message.id = object.id ?? "";
+    message.stage = object.stage ?? "";
+    message.instance = object.instance ?? "";
+    message.status = object.status ?? StageInstanceStatus.STAGE_INSTANCE_STATUS_UNSPECIFIED;
+    message.needs = object.needs?.map((e) => e) || [];
+    message.loop = object.loop ?? "";
+    message.round = object.round ?? 0;
+    return message;
+  },
+};
+
+function createBaseLoop(): Loop {
+  return { name: "", rounds: 0, maxRounds: 0, stopped: false, stopReason: "" };
+}
+
+export const Loop: MessageFns<Loop> = {
+  encode(message: Loop, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.rounds !== 0) {
+      writer.uint32(16).int32(message.rounds);
+    }
+    if (message.maxRounds !== 0) {
+      writer.uint32(24).int32(message.maxRounds);
+    }
+    if (message.stopped !== false) {
+      writer.uint32(32).bool(message.stopped);
+    }
+    if (message.stopReason !== "") {
+      writer.uint32(42).string(message.stopReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Loop {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoop();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rounds = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxRounds = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.stopped = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.stopReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Loop {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      rounds: isSet(object.rounds) ? globalThis.Number(object.rounds) : 0,
+      maxRounds: isSet(object.maxRounds)
+        ? globalThis.Number(object.maxRounds)
+        : isSet(object.max_rounds)
+        ? globalThis.Number(object.max_rounds)
+        : 0,
+      stopped: isSet(object.stopped) ? globalThis.Boolean(object.stopped) : false,
+      stopReason: isSet(object.stopReason)
+        ? globalThis.String(object.stopReason)
+        : isSet(object.stop_reason)
+        ? globalThis.String(object.stop_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: Loop): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.rounds !== 0) {
+      obj.rounds = Math.round(message.rounds);
+    }
+    if (message.maxRounds !== 0) {
+      obj.maxRounds = Math.round(message.maxRounds);
+    }
+    if (message.stopped !== false) {
+      obj.stopped = message.stopped;
+    }
+    if (message.stopReason !== "") {
+      obj.stopReason = message.stopReason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Loop>): Loop {
+    return Loop.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Loop>): Loop {
+    const message = createBaseLoop();
+    message.name = object.name ?? "";
+    message.rounds = object.rounds ?? 0;
+    message.maxRounds = object.maxRounds ?? 0;
+    message.stopped = object.stopped ?? false;
+    message.stopReason = object.stopReason ?? "";
+    return message;
+  },
+};
+
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { runId: "", stages: [], inputJsonl: undefined, inputName: "", params: {}, files: {} };
+  return { runId: "", stages: [], inputJsonl: undefined, inputName: "", params: {}, files: {}, spec: "" };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -713,6 +1283,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     globalThis.Object.entries(message.files).forEach(([key, value]: [string, Uint8Array]) => {
       SubmitRunRequest_FilesEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
     });
+    if (message.spec !== "") {
+      writer.uint32(58).string(message.spec);
+    }
     return writer;
   },
 
@@ -783,6 +1356,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             }
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.spec = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -841,6 +1422,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
           {},
         )
         : {},
+      spec: isSet(object.spec) ? globalThis.String(object.spec) : "",
     };
   },
 
@@ -876,6 +1458,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         });
       }
     }
+    if (message.spec !== "") {
+      obj.spec = message.spec;
+    }
     return obj;
   },
 
@@ -906,6 +1491,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
       },
       {},
     );
+    message.spec = object.spec ?? "";
     return message;
   },
 };
@@ -1410,6 +1996,7 @@ function createBaseRunEvent(): RunEvent {
     total: 0,
     unit: "",
     attempt: 0,
+    instance: "",
   };
 }
 
@@ -1444,6 +2031,9 @@ export const RunEvent: MessageFns<RunEvent> = {
     }
     if (message.attempt !== 0) {
       writer.uint32(80).int32(message.attempt);
+    }
+    if (message.instance !== "") {
+      writer.uint32(90).string(message.instance);
     }
     return writer;
   },
@@ -1541,6 +2131,14 @@ export const RunEvent: MessageFns<RunEvent> = {
             message.attempt = reader.int32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.instance = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1569,6 +2167,7 @@ export const RunEvent: MessageFns<RunEvent> = {
       total: isSet(object.total) ? globalThis.Number(object.total) : 0,
       unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
       attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
     };
   },
 
@@ -1604,6 +2203,9 @@ export const RunEvent: MessageFns<RunEvent> = {
     if (message.attempt !== 0) {
       obj.attempt = Math.round(message.attempt);
     }
+    if (message.instance !== "") {
+      obj.instance = message.instance;
+    }
     return obj;
   },
 
@@ -1622,6 +2224,7 @@ export const RunEvent: MessageFns<RunEvent> = {
     message.total = object.total ?? 0;
     message.unit = object.unit ?? "";
     message.attempt = object.attempt ?? 0;
+    message.instance = object.instance ?? "";
     return message;
   },
 };
@@ -1925,7 +2528,7 @@ export const ListArtifactsRequest: MessageFns<ListArtifactsRequest> = {
 };
 
 function createBaseArtifact(): Artifact {
-  return { stage: "", name: "", key: "", sha256: "", size: 0, contentType: "" };
+  return { stage: "", name: "", key: "", sha256: "", size: 0, contentType: "", instance: "" };
 }
 
 export const Artifact: MessageFns<Artifact> = {
@@ -1947,6 +2550,9 @@ export const Artifact: MessageFns<Artifact> = {
     }
     if (message.contentType !== "") {
       writer.uint32(50).string(message.contentType);
+    }
+    if (message.instance !== "") {
+      writer.uint32(58).string(message.instance);
     }
     return writer;
   },
@@ -2012,6 +2618,14 @@ export const Artifact: MessageFns<Artifact> = {
             message.contentType = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.instance = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2036,6 +2650,7 @@ export const Artifact: MessageFns<Artifact> = {
         : isSet(object.content_type)
         ? globalThis.String(object.content_type)
         : "",
+      instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
     };
   },
 
@@ -2059,6 +2674,9 @@ export const Artifact: MessageFns<Artifact> = {
     if (message.contentType !== "") {
       obj.contentType = message.contentType;
     }
+    if (message.instance !== "") {
+      obj.instance = message.instance;
+    }
     return obj;
   },
 
@@ -2073,6 +2691,7 @@ export const Artifact: MessageFns<Artifact> = {
     message.sha256 = object.sha256 ?? "";
     message.size = object.size ?? 0;
     message.contentType = object.contentType ?? "";
+    message.instance = object.instance ?? "";
     return message;
   },
 };
@@ -2149,15 +2768,19 @@ export const ListArtifactsResponse: MessageFns<ListArtifactsResponse> = {
 };
 
 /**
- * PipelineService runs the XuanYuan3 post-training recipe. A run is a BullMQ flow
- * of stages; its events are kept in a Redis stream, so a watcher that connects late
- * or reconnects replays what it missed.
+ * PipelineService runs the XuanYuan3 post-training recipe. A run is a DAG of stage
+ * instances planned from a run spec (a stage plus an instance key, e.g.
+ * corpus.bucket#phase-2), with loops whose rounds the control plane adds while the
+ * deciding stage says continue. Its events are kept in a Redis stream, so a watcher
+ * that connects late or reconnects replays what it missed.
  */
 export type PipelineServiceService = typeof PipelineServiceService;
 export const PipelineServiceService = {
   /**
-   * SubmitRun starts a run. Submitting again with the same run_id returns the
-   * existing run (created = false) and starts nothing.
+   * SubmitRun starts a run from a run spec (or from stages, the older form). A spec
+   * that cannot run is refused with INVALID_ARGUMENT naming the field, before anything
+   * is recorded. Submitting again with the same run_id returns the existing run
+   * (created = false) and starts nothing.
    */
   submitRun: {
     path: "/xuanyuan.v1.PipelineService/SubmitRun" as const,
@@ -2204,7 +2827,10 @@ export const PipelineServiceService = {
     responseSerialize: (value: CancelRunResponse): Buffer => Buffer.from(CancelRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CancelRunResponse => CancelRunResponse.decode(value),
   },
-  /** ListArtifacts lists the committed artifacts of a run, of one stage or of all. */
+  /**
+   * ListArtifacts lists the committed artifacts of a run: of one stage instance, of
+   * every instance of a stage, or of all.
+   */
   listArtifacts: {
     path: "/xuanyuan.v1.PipelineService/ListArtifacts" as const,
     requestStream: false as const,
@@ -2219,8 +2845,10 @@ export const PipelineServiceService = {
 
 export interface PipelineServiceServer extends UntypedServiceImplementation {
   /**
-   * SubmitRun starts a run. Submitting again with the same run_id returns the
-   * existing run (created = false) and starts nothing.
+   * SubmitRun starts a run from a run spec (or from stages, the older form). A spec
+   * that cannot run is refused with INVALID_ARGUMENT naming the field, before anything
+   * is recorded. Submitting again with the same run_id returns the existing run
+   * (created = false) and starts nothing.
    */
   submitRun: handleUnaryCall<SubmitRunRequest, SubmitRunResponse>;
   /** GetRun returns the run's current record. */
@@ -2235,14 +2863,19 @@ export interface PipelineServiceServer extends UntypedServiceImplementation {
    * at its next progress report.
    */
   cancelRun: handleUnaryCall<CancelRunRequest, CancelRunResponse>;
-  /** ListArtifacts lists the committed artifacts of a run, of one stage or of all. */
+  /**
+   * ListArtifacts lists the committed artifacts of a run: of one stage instance, of
+   * every instance of a stage, or of all.
+   */
   listArtifacts: handleUnaryCall<ListArtifactsRequest, ListArtifactsResponse>;
 }
 
 export interface PipelineServiceClient extends Client {
   /**
-   * SubmitRun starts a run. Submitting again with the same run_id returns the
-   * existing run (created = false) and starts nothing.
+   * SubmitRun starts a run from a run spec (or from stages, the older form). A spec
+   * that cannot run is refused with INVALID_ARGUMENT naming the field, before anything
+   * is recorded. Submitting again with the same run_id returns the existing run
+   * (created = false) and starts nothing.
    */
   submitRun(
     request: SubmitRunRequest,
@@ -2304,7 +2937,10 @@ export interface PipelineServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CancelRunResponse) => void,
   ): ClientUnaryCall;
-  /** ListArtifacts lists the committed artifacts of a run, of one stage or of all. */
+  /**
+   * ListArtifacts lists the committed artifacts of a run: of one stage instance, of
+   * every instance of a stage, or of all.
+   */
   listArtifacts(
     request: ListArtifactsRequest,
     callback: (error: ServiceError | null, response: ListArtifactsResponse) => void,

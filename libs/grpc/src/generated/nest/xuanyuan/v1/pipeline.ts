@@ -23,6 +23,19 @@ export enum RunStatus {
   UNRECOGNIZED = "UNRECOGNIZED",
 }
 
+export enum StageInstanceStatus {
+  STAGE_INSTANCE_STATUS_UNSPECIFIED = "STAGE_INSTANCE_STATUS_UNSPECIFIED",
+  /** STAGE_INSTANCE_STATUS_WAITING - Waits for instances it needs. */
+  STAGE_INSTANCE_STATUS_WAITING = "STAGE_INSTANCE_STATUS_WAITING",
+  /** STAGE_INSTANCE_STATUS_READY - Everything it needs has committed; the next planning step queues it. */
+  STAGE_INSTANCE_STATUS_READY = "STAGE_INSTANCE_STATUS_READY",
+  /** STAGE_INSTANCE_STATUS_QUEUED - Added to its stage's queue. */
+  STAGE_INSTANCE_STATUS_QUEUED = "STAGE_INSTANCE_STATUS_QUEUED",
+  /** STAGE_INSTANCE_STATUS_COMMITTED - Its manifest is committed. */
+  STAGE_INSTANCE_STATUS_COMMITTED = "STAGE_INSTANCE_STATUS_COMMITTED",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
 export enum RunEventType {
   RUN_EVENT_TYPE_UNSPECIFIED = "RUN_EVENT_TYPE_UNSPECIFIED",
   RUN_EVENT_TYPE_RUN_QUEUED = "RUN_EVENT_TYPE_RUN_QUEUED",
@@ -35,13 +48,22 @@ export enum RunEventType {
   RUN_EVENT_TYPE_RUN_COMPLETED = "RUN_EVENT_TYPE_RUN_COMPLETED",
   RUN_EVENT_TYPE_RUN_FAILED = "RUN_EVENT_TYPE_RUN_FAILED",
   RUN_EVENT_TYPE_RUN_CANCELLED = "RUN_EVENT_TYPE_RUN_CANCELLED",
+  /** RUN_EVENT_TYPE_STAGE_QUEUED - A stage instance was added to its queue (everything it needs had committed). */
+  RUN_EVENT_TYPE_STAGE_QUEUED = "RUN_EVENT_TYPE_STAGE_QUEUED",
+  /** RUN_EVENT_TYPE_LOOP_CONTINUED - A loop's deciding instance said continue: the next round was added. */
+  RUN_EVENT_TYPE_LOOP_CONTINUED = "RUN_EVENT_TYPE_LOOP_CONTINUED",
+  /** RUN_EVENT_TYPE_LOOP_STOPPED - A loop ended (its decider said stop, or max_rounds); the message says why. */
+  RUN_EVENT_TYPE_LOOP_STOPPED = "RUN_EVENT_TYPE_LOOP_STOPPED",
   UNRECOGNIZED = "UNRECOGNIZED",
 }
 
 export interface Run {
   runId: string;
   status: RunStatus;
-  /** Stages in the order they run, e.g. corpus.inspect. */
+  /**
+   * Stage instances of the plan: static ones in spec order (corpus.inspect,
+   * corpus.bucket#phase-2), then each loop's as a pattern (corpus.mix#round-<n>).
+   */
   stages: string[];
   /** Where the input came from: "sample", a file name, or "upload". */
   inputName: string;
@@ -54,11 +76,43 @@ export interface Run {
   reportKey: string;
   /** Stage parameters the run was submitted with (see SubmitRunRequest.params). */
   params: { [key: string]: string };
+  /** The run spec's name, e.g. xuanyuan3 for the bundled recipe. */
+  specName: string;
+  /** Store keys of the run report as Markdown and as self-contained HTML. */
+  reportMarkdownKey: string;
+  reportHtmlKey: string;
+  /** Every stage instance planned so far (loop rounds appear as they are added). */
+  instances: StageInstance[];
+  /** The run's loops: rounds so far, and why each ended. */
+  loops: Loop[];
 }
 
 export interface Run_ParamsEntry {
   key: string;
   value: string;
+}
+
+export interface StageInstance {
+  /** <stage> or <stage>#<instance>, e.g. rlhf.ppo#round-2. */
+  id: string;
+  stage: string;
+  /** Empty for a stage's default instance. */
+  instance: string;
+  status: StageInstanceStatus;
+  /** Instance ids it runs after (its needs and the instances its inputs come from). */
+  needs: string[];
+  /** For a loop round's instance: the loop and the round (from 1). */
+  loop: string;
+  round: number;
+}
+
+export interface Loop {
+  name: string;
+  rounds: number;
+  maxRounds: number;
+  stopped: boolean;
+  /** Why the loop ended: its deciding instance said stop, or max_rounds was reached. */
+  stopReason: string;
 }
 
 export interface SubmitRunRequest {
@@ -90,6 +144,14 @@ export interface SubmitRunRequest {
    * "losses.jsonl" and "weights.json" for corpus.mix.
    */
   files: { [key: string]: Uint8Array };
+  /**
+   * Optional: a run spec, YAML or JSON text (recipes/xuanyuan3.yaml is one): its
+   * stage instances with keys, dependencies, input bindings and params, its inputs,
+   * models and loops. Left empty, the run is `stages` as a chain (empty stages: the
+   * bundled recipe). Set together with stages is refused. `params` still apply, as
+   * "<instance id or stage>.<name>" over the spec's own.
+   */
+  spec: string;
 }
 
 export interface SubmitRunRequest_ParamsEntry {
@@ -133,6 +195,11 @@ export interface RunEvent {
   total: number;
   unit: string;
   attempt: number;
+  /**
+   * The stage instance's key (round-2 of rlhf.ppo#round-2); empty for a stage's
+   * default instance.
+   */
+  instance: string;
 }
 
 export interface WatchRunResponse {
@@ -149,7 +216,10 @@ export interface CancelRunResponse {
 
 export interface ListArtifactsRequest {
   runId: string;
-  /** Optional: one stage; empty lists every committed stage. */
+  /**
+   * Optional: a stage (every instance of it) or one instance (corpus.bucket#phase-2);
+   * empty lists everything committed.
+   */
   stage: string;
 }
 
@@ -160,6 +230,8 @@ export interface Artifact {
   sha256: string;
   size: number;
   contentType: string;
+  /** The instance key of the stage instance that committed it; empty for the default. */
+  instance: string;
 }
 
 export interface ListArtifactsResponse {
@@ -169,15 +241,19 @@ export interface ListArtifactsResponse {
 export const XUANYUAN_V1_PACKAGE_NAME = "xuanyuan.v1";
 
 /**
- * PipelineService runs the XuanYuan3 post-training recipe. A run is a BullMQ flow
- * of stages; its events are kept in a Redis stream, so a watcher that connects late
- * or reconnects replays what it missed.
+ * PipelineService runs the XuanYuan3 post-training recipe. A run is a DAG of stage
+ * instances planned from a run spec (a stage plus an instance key, e.g.
+ * corpus.bucket#phase-2), with loops whose rounds the control plane adds while the
+ * deciding stage says continue. Its events are kept in a Redis stream, so a watcher
+ * that connects late or reconnects replays what it missed.
  */
 
 export interface PipelineServiceClient {
   /**
-   * SubmitRun starts a run. Submitting again with the same run_id returns the
-   * existing run (created = false) and starts nothing.
+   * SubmitRun starts a run from a run spec (or from stages, the older form). A spec
+   * that cannot run is refused with INVALID_ARGUMENT naming the field, before anything
+   * is recorded. Submitting again with the same run_id returns the existing run
+   * (created = false) and starts nothing.
    */
 
   submitRun(request: SubmitRunRequest, metadata?: Metadata): Observable<SubmitRunResponse>;
@@ -200,21 +276,28 @@ export interface PipelineServiceClient {
 
   cancelRun(request: CancelRunRequest, metadata?: Metadata): Observable<CancelRunResponse>;
 
-  /** ListArtifacts lists the committed artifacts of a run, of one stage or of all. */
+  /**
+   * ListArtifacts lists the committed artifacts of a run: of one stage instance, of
+   * every instance of a stage, or of all.
+   */
 
   listArtifacts(request: ListArtifactsRequest, metadata?: Metadata): Observable<ListArtifactsResponse>;
 }
 
 /**
- * PipelineService runs the XuanYuan3 post-training recipe. A run is a BullMQ flow
- * of stages; its events are kept in a Redis stream, so a watcher that connects late
- * or reconnects replays what it missed.
+ * PipelineService runs the XuanYuan3 post-training recipe. A run is a DAG of stage
+ * instances planned from a run spec (a stage plus an instance key, e.g.
+ * corpus.bucket#phase-2), with loops whose rounds the control plane adds while the
+ * deciding stage says continue. Its events are kept in a Redis stream, so a watcher
+ * that connects late or reconnects replays what it missed.
  */
 
 export interface PipelineServiceController {
   /**
-   * SubmitRun starts a run. Submitting again with the same run_id returns the
-   * existing run (created = false) and starts nothing.
+   * SubmitRun starts a run from a run spec (or from stages, the older form). A spec
+   * that cannot run is refused with INVALID_ARGUMENT naming the field, before anything
+   * is recorded. Submitting again with the same run_id returns the existing run
+   * (created = false) and starts nothing.
    */
 
   submitRun(
@@ -246,7 +329,10 @@ export interface PipelineServiceController {
     metadata?: Metadata,
   ): Promise<CancelRunResponse> | Observable<CancelRunResponse> | CancelRunResponse;
 
-  /** ListArtifacts lists the committed artifacts of a run, of one stage or of all. */
+  /**
+   * ListArtifacts lists the committed artifacts of a run: of one stage instance, of
+   * every instance of a stage, or of all.
+   */
 
   listArtifacts(
     request: ListArtifactsRequest,

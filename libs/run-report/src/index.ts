@@ -1,0 +1,4 @@
+export * from './report';
+export * from './figures';
+export * from './markdown';
+export * from './html';
