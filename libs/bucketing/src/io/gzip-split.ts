@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { constants, createGzip, type Gzip } from 'node:zlib';
-import { shardPrefix } from '../core/jobs';
+import { shardPrefix } from '@xyp/packing';
 import type { ArtifactSink, ArtifactWriter } from './sink';
 
 /**

@@ -34,8 +34,7 @@
  */
 import { endianness } from 'node:os';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { TokenDtype } from '../core/config';
-import { Growable } from '../core/growable';
+import { Growable, type TokenDtype } from '@xyp/packing';
 import type { ArtifactSink, ArtifactSource, WrittenFile } from './sink';
 import { HashingWriter } from './sink';
 

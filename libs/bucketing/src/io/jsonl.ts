@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { ShardSpec } from '../core/jobs';
+import type { ShardSpec } from '@xyp/packing';
 import { isGzipSource, peekGzip, toByteSource, type ByteSource } from './byte-source';
 import { GzipShardSplitter, type GzipSplitTarget, type SplitObject } from './gzip-split';
 

@@ -2,13 +2,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePackConfig, type PackConfigInput } from '../core/config';
-import type { TokenEncoder } from '../core/encoder';
-import { PIECE_SIDECAR_SUFFIX } from '../core/jobs';
-import type { BucketManifest } from '../core/manifest';
-import { decodePieceSidecar } from '../core/sidecars';
-import { simulatePacking } from '../core/simulate';
-import { createStrategy } from '../core/strategies';
+import {
+  type BucketManifest,
+  PIECE_SIDECAR_SUFFIX,
+  type PackConfigInput,
+  type TokenEncoder,
+  createStrategy,
+  decodePieceSidecar,
+  parsePackConfig,
+  simulatePacking,
+} from '@xyp/packing';
 import { IndexedDatasetReader } from './indexed-dataset';
 import { readLines } from './jsonl';
 import { StreamedDocument, TokenSpill } from './long-document';

@@ -3,10 +3,7 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { RejectReason } from '../core/documents';
-import type { TokenEncoder } from '../core/encoder';
-import { StreamedJsonLine } from '../core/streamed-line';
-import { findCut } from '../core/text-chunks';
+import { type RejectReason, StreamedJsonLine, type TokenEncoder, findCut } from '@xyp/packing';
 import type { LineConsumer } from './jsonl';
 
 /**

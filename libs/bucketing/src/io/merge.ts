@@ -1,10 +1,20 @@
 import { basename } from 'node:path';
-import type { PackConfig } from '../core/config';
-import { rejectRate } from '../core/documents';
-import { CATEGORY_SIDECAR_SUFFIX, PIECE_SIDECAR_SUFFIX, bucketPrefix, type ShardReport, type TokenizerRef } from '../core/jobs';
-import { BucketManifest } from '../core/manifest';
-import { addStats, emptyStats, ratios, type CompositionCounts, type CompositionStats } from '../core/metrics';
-import { compareCodeUnits } from '../core/window';
+import {
+  BucketManifest,
+  CATEGORY_SIDECAR_SUFFIX,
+  type CompositionCounts,
+  type CompositionStats,
+  PIECE_SIDECAR_SUFFIX,
+  type PackConfig,
+  type ShardReport,
+  type TokenizerRef,
+  addStats,
+  bucketPrefix,
+  compareCodeUnits,
+  emptyStats,
+  ratios,
+  rejectRate,
+} from '@xyp/packing';
 import { binName, writeConcatenatedIndex } from './indexed-dataset';
 import type { InputPlan } from './jsonl';
 import { HashingWriter, type ArtifactSink, type ArtifactSource, type WrittenFile } from './sink';

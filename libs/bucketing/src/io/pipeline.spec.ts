@@ -3,14 +3,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { parsePackConfig, tokenDtypeFor, type PackConfigInput } from '../core/config';
-import type { TokenEncoder } from '../core/encoder';
-import { CATEGORY_SIDECAR_SUFFIX, PIECE_SIDECAR_SUFFIX, bucketPrefix, type ShardReport } from '../core/jobs';
-import { BucketManifest } from '../core/manifest';
+import {
+  BucketManifest,
+  CATEGORY_SIDECAR_SUFFIX,
+  PIECE_SIDECAR_SUFFIX,
+  type PackConfigInput,
+  type ShardReport,
+  type TokenEncoder,
+  bucketPrefix,
+  createStrategy,
+  decodeCategorySidecar,
+  decodePieceSidecar,
+  parsePackConfig,
+  simulatePacking,
+  tokenDtypeFor,
+} from '@xyp/packing';
 import { createRng } from '@xyp/random';
-import { decodeCategorySidecar, decodePieceSidecar } from '../core/sidecars';
-import { simulatePacking } from '../core/simulate';
-import { createStrategy } from '../core/strategies';
 import { IndexedDatasetReader } from './indexed-dataset';
 import { planInput } from './jsonl';
 import { RejectRateExceededError, mergeShards } from './merge';

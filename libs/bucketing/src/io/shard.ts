@@ -1,13 +1,24 @@
 import { performance } from 'node:perf_hooks';
-import { ChunkedEncoder } from '../core/chunked-encoder';
-import type { TokenEncoder } from '../core/encoder';
-import { parseCorpusLine, type RejectReason, type RejectRecord } from '../core/documents';
-import { Growable } from '../core/growable';
-import { CATEGORY_SIDECAR_SUFFIX, PIECE_SIDECAR_SUFFIX, ShardReport, bucketPrefix, shardPrefix, type ShardJob } from '../core/jobs';
-import { LongDocuments } from '../core/long-documents';
-import { createStrategy } from '../core/strategies';
-import { WindowPacker, type PackItem, type WindowOutput } from '../core/window';
-import { Windowing } from '../core/windowing';
+import {
+  CATEGORY_SIDECAR_SUFFIX,
+  ChunkedEncoder,
+  Growable,
+  LongDocuments,
+  PIECE_SIDECAR_SUFFIX,
+  type PackItem,
+  type RejectReason,
+  type RejectRecord,
+  type ShardJob,
+  ShardReport,
+  type TokenEncoder,
+  type WindowOutput,
+  WindowPacker,
+  Windowing,
+  bucketPrefix,
+  createStrategy,
+  parseCorpusLine,
+  shardPrefix,
+} from '@xyp/packing';
 import { IndexedDatasetWriter } from './indexed-dataset';
 import type { ByteSource } from './byte-source';
 import { readLines } from './jsonl';
@@ -104,13 +115,13 @@ class JsonlWriter {
  * per packed sequence), bounded by `shardLines`. No document adds to that however long it is: no
  * text longer than `chunkChars` reaches the tokenizer, a line over `streamLineBytes` is read in
  * pieces with its tokens spilled to a temporary file (`long-document.ts`), and the whole
- * largest-length pieces of a long document are written at once (`core/long-documents.ts`).
+ * largest-length pieces of a long document are written at once (`long-documents.ts` in `@xyp/packing`).
  */
 export async function packShard(options: PackShardOptions): Promise<ShardReport> {
   const started = performance.now();
   const { job, scratch } = options;
   const { config, shard } = job;
-  // No text longer than `chunkChars` reaches the tokenizer (`core/text-chunks.ts`).
+  // No text longer than `chunkChars` reaches the tokenizer (`text-chunks.ts` in `@xyp/packing`).
   const encoder = new ChunkedEncoder(options.encoder, { chunkChars: config.chunkChars, batchChars: config.batchChars });
   const prefix = shardPrefix(job.scratchPrefix, shard.index);
   const strategy = createStrategy(config.strategy, config.bucketLengths);
@@ -176,7 +187,7 @@ export async function packShard(options: PackShardOptions): Promise<ShardReport>
   /**
    * An accepted document of `length` tokens (`tokens(start, count)` gives them): the whole
    * largest-length pieces of a long one are written at once, the rest goes into the window
-   * (`core/long-documents.ts`).
+   * (`long-documents.ts` in `@xyp/packing`).
    */
   const addDocument = async (line: number, category: string, length: number, tokens: (start: number, count: number) => Int32Array | Promise<Int32Array>) => {
     counts.kept++;

@@ -12,9 +12,7 @@ import {
 } from '@xyp/contracts';
 import type { ArtifactStore } from '@xyp/storage';
 import type { TextTokenizer } from '@xyp/tokenizer';
-import { tokenDtypeFor } from '../core/config';
-import { ratios } from '../core/metrics';
-import type { TokenEncoder } from '../core/encoder';
+import { type TokenEncoder, ratios, tokenDtypeFor } from '@xyp/packing';
 import { planInput, type InputPlan } from '../io/jsonl';
 import { mergeShards } from '../io/merge';
 import { packShard, type ShardProgress } from '../io/shard';

@@ -1,6 +1,5 @@
 import { PackConfig, type ResultOf } from '@xyp/contracts';
-import { parseCorpusLine, type RejectReason } from '../core/documents';
-import { StreamedJsonLine } from '../core/streamed-line';
+import { type RejectReason, StreamedJsonLine, parseCorpusLine } from '@xyp/packing';
 import { toByteSource, type ByteSource } from '../io/byte-source';
 import { readLines } from '../io/jsonl';
 
