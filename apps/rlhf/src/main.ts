@@ -1,5 +1,5 @@
 import { main, PlatformModule } from '@xyp/bootstrap';
-import { SERVICE_ENVS } from '@xyp/config';
+import { SERVICE_ENVS, engineBackendOptions } from '@xyp/config';
 import { unavailableStageWorker } from '@xyp/queue';
 import { serveCheckpoint } from './openai-routes';
 
@@ -13,6 +13,6 @@ main({
   module: (env) => PlatformModule.forRoot(env, { workers: ['rlhf.ppo'], providers: [unavailableStageWorker('rlhf.ppo', 'the PEI-RLHF issue')] }),
   httpPort: (env) => env.XYP_RLHF_HTTP_PORT,
   configure: async (app, env) => {
-    await serveCheckpoint(app, env.XYP_RLHF_SERVE_CHECKPOINT);
+    await serveCheckpoint(app, env.XYP_RLHF_SERVE_CHECKPOINT, engineBackendOptions(env));
   },
 });

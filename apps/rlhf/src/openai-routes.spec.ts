@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ArtifactStoreSink, disposeModel, initBackend, initParams, saveModel } from '@xyp/engine';
+import { ArtifactStoreSink, checkpointManifest, disposeModel, initBackend, initParams, saveModel } from '@xyp/engine';
 import { ARTIFACT_STORE, LocalDirectoryStore } from '@xyp/storage';
 import { serveCheckpoint } from './openai-routes';
 
@@ -29,7 +29,8 @@ beforeAll(async () => {
   const model = initParams({ vocabSize: 260, contextLength: 32, layers: 1, width: 16, heads: 2 }, 1);
   const sink = new ArtifactStoreSink(store, 'rlhf-serve', 'engine.lm');
   await saveModel(sink, model);
-  await sink.commit();
+  // The engine writes the checkpoint's objects; committing its manifest is the caller's.
+  expect((await store.commitManifest(checkpointManifest(sink))).committed).toBe(true);
   disposeModel(model);
   return () => rmSync(dir, { recursive: true, force: true });
 });

@@ -1,6 +1,7 @@
 import { Logger, type INestApplication } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { OpenAiService, loadServedModel } from '@xyp/engine';
+import type { BackendOptions } from '@xyp/engine';
+import { OpenAiService, loadServedModel } from '@xyp/openai-server';
 import { ARTIFACT_STORE, type ArtifactStore } from '@xyp/storage';
 
 /**
@@ -13,13 +14,14 @@ export function mountOpenAiRoutes(app: INestApplication, service: OpenAiService)
 
 /**
  * When `checkpoint` is set (`XYP_RLHF_SERVE_CHECKPOINT`), loads it from the app's ArtifactStore (or
- * a directory) and serves it at `/v1`, so the synthesis service and OpenAI clients can call it.
+ * a directory) on the engine backend `backend` (from `XYP_ENGINE_*`) and serves it at `/v1`, so the
+ * synthesis service and OpenAI clients can call it.
  */
-export async function serveCheckpoint(app: INestApplication, checkpoint: string | undefined): Promise<OpenAiService | undefined> {
+export async function serveCheckpoint(app: INestApplication, checkpoint: string | undefined, backend: BackendOptions = {}): Promise<OpenAiService | undefined> {
   if (!checkpoint) return undefined;
   const logger = new Logger('openai');
   const store = app.get<ArtifactStore>(ARTIFACT_STORE, { strict: false });
-  const served = await loadServedModel(checkpoint, { store });
+  const served = await loadServedModel(checkpoint, { store, backend });
   const service = new OpenAiService({ models: [served], onError: (error) => logger.error(error instanceof Error ? error.message : String(error)) });
   mountOpenAiRoutes(app, service);
   logger.log(`serving ${served.id} (context ${served.model.config.contextLength}) over the OpenAI API at /v1`);

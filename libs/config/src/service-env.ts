@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envPort } from './load-config';
+import { EngineEnv } from './engine-env';
 import { PlatformEnv } from './platform-config';
 
 /**
@@ -22,8 +23,18 @@ export const SERVICE_ENVS = {
   }),
   trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) }),
   synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),
-  reward: PlatformEnv.extend({ XYP_REWARD_HTTP_PORT: envPort().default(3104) }),
-  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional() }),
+  /**
+   * The reward service serves `RewardService.Score` over gRPC on `XYP_REWARD_GRPC_PORT` when
+   * `XYP_REWARD_CHECKPOINT` names a reward model, which it loads on the engine (`XYP_ENGINE_*`).
+   */
+  reward: PlatformEnv.extend({
+    XYP_REWARD_HTTP_PORT: envPort().default(3104),
+    XYP_REWARD_GRPC_PORT: envPort().default(50052),
+    XYP_REWARD_CHECKPOINT: z.string().min(1).optional(),
+    ...EngineEnv.shape,
+  }),
+  /** The rlhf service loads checkpoints on the engine (`XYP_RLHF_SERVE_CHECKPOINT`), so it reads the engine's backend settings too. */
+  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional(), ...EngineEnv.shape }),
 } as const;
 
 export type ServiceName = keyof typeof SERVICE_ENVS;

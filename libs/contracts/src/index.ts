@@ -4,3 +4,5 @@ export * from './documents';
 export * from './stages';
 export * from './runs';
 export * from './corpus-bucket';
+export * from './training-jobs';
+export * from './reward';

@@ -6,28 +6,35 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
-import { enableNativeKernels, loadNativeBlas } from './native';
+import { NATIVE_ADDON_PATH, enableNativeKernels, loadNativeBlas } from './native';
 
 // Switching the native kernels off and on at run time (benchmarks, tests) belongs with backend selection.
 export { useNativeKernels } from './native';
 
 export type BackendName = 'wasm' | 'cpu';
 
+/**
+ * How to pick the backend. Every field is explicit: the engine reads no environment. Processes that
+ * take these settings from `XYP_ENGINE_*` read them with `EngineEnv` / `engineBackendOptions` of
+ * `@xyp/config` and pass them here.
+ */
 export interface BackendOptions {
-  /** `auto` tries WASM (SIMD, threads when `threads` > 1) and falls back to the CPU backend. */
+  /** `auto` (default) tries WASM (SIMD, threads when `threads` > 1) and falls back to the CPU backend. */
   backend?: BackendName | 'auto';
   /**
    * Compute threads. With the native addon: OpenBLAS threads and the workers of the fused kernels (the
    * WASM module then loads its single-threaded build). Without it: XNNPACK threads of the WASM backend,
-   * 1 loading the single-threaded SIMD build. Default: `XYP_ENGINE_THREADS` or the core count (max 8).
+   * 1 loading the single-threaded SIMD build. Default: the core count, at most 8.
    */
   threads?: number;
   /**
    * Run matrix products and the fused kernels (`native.ts`) on the OpenBLAS addon when it is built
-   * (`tools/native/build.sh`). Default: on unless `XYP_ENGINE_NATIVE=0`. Without the addon, or when
-   * it fails to load, everything runs on WASM and `BackendInfo.note` says why.
+   * (`tools/native/build.sh`). Default: on. Without the addon, or when it fails to load, everything
+   * runs on WASM and `BackendInfo.note` says why.
    */
   native?: boolean;
+  /** The addon to load; default `NATIVE_ADDON_PATH` (`tools/native/blas/build/Release/xyp_blas.node`). */
+  nativePath?: string;
 }
 
 /** Which code multiplies matrices: the OpenBLAS addon, XNNPACK inside WASM, or the CPU backend's JS. */
@@ -55,8 +62,6 @@ export function backendInfo(): BackendInfo | undefined {
 }
 
 function defaultThreads(): number {
-  const fromEnv = Number(process.env.XYP_ENGINE_THREADS);
-  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
   return Math.max(1, Math.min(8, os.cpus().length));
 }
 
@@ -70,13 +75,13 @@ export function initBackend(options: BackendOptions = {}): Promise<BackendInfo> 
 }
 
 async function choose(options: BackendOptions): Promise<BackendInfo> {
-  const wanted = options.backend ?? (process.env.XYP_ENGINE_BACKEND as BackendName | undefined) ?? 'auto';
+  const wanted = options.backend ?? 'auto';
   if (wanted === 'cpu') return useCpu();
   const threads = options.threads ?? defaultThreads();
   // With the addon every heavy kernel runs natively; the WASM module is left with residual additions
   // and reshapes, for which its thread pool measured no gain (README), so it loads single-threaded.
-  const nativeWanted = options.native ?? process.env.XYP_ENGINE_NATIVE !== '0';
-  const { blas, note } = nativeWanted ? loadNativeBlas() : { blas: undefined, note: undefined };
+  const nativeWanted = options.native ?? true;
+  const { blas, note } = nativeWanted ? loadNativeBlas(options.nativePath ?? NATIVE_ADDON_PATH) : { blas: undefined, note: undefined };
   const wasmThreads = blas ? 1 : threads;
   const before = { uncaught: process.listeners('uncaughtException'), rejection: process.listeners('unhandledRejection') };
   try {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalDirectoryStore } from '@xyp/storage';
 import { initBackend } from './backend';
 import { DirectorySink, loadModel, loadTrainer, saveModel, saveTrainer } from './checkpoint';
-import { createStoreCheckpoint, newRunId, openCheckpoint, parseCheckpointRef } from './checkpoint-store';
+import { ArtifactStoreSink, checkpointManifest, createStoreCheckpoint, newRunId, openCheckpoint, parseCheckpointRef } from './checkpoint-store';
 import { disposeModel, initParams } from './model';
 import { Trainer } from './train';
 
@@ -41,14 +41,19 @@ describe('checkpoint IDs', () => {
 });
 
 describe('checkpoints in the ArtifactStore', () => {
-  it('commits a trainer as artifacts listed by a manifest and loads it back by ID, bit for bit', async () => {
+  it('writes a trainer as objects without committing, and once the caller commits their manifest loads it back by ID, bit for bit', async () => {
     const model = initParams(config, 1);
     const trainer = new Trainer(model, { lr: 1e-3 }, 2);
     const sink = await createStoreCheckpoint(store, 'ckpt-roundtrip', 'engine.lm');
     await saveTrainer(sink, trainer);
-    const manifest = await sink.commit({ note: 'test' });
+    const manifest = checkpointManifest(sink, { note: 'test' });
     expect(manifest.artifacts.map((a) => a.name)).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer.json']);
-    expect(manifest.result).toMatchObject({ kind: 'xyp-engine-checkpoint', note: 'test' });
+    expect(manifest.artifacts).toEqual(sink.entries());
+    expect(manifest.result).toMatchObject({ kind: 'xyp-engine-checkpoint', files: ['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer.json'], note: 'test' });
+    // Writing the objects committed nothing: the checkpoint does not exist yet.
+    expect(await store.readManifest('ckpt-roundtrip', 'engine.lm')).toBeNull();
+    await expect(openCheckpoint('ckpt-roundtrip/engine.lm', store)).rejects.toThrow(/not found/);
+    expect((await store.commitManifest(manifest)).committed).toBe(true);
 
     const { ref, sink: reader } = await openCheckpoint('ckpt-roundtrip/engine.lm', store);
     expect(ref.kind).toBe('store');
@@ -80,5 +85,7 @@ describe('checkpoints in the ArtifactStore', () => {
     await store.commitManifest({ version: 1, runId: 'ckpt-other', stage: 'corpus.bucket', committedAt: new Date().toISOString(), artifacts: [entry], result: {} });
     await expect(openCheckpoint('ckpt-other/corpus.bucket', store)).rejects.toThrow(/not an engine checkpoint/);
     await expect(openCheckpoint(join(dir, 'nowhere'), store)).rejects.toThrow(/has no config.json/);
+    await expect(openCheckpoint('ckpt-roundtrip/engine.lm')).rejects.toThrow(/ckpt-roundtrip\/engine.lm: a store checkpoint, but no artifact store was given/);
+    expect(() => checkpointManifest(new ArtifactStoreSink(store, 'ckpt-empty', 'engine.lm'))).toThrow(/ckpt-empty\/engine.lm: nothing written/);
   });
 });

@@ -1,17 +1,32 @@
 /**
  * Checkpoints in the project's ArtifactStore, and the checkpoint IDs a user passes around.
  *
- * A checkpoint ID is `<runId>/<stage>` in the configured store (`XYP_STORE`, `XYP_STORE_DIR`,
- * default `.xyp/store`): the checkpoint's files are artifacts of that stage, named as the engine
- * names them (`model.safetensors`, `config.json`, ...), and the stage's manifest lists them. A plain
- * directory written by `DirectorySink` is accepted wherever an ID is.
+ * A checkpoint ID is `<runId>/<stage>` in an artifact store: the checkpoint's files are artifacts of
+ * that stage, named as the engine names them (`model.safetensors`, `config.json`, ...), and the
+ * stage's manifest lists them. A plain directory written by `DirectorySink` is accepted wherever an
+ * ID is.
+ *
+ * The engine only writes objects and reads committed manifests (`CheckpointObjectStore`, a part of
+ * `ArtifactStore`). It never commits a manifest: the sink returns the entries it wrote
+ * (`ArtifactStoreSink.entries`, `checkpointManifest`) and whoever owns the stage — a stage worker,
+ * the CLI — commits it, and only then does the checkpoint exist.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, PlatformEnv, storeSettings } from '@xyp/config';
 import { RunId, StageNameFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import { createArtifactStore, type ArtifactStore } from '@xyp/storage';
 import { DirectorySink, type CheckpointSink } from './checkpoint';
+
+/**
+ * What checkpoints need of the artifact store (`ArtifactStore` of `@xyp/storage` has it): write and
+ * read objects, read a committed manifest. No commit.
+ */
+export interface CheckpointObjectStore {
+  putObject(runId: string, stage: string, name: string, body: Buffer, contentType?: string): Promise<ArtifactEntry>;
+  getObject(key: string): Promise<Buffer>;
+  readManifest(runId: string, stage: string): Promise<StageManifest | null>;
+  /** Names the store in messages, e.g. `local:/path` or `s3://bucket`. */
+  describe(): string;
+}
 
 /** The manifest `result.kind` of a stage that holds an engine checkpoint. */
 export const CHECKPOINT_RESULT_KIND = 'xyp-engine-checkpoint';
@@ -50,27 +65,21 @@ export function formatCheckpointId(runId: string, stage: string): string {
   return parseCheckpointRef(`${runId}/${stage}`).id;
 }
 
-/** The store the platform's environment configures (`XYP_STORE`, `XYP_STORE_DIR`, `XYP_S3_*`). */
-export function storeFromEnv(env: Record<string, string | undefined> = process.env): ArtifactStore {
-  return createArtifactStore(storeSettings(loadConfig(PlatformEnv, env)));
-}
-
 function contentTypeOf(name: string): string {
   return name.endsWith('.json') ? 'application/json' : 'application/octet-stream';
 }
 
 /**
  * A `CheckpointSink` over one stage of the ArtifactStore. `put` stores each file as an artifact of
- * the stage; `commit` writes the manifest that lists them, which is what makes the checkpoint
- * exist (the store's first commit of a stage wins). `get` reads files written in this session, then
- * those of the committed manifest.
+ * the stage; `entries` lists what was put, for the manifest the caller commits (`checkpointManifest`).
+ * `get` reads files written in this session, then those of the committed manifest.
  */
 export class ArtifactStoreSink implements CheckpointSink {
   private readonly written = new Map<string, ArtifactEntry>();
   private manifest: StageManifest | null | undefined;
 
   constructor(
-    readonly store: ArtifactStore,
+    readonly store: CheckpointObjectStore,
     readonly runId: string,
     readonly stage: string,
   ) {
@@ -92,59 +101,66 @@ export class ArtifactStoreSink implements CheckpointSink {
     return new Uint8Array(await this.store.getObject(entry.key));
   }
 
+  /** The objects put so far, sorted by name. */
+  entries(): ArtifactEntry[] {
+    return [...this.written.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   /** The committed manifest, or null when the stage has none. */
   async committed(): Promise<StageManifest | null> {
     if (this.manifest === undefined) this.manifest = await this.store.readManifest(this.runId, this.stage);
     return this.manifest;
   }
+}
 
-  /**
-   * Commits the files put so far with `result` (plus the checkpoint kind and file list). Fails when
-   * another writer committed this stage first, since the ID would then name that writer's files.
-   */
-  async commit(result: Record<string, unknown> = {}): Promise<StageManifest> {
-    if (this.written.size === 0) throw new Error(`checkpoint ${this.id}: nothing to commit`);
-    const artifacts = [...this.written.values()].sort((a, b) => a.name.localeCompare(b.name));
-    const outcome = await this.store.commitManifest({
-      version: 1,
-      runId: this.runId,
-      stage: this.stage,
-      committedAt: new Date().toISOString(),
-      artifacts,
-      result: { kind: CHECKPOINT_RESULT_KIND, files: artifacts.map((a) => a.name), ...result },
-    });
-    if (!outcome.committed) throw new Error(`checkpoint ${this.id} already exists in ${this.store.describe()}; choose another run id`);
-    this.manifest = outcome.manifest;
-    return outcome.manifest;
-  }
+/**
+ * The stage manifest of a checkpoint written through `sink`, for the caller to commit: the files put
+ * so far and `result` plus the checkpoint kind and file list. Fails when nothing was written.
+ */
+export function checkpointManifest(sink: ArtifactStoreSink, result: Record<string, unknown> = {}): StageManifest {
+  const artifacts = sink.entries();
+  if (artifacts.length === 0) throw new Error(`checkpoint ${sink.id}: nothing written`);
+  return {
+    version: 1,
+    runId: sink.runId,
+    stage: sink.stage,
+    committedAt: new Date().toISOString(),
+    artifacts,
+    result: { kind: CHECKPOINT_RESULT_KIND, files: artifacts.map((a) => a.name), ...result },
+  };
+}
+
+/** The error to give when a checkpoint ID is already committed by another writer. */
+export function checkpointTakenError(id: string, store: CheckpointObjectStore): Error {
+  return new Error(`checkpoint ${id} already exists in ${store.describe()}; choose another run id`);
 }
 
 /** A sink to write a new checkpoint; fails early when the ID is already taken. */
-export async function createStoreCheckpoint(store: ArtifactStore, runId: string, stage: string): Promise<ArtifactStoreSink> {
+export async function createStoreCheckpoint(store: CheckpointObjectStore, runId: string, stage: string): Promise<ArtifactStoreSink> {
   const sink = new ArtifactStoreSink(store, runId, stage);
-  if (await sink.committed()) throw new Error(`checkpoint ${sink.id} already exists in ${store.describe()}; choose another run id`);
+  if (await sink.committed()) throw checkpointTakenError(sink.id, store);
   return sink;
 }
 
 /**
- * A sink to read the checkpoint a reference names. Store checkpoints must be committed; a directory
- * must hold `config.json`.
+ * A sink to read the checkpoint a reference names. Store checkpoints must be committed in `store`; a
+ * directory must hold `config.json`.
  */
-export async function openCheckpoint(ref: CheckpointRef | string, store?: ArtifactStore): Promise<{ ref: CheckpointRef; sink: CheckpointSink }> {
+export async function openCheckpoint(ref: CheckpointRef | string, store?: CheckpointObjectStore): Promise<{ ref: CheckpointRef; sink: CheckpointSink }> {
   const parsed = typeof ref === 'string' ? parseCheckpointRef(ref) : ref;
   if (parsed.kind === 'directory') {
     const sink = new DirectorySink(parsed.dir);
     if (!(await sink.get('config.json'))) throw new Error(`checkpoint directory ${parsed.dir} has no config.json`);
     return { ref: parsed, sink };
   }
-  const target = store ?? storeFromEnv();
-  const sink = new ArtifactStoreSink(target, parsed.runId, parsed.stage);
+  if (!store) throw new Error(`checkpoint ${parsed.id}: a store checkpoint, but no artifact store was given to read it from`);
+  const sink = new ArtifactStoreSink(store, parsed.runId, parsed.stage);
   const manifest = await sink.committed();
   if (!manifest) {
-    throw new Error(`checkpoint ${parsed.id} not found in ${target.describe()} (no manifest for run ${parsed.runId}, stage ${parsed.stage})`);
+    throw new Error(`checkpoint ${parsed.id} not found in ${store.describe()} (no manifest for run ${parsed.runId}, stage ${parsed.stage})`);
   }
   if (manifest.result.kind !== CHECKPOINT_RESULT_KIND) {
-    throw new Error(`${parsed.id} in ${target.describe()} is a ${String(manifest.result.kind ?? 'pipeline')} stage, not an engine checkpoint`);
+    throw new Error(`${parsed.id} in ${store.describe()} is a ${String(manifest.result.kind ?? 'pipeline')} stage, not an engine checkpoint`);
   }
   return { ref: parsed, sink };
 }

@@ -1,20 +1,20 @@
 /** Finite-difference gradient checks for tests and diagnostics. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Params } from './model';
-import { Rng } from './rng';
+import { SplitMix32, nextNormal, shuffleInPlace } from '@xyp/random';
 
 /**
  * Compares the analytic directional derivative `⟨∇L(θ), d⟩` with the central difference
- * central difference `D(ε) = (L(θ + εd) − L(θ − εd)) / 2ε`, Richardson-extrapolated to
+ * `D(ε) = (L(θ + εd) − L(θ − εd)) / 2ε`, Richardson-extrapolated to
  * `(4·D(ε/2) − D(ε)) / 3` (error O(ε⁴) instead of O(ε²), so ε can stay large against float32 rounding),
  * along a seeded random direction d of unit norm per parameter element scale over every trainable
  * parameter.
  */
 export function directionalGradientCheck(params: Params, loss: () => tf.Scalar, seed: number, eps = 1e-3): { analytic: number; numeric: number } {
   const vars = Object.values(params).filter((v) => v.trainable);
-  const rng = new Rng(seed);
+  const rng = new SplitMix32(seed);
   const base = vars.map((v) => tf.clone(v));
-  const dirs = vars.map((v) => tf.tensor(Float32Array.from({ length: v.size }, () => rng.normal()), v.shape));
+  const dirs = vars.map((v) => tf.tensor(Float32Array.from({ length: v.size }, () => nextNormal(rng)), v.shape));
   const { value, grads } = tf.variableGrads(loss, vars);
   let analytic = 0;
   vars.forEach((v, i) => {
@@ -67,7 +67,7 @@ export function coordinateGradientCheck(params: Params, loss: () => tf.Scalar, s
   value.dispose();
   for (const g of Object.values(grads)) g.dispose();
   if (candidates.length < count) throw new Error(`coordinateGradientCheck: only ${candidates.length} coordinates have |gradient| ≥ ${minGrad}, ${count} asked`);
-  const picked = new Rng(seed).shuffle(candidates).slice(0, count);
+  const picked = shuffleInPlace(candidates, new SplitMix32(seed)).slice(0, count);
   return picked.map(({ param, index, analytic }) => {
     const v = params[param];
     const base = v.dataSync().slice() as Float32Array;

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { attention, bmm, customGrad1, gatherRows, gelu, linear, nativeKernels, rmsNorm, rotary } from './ops';
-import { Rng } from './rng';
+import { SplitMix32, nextNormal, nextSeed } from '@xyp/random';
 
 export const ModelConfig = z.object({
   vocabSize: z.number().int().positive(),
@@ -85,7 +85,7 @@ export function initParams(configInput: ModelConfigInput, seed: number): Model {
   const config = ModelConfig.parse(configInput);
   if (config.width % config.heads !== 0) throw new Error('width must be a multiple of heads');
   if ((config.width / config.heads) % 2 !== 0) throw new Error('head width must be even (rotary pairs)');
-  const rng = new Rng(seed);
+  const rng = new SplitMix32(seed);
   const params: Params = {};
   const prefix = variablePrefix();
   for (const [name, shape] of paramShapes(config)) {
@@ -94,7 +94,7 @@ export function initParams(configInput: ModelConfigInput, seed: number): Model {
     if (/norm/.test(name)) values.fill(1);
     else if (name !== 'value_b') {
       const std = /\.(wo|w2)$/.test(name) ? 0.02 / Math.sqrt(2 * config.layers) : 0.02;
-      for (let i = 0; i < size; i++) values[i] = rng.normal() * std;
+      for (let i = 0; i < size; i++) values[i] = nextNormal(rng) * std;
     }
     // The variable takes the tensor's buffer; disposing the tensor leaves the variable its sole owner,
     // so that the optimiser may update it in place (`nativeAdamWInPlace`).
@@ -237,9 +237,9 @@ function rotateHalfMatrix(Dh: number): tf.Tensor2D {
   return tf.tensor2d(r, [Dh, Dh]);
 }
 
-function dropout<T extends tf.Tensor>(x: T, rate: number, rng: Rng | undefined): T {
+function dropout<T extends tf.Tensor>(x: T, rate: number, rng: SplitMix32 | undefined): T {
   if (!rng || rate === 0) return x;
-  const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', rng.seed()), rate));
+  const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', nextSeed(rng)), rate));
   return tf.mul(x, tf.mul(keep, 1 / (1 - rate))) as T;
 }
 
@@ -266,7 +266,7 @@ export function forwardHidden(model: Model, input: ForwardInput): tf.Tensor2D {
   const N = B * T;
   const past = input.cache?.length ?? 0;
   if (past + T > config.contextLength) throw new Error(`sequence of ${past + T} exceeds the context of ${config.contextLength}`);
-  const rng = input.dropoutSeed === undefined || config.dropout === 0 ? undefined : new Rng(input.dropoutSeed);
+  const rng = input.dropoutSeed === undefined || config.dropout === 0 ? undefined : new SplitMix32(input.dropoutSeed);
   const positions = input.positions ?? defaultPositions(B, T, past);
   const ids = tf.tensor1d(input.ids, 'int32');
   let x = gatherRows(params.tok_emb as tf.Tensor2D, ids);
@@ -316,7 +316,7 @@ export function forwardHidden(model: Model, input: ForwardInput): tf.Tensor2D {
 }
 
 /** The layers of `forwardHidden` on the fused native kernels, x `[N, D]` embeddings, bias `[B, T, T]`. */
-function fusedLayers(model: Model, input: tf.Tensor2D, bias: tf.Tensor3D, positions: Int32Array, rng: Rng | undefined): tf.Tensor2D {
+function fusedLayers(model: Model, input: tf.Tensor2D, bias: tf.Tensor3D, positions: Int32Array, rng: SplitMix32 | undefined): tf.Tensor2D {
   const { config, params } = model;
   const H = config.heads;
   const N = input.shape[0];

@@ -4,9 +4,23 @@
  * embedding and LM head of a model a few hundred rows tall. The 128k-entry Llama-3 tokenizer used for
  * shard packing would make the embedding and head of a width-256 model 2 × 33M parameters, far larger
  * than its 4-layer trunk, and the head's matmul would dominate every step.
+ *
+ * It implements the project's tokenizer interface (`TextTokenizer` of `@xyp/tokenizer`), so code that
+ * packs or reads corpora takes it as it takes Llama-3; the synchronous `encode`, `decodeText` and the
+ * chat template are what training and sampling use.
  */
+import type { EncodeBatchOptions, TextTokenizer } from '@xyp/tokenizer';
+
 export const SPECIAL_TOKENS = { endOfText: 256, system: 257, user: 258, assistant: 259 } as const;
 export const BYTE_VOCAB_SIZE = 260;
+
+/** The text of each special token, as `tokenToId` and `decode` spell them. */
+const SPECIAL_TOKEN_TEXT: Record<number, string> = {
+  [SPECIAL_TOKENS.endOfText]: '<eot>',
+  [SPECIAL_TOKENS.system]: '<system>',
+  [SPECIAL_TOKENS.user]: '<user>',
+  [SPECIAL_TOKENS.assistant]: '<assistant>',
+};
 
 export type ChatRole = 'system' | 'user' | 'assistant';
 export interface ChatMessage {
@@ -14,9 +28,13 @@ export interface ChatMessage {
   content: string;
 }
 
-export class ByteTokenizer {
+export class ByteTokenizer implements TextTokenizer {
+  readonly name = 'byte';
+  readonly backend = 'js' as const;
   readonly vocabSize = BYTE_VOCAB_SIZE;
-  readonly eos = SPECIAL_TOKENS.endOfText;
+  /** `<eot>`: ends every document and every chat message. */
+  readonly eosId: number = SPECIAL_TOKENS.endOfText;
+  readonly eosToken = '<eot>';
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
 
@@ -24,15 +42,52 @@ export class ByteTokenizer {
     return Array.from(this.encoder.encode(text));
   }
 
-  /** Bytes back to text; special tokens are dropped. */
-  decode(ids: ArrayLike<number>): string {
+  async encodeBatch(texts: readonly string[], options: EncodeBatchOptions = {}): Promise<Int32Array[]> {
+    return texts.map((text) => {
+      const bytes = this.encoder.encode(text);
+      const ids = new Int32Array(bytes.length + (options.appendId === undefined ? 0 : 1));
+      ids.set(bytes);
+      if (options.appendId !== undefined) ids[bytes.length] = options.appendId;
+      return ids;
+    });
+  }
+
+  /** A special token's id (`<eot>`, `<system>`, `<user>`, `<assistant>`), or the byte of a one-byte string. */
+  tokenToId(token: string): number | null {
+    for (const [id, text] of Object.entries(SPECIAL_TOKEN_TEXT)) if (text === token) return Number(id);
+    const bytes = this.encoder.encode(token);
+    return bytes.length === 1 ? bytes[0] : null;
+  }
+
+  /** Text of the byte tokens; special tokens are dropped (what a sample's reply shows). */
+  decodeText(ids: ArrayLike<number>): string {
     const bytes: number[] = [];
     for (let i = 0; i < ids.length; i++) if (ids[i] < 256) bytes.push(ids[i]);
     return this.decoder.decode(new Uint8Array(bytes));
   }
 
+  /** `TextTokenizer.decode`: the text with special tokens kept, spelled `<eot>`, `<user>`, ... */
+  async decode(ids: ArrayLike<number>): Promise<string> {
+    let text = '';
+    let run: number[] = [];
+    const flush = (): void => {
+      text += this.decoder.decode(new Uint8Array(run));
+      run = [];
+    };
+    for (let i = 0; i < ids.length; i++) {
+      const special = SPECIAL_TOKEN_TEXT[ids[i]];
+      if (special === undefined) run.push(ids[i]);
+      else {
+        flush();
+        text += special;
+      }
+    }
+    flush();
+    return text;
+  }
+
   /**
-   * Chat template: `<role> content` for every message, then `<assistant>` when a reply is to be
+   * Chat template: `<role> content <eot>` for every message, then `<assistant>` when a reply is to be
    * generated. `trainMask[i]` is 1 on the content and closing `<eot>` of assistant messages: the tokens
    * SFT computes its loss on.
    */
@@ -42,7 +97,7 @@ export class ByteTokenizer {
     for (const message of messages) {
       ids.push(SPECIAL_TOKENS[message.role]);
       trainMask.push(0);
-      const body = [...this.encode(message.content), this.eos];
+      const body = [...this.encode(message.content), this.eosId];
       ids.push(...body);
       for (let i = 0; i < body.length; i++) trainMask.push(message.role === 'assistant' ? 1 : 0);
     }

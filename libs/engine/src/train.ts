@@ -5,9 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, OptimConfig, type OptimConfigInput } from './optim';
 import { forwardHidden, lmLogits, type Model } from './model';
+import { SplitMix32, nextSeed } from '@xyp/random';
 import { tokenNll } from './ops';
-import { Rng } from './rng';
 import type { ByteTokenizer, ChatMessage } from './tokenizer';
+import { runStepLoop, type LoopControl } from './step-loop';
 
 /** A batch of B rows of T tokens, flattened `[B·T]`. */
 export interface TokenBatch {
@@ -23,15 +24,25 @@ export interface TokenBatch {
 }
 
 /**
- * Causal LM loss `L = Σ_n w_n · (−log p(t_n | x_≤n)) / Σ_n w_n` over the B·T positions;
+ * Token-level cross-entropy with loss weights, over N positions:
+ *   `ℓ_n = −log softmax(z_n)[t_n]`, logits z `[N, V]`, targets t `[N]`;
+ *   `L = Σ_n w_n·ℓ_n / max(Σ_n w_n, 1)`, weights w `[N]`.
+ * With 0/1 weights L is the mean NLL over the counted positions (CPT: targets in the same document as
+ * their input; SFT: assistant tokens). Returns L and the per-token NLL ℓ `[N]`.
+ */
+export function weightedTokenLoss(logits: tf.Tensor2D, targets: Int32Array, weights: Float32Array): { loss: tf.Scalar; nll: tf.Tensor1D } {
+  const nll = tokenNll(logits, tf.tensor1d(targets, 'int32'));
+  const total = weights.reduce((a, b) => a + b, 0);
+  return { loss: tf.div(tf.sum(tf.mul(nll, tf.tensor1d(weights))), Math.max(total, 1)) as tf.Scalar, nll };
+}
+
+/**
+ * Causal LM loss of a batch (`weightedTokenLoss` on the LM logits `[B·T, V]` of its B·T positions);
  * returns the scalar and the per-token NLL `[B·T]`.
  */
 export function lmLoss(model: Model, batch: TokenBatch, dropoutSeed?: number): { loss: tf.Scalar; nll: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ...batch, dropoutSeed });
-  const nll = tokenNll(lmLogits(model, hidden), tf.tensor1d(batch.targets, 'int32'));
-  const weights = tf.tensor1d(batch.weights);
-  const total = batch.weights.reduce((a, b) => a + b, 0);
-  return { loss: tf.div(tf.sum(tf.mul(nll, weights)), Math.max(total, 1)) as tf.Scalar, nll };
+  return weightedTokenLoss(lmLogits(model, hidden), batch.targets, batch.weights);
 }
 
 export interface StepResult {
@@ -47,7 +58,8 @@ export interface StepResult {
  */
 export class Trainer {
   readonly optimizer: AdamW;
-  readonly rng: Rng;
+  /** Data order, dropout seeds and sampling seeds of the run; its `state` is checkpointed. */
+  readonly rng: SplitMix32;
 
   constructor(
     readonly model: Model,
@@ -55,7 +67,7 @@ export class Trainer {
     seed: number,
   ) {
     this.optimizer = new AdamW(OptimConfig.parse(optim), model.params);
-    this.rng = new Rng(seed);
+    this.rng = new SplitMix32(seed);
   }
 
   get step(): number {
@@ -67,7 +79,7 @@ export class Trainer {
    * are released (e.g. to read per-token losses).
    */
   trainStep(loss: (dropoutSeed: number) => tf.Scalar): StepResult {
-    const dropoutSeed = this.rng.seed();
+    const dropoutSeed = nextSeed(this.rng);
     const vars = Object.values(this.model.params).filter((v) => v.trainable);
     const byVarName = new Map(Object.entries(this.model.params).map(([name, v]) => [v.name, name]));
     const { value, grads } = tf.variableGrads(() => loss(dropoutSeed), vars);
@@ -139,24 +151,25 @@ export function packDocuments(docs: number[][], T: number, padId: number): Packe
   return { rowLength, tokens: Int32Array.from(tokens), docIds: Int32Array.from(docIds) };
 }
 
-export interface CptOptions {
+export interface CptOptions extends LoopControl {
+  /** Steps to run now (a resumed trainer runs the steps it has left). */
   steps: number;
   batchSize: number;
-  onStep?: (result: StepResult) => void;
 }
 
-/** Causal-LM training on packed rows, rows drawn by the trainer's seeded generator. */
-export function trainCpt(trainer: Trainer, rows: PackedRows, options: CptOptions): StepResult[] {
+/**
+ * Causal-LM training on packed rows, rows drawn by the trainer's seeded generator. Step-wise
+ * (`runStepLoop`): cancel with `signal` (rejects before the next step), stop early with `stop`
+ * (returns the steps done), progress after every step, the event loop served between steps.
+ */
+export async function trainCpt(trainer: Trainer, rows: PackedRows, options: CptOptions): Promise<StepResult[]> {
   const count = rows.tokens.length / rows.rowLength;
-  const results: StepResult[] = [];
-  for (let s = 0; s < options.steps; s++) {
-    const pick = Array.from({ length: options.batchSize }, () => trainer.rng.int(count));
+  return runStepLoop(options.steps, options, trainer.step, () => {
+    const pick = Array.from({ length: options.batchSize }, () => trainer.rng.nextInt(count));
     const batch = cptBatch(rows, pick);
     const result = trainer.trainStep((seed) => lmLoss(trainer.model, batch, seed).loss);
-    results.push(result);
-    options.onStep?.(result);
-  }
-  return results;
+    return { result, tokens: batch.batch * batch.seq };
+  });
 }
 
 export interface SftExample {
@@ -176,8 +189,8 @@ export interface CategoryLossLine {
 /** An SFT batch: chat template, right padding, loss weight 1 on assistant tokens only. */
 export function sftBatch(examples: SftExample[], tokenizer: ByteTokenizer, T: number): TokenBatch & { categories: string[] } {
   const B = examples.length;
-  const ids = new Int32Array(B * T).fill(tokenizer.eos);
-  const targets = new Int32Array(B * T).fill(tokenizer.eos);
+  const ids = new Int32Array(B * T).fill(tokenizer.eosId);
+  const targets = new Int32Array(B * T).fill(tokenizer.eosId);
   const weights = new Float32Array(B * T);
   examples.forEach((ex, b) => {
     const { ids: seq, trainMask } = tokenizer.encodeChat(ex.messages, false);
@@ -191,54 +204,63 @@ export function sftBatch(examples: SftExample[], tokenizer: ByteTokenizer, T: nu
   return { ids, targets, weights, batch: B, seq: T, categories: examples.map((e) => e.category) };
 }
 
-export interface SftOptions {
+/**
+ * Per-category NLL sums since each category's last log line: the part of an SFT run's state that is not
+ * in the trainer. A caller that checkpoints mid-run saves it and passes it back on resume.
+ */
+export type SftLogState = Record<string, { nll: number; tokens: number }>;
+
+export interface SftOptions extends LoopControl {
+  /** Steps to run now (a resumed trainer runs the steps it has left). */
   steps: number;
   batchSize: number;
   seq: number;
-  /** A line per category every `logEvery` steps. */
+  /** A line per category every `logEvery` steps (of the trainer's step count). */
   logEvery: number;
   onLog?: (line: CategoryLossLine) => void;
-  onStep?: (result: StepResult) => void;
+  /** Sums carried over from before a resume; updated in place as the loop runs. */
+  logState?: SftLogState;
 }
 
-/** SFT: loss on assistant tokens only; per-category mean loss reported every `logEvery` steps. */
-export function trainSft(
+/**
+ * SFT: loss on assistant tokens only; per-category mean loss reported every `logEvery` steps.
+ * Step-wise like `trainCpt` (cancel, stop, progress, the event loop served between steps).
+ */
+export async function trainSft(
   trainer: Trainer,
   tokenizer: ByteTokenizer,
   examples: SftExample[],
   options: SftOptions,
-): { steps: StepResult[]; log: CategoryLossLine[] } {
-  const sums = new Map<string, { nll: number; tokens: number }>();
+): Promise<{ steps: StepResult[]; log: CategoryLossLine[] }> {
+  const sums = options.logState ?? {};
   const log: CategoryLossLine[] = [];
-  const steps: StepResult[] = [];
-  for (let s = 0; s < options.steps; s++) {
-    const picked = Array.from({ length: options.batchSize }, () => examples[trainer.rng.int(examples.length)]);
+  const steps = await runStepLoop(options.steps, options, trainer.step, () => {
+    const picked = Array.from({ length: options.batchSize }, () => examples[trainer.rng.nextInt(examples.length)]);
     const batch = sftBatch(picked, tokenizer, options.seq);
     const result = trainer.trainStep((seed) => {
       const { loss, nll } = lmLoss(trainer.model, batch, seed);
       const values = nll.dataSync();
       batch.categories.forEach((category, b) => {
-        const acc = sums.get(category) ?? { nll: 0, tokens: 0 };
+        const acc = sums[category] ?? { nll: 0, tokens: 0 };
         for (let t = 0; t < batch.seq; t++) {
           const w = batch.weights[b * batch.seq + t];
           acc.nll += w * values[b * batch.seq + t];
           acc.tokens += w;
         }
-        sums.set(category, acc);
+        sums[category] = acc;
       });
       return loss;
     });
-    steps.push(result);
-    options.onStep?.(result);
     if (result.step % options.logEvery === 0) {
-      for (const [category, acc] of [...sums.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const [category, acc] of Object.entries(sums).sort(([a], [b]) => a.localeCompare(b))) {
         if (acc.tokens === 0) continue;
         const line = { step: result.step, category, loss: acc.nll / acc.tokens, tokens: acc.tokens };
         log.push(line);
         options.onLog?.(line);
       }
-      sums.clear();
+      for (const category of Object.keys(sums)) delete sums[category];
     }
-  }
+    return { result, tokens: batch.batch * batch.seq };
+  });
   return { steps, log };
 }

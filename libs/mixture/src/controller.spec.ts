@@ -333,3 +333,86 @@ describe('nextMixture: audit trail', () => {
     expect(news.reason).toContain('by smoothing towards uniform');
   });
 });
+
+/**
+ * The update rule of the README, computed here with plain numbers step by step (EMA with β = 0,
+ * the least-squares log-loss slope over the last three points, the signal, its weighted centring,
+ * the exponentiated-gradient step, the smoothing and the projection), against `nextMixture`.
+ */
+describe('nextMixture: the update rule by hand', () => {
+  const steps = [0, 10, 20, 40];
+  const losses: Record<string, number[]> = { a: [2.0, 1.8, 1.7, 1.65], b: [3.0, 2.95, 2.9, 2.88], c: [1.5, 1.2, 1.0, 0.8] };
+  const lines: LossReportLine[] = steps.flatMap((step, i) => Object.entries(losses).map(([category, l]) => ({ step, category, loss: l[i] })));
+  const weights = { a: 0.5, b: 0.3, c: 0.2 };
+  const base: MixtureConfigInput = { emaBeta: 0, slopeWindow: 3, minSlopePoints: 2, learningRate: 0.5, smoothing: 0.1, levelWeight: 1, slopeWeight: 0.5, maxStep: 1, minShare: 0.05 };
+
+  /** Bias-corrected EMA of the README: m_k = β·m_{k−1} + (1 − β)·x_k from m_0 = 0, then m_K / (1 − β^K). */
+  function ema(xs: number[], beta: number): number {
+    let m = 0;
+    for (const x of xs) m = beta * m + (1 - beta) * x;
+    return beta === 0 ? xs[xs.length - 1] : m / (1 - beta ** xs.length);
+  }
+
+  /** The README's signals s_c and smoothed weights p'_c (before the projection) for these lines. */
+  function byHand(signalClip: number, emaBeta = 0): { signal: Record<string, number>; smoothed: Record<string, number> } {
+    const span = 40;
+    const clipped: Record<string, number> = {};
+    for (const [category, l] of Object.entries(losses)) {
+      // L_now = forward EMA, L_ref = backward EMA (stage start); g = OLS slope of ln L on the last 3 steps.
+      const level = Math.log(ema(l, emaBeta) / ema([...l].reverse(), emaBeta));
+      const xs = [10, 20, 40];
+      const ys = [Math.log(l[1]), Math.log(l[2]), Math.log(l[3])];
+      const mx = (xs[0] + xs[1] + xs[2]) / 3;
+      const my = (ys[0] + ys[1] + ys[2]) / 3;
+      const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+      const r = 1 * level + 0.5 * slope * span;
+      clipped[category] = Math.max(-signalClip, Math.min(signalClip, r));
+    }
+    const centre = 0.5 * clipped.a + 0.3 * clipped.b + 0.2 * clipped.c;
+    const signal = { a: clipped.a - centre, b: clipped.b - centre, c: clipped.c - centre };
+    const u = { a: 0.5 * Math.exp(0.5 * signal.a), b: 0.3 * Math.exp(0.5 * signal.b), c: 0.2 * Math.exp(0.5 * signal.c) };
+    const z = u.a + u.b + u.c;
+    return { signal, smoothed: { a: 0.9 * (u.a / z) + 0.1 / 3, b: 0.9 * (u.b / z) + 0.1 / 3, c: 0.9 * (u.c / z) + 0.1 / 3 } };
+  }
+  const smoothedByHand = (signalClip: number): Record<string, number> => byHand(signalClip).smoothed;
+
+  it('gives p′ = (1 − γ)·w·exp(η·s)/Σ + γ/n when no bound binds', () => {
+    const { signal, smoothed: expected } = byHand(2);
+    const decision = nextMixture(lines, weights, { ...base, maxShare: 0.9, signalClip: 2 });
+    for (const c of ['a', 'b', 'c']) expect(decision.weights[c], c).toBeCloseTo(expected[c], 12);
+    // s = r − Σ w·r / Σ w (the weighted centring, which the exponentiated step itself ignores).
+    for (const c of ['a', 'b', 'c']) expect(change(decision, c).signal, c).toBeCloseTo(signal[c], 12);
+    // The hard category (b: loss still high, barely falling) gains, the easy one (c: falling fast) loses.
+    expect(decision.weights.b).toBeGreaterThan(0.3);
+    expect(decision.weights.c).toBeLessThan(0.2);
+  });
+
+  it('clips the raw signal at ±c before centring', () => {
+    const expected = smoothedByHand(0.3);
+    const decision = nextMixture(lines, weights, { ...base, maxShare: 0.9, signalClip: 0.3 });
+    for (const c of ['a', 'b', 'c']) expect(decision.weights[c], c).toBeCloseTo(expected[c], 12);
+    expect(change(decision, 'c').flags).toContain('signal-clipped');
+  });
+
+  it('projects onto the share bounds: a capped category sits at maxShare and the others shift by one τ', () => {
+    const p = smoothedByHand(2);
+    expect(p.a).toBeGreaterThan(0.45);
+    const decision = nextMixture(lines, weights, { ...base, maxShare: 0.45, signalClip: 2 });
+    // w_i = clamp(p′_i − τ, lo, hi) with Σ w = 1: a at 0.45, b and c shifted by τ = (p′_b + p′_c − 0.55)/2.
+    const tau = (p.b + p.c - 0.55) / 2;
+    expect(decision.weights.a).toBe(0.45);
+    expect(decision.weights.b).toBeCloseTo(p.b - tau, 12);
+    expect(decision.weights.c).toBeCloseTo(p.c - tau, 12);
+  });
+
+  it('reads the level from bias-corrected EMAs of the curve, forwards for L_now and backwards for L_ref', () => {
+    const { signal, smoothed } = byHand(2, 0.5);
+    const decision = nextMixture(lines, weights, { ...base, emaBeta: 0.5, maxShare: 0.9, signalClip: 2 });
+    for (const c of ['a', 'b', 'c']) {
+      expect(change(decision, c).lossNow, c).toBeCloseTo(ema(losses[c], 0.5), 12);
+      expect(change(decision, c).lossReference, c).toBeCloseTo(ema([...losses[c]].reverse(), 0.5), 12);
+      expect(change(decision, c).signal, c).toBeCloseTo(signal[c], 12);
+      expect(decision.weights[c], c).toBeCloseTo(smoothed[c], 12);
+    }
+  });
+});

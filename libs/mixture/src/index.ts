@@ -7,3 +7,4 @@ export * from './curve';
 export * from './controller';
 export * from './sampler';
 export * from './decide';
+export * from './settle';

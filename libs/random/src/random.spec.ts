@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, deriveSeed, seedToUint32, shuffleInPlace } from './random';
+import { createRng, deriveSeed, mix32, nextNormal, nextSeed, seedToUint32, shuffleInPlace } from './random';
 
 describe('seeded PRNG', () => {
   it('gives the same stream for the same seed and a different one for another seed', () => {
@@ -51,5 +51,37 @@ describe('seeded PRNG', () => {
     expect([...once].sort((a, b) => a - b)).toEqual(items);
     expect(shuffleInPlace([...items], createRng(5))).toEqual(once);
     expect(once).not.toEqual(items);
+  });
+
+  it('is SplitMix32: each draw is mix32 of the state advanced by the golden-ratio increment', () => {
+    const rng = createRng(9);
+    let state = seedToUint32(9);
+    for (let i = 0; i < 5; i += 1) {
+      state = (state + 0x9e3779b9) >>> 0;
+      expect(rng.nextUint32()).toBe(mix32(state));
+    }
+  });
+
+  it('continues the same stream from a saved state', () => {
+    const rng = createRng(11);
+    rng.nextUint32();
+    const saved = rng.state;
+    const ahead = Array.from({ length: 20 }, () => rng.nextFloat());
+    const resumed = createRng(0);
+    resumed.state = saved;
+    expect(Array.from({ length: 20 }, () => resumed.nextFloat())).toEqual(ahead);
+  });
+
+  it('draws standard normals (mean ≈ 0, variance ≈ 1) and int32 seeds', () => {
+    const rng = createRng(13);
+    const xs = Array.from({ length: 20_000 }, () => nextNormal(rng));
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
+    expect(Math.abs(mean)).toBeLessThan(0.05);
+    expect(Math.abs(variance - 1)).toBeLessThan(0.05);
+    for (let i = 0; i < 1000; i += 1) {
+      const seed = nextSeed(rng);
+      expect(Number.isInteger(seed) && seed >= 0 && seed < 2147483647).toBe(true);
+    }
   });
 });

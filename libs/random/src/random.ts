@@ -59,31 +59,66 @@ export function deriveSeed(seed: number, ...path: (number | string)[]): number {
   return h;
 }
 
-/** SplitMix32 generator from a safe-integer seed. */
-export function createRng(seed: number): Rng {
-  let state = seedToUint32(seed);
-  const nextUint32 = (): number => {
-    state = (state + 0x9e3779b9) >>> 0;
-    return mix32(state);
-  };
-  const nextFloat = (): number => {
-    const high = nextUint32() >>> 5; // 27 bits
-    const low = nextUint32() >>> 6; // 26 bits
+/**
+ * SplitMix32 with its state in the open: the whole state is one uint32, so a checkpoint can store
+ * it (`state`) and a resumed run continues the same stream.
+ */
+export class SplitMix32 implements Rng {
+  private current: number;
+
+  constructor(seed: number) {
+    this.current = seedToUint32(seed);
+  }
+
+  /** The generator's whole state; setting it continues the stream from where it was read. */
+  get state(): number {
+    return this.current;
+  }
+
+  set state(value: number) {
+    this.current = value >>> 0;
+  }
+
+  nextUint32(): number {
+    this.current = (this.current + 0x9e3779b9) >>> 0;
+    return mix32(this.current);
+  }
+
+  nextFloat(): number {
+    const high = this.nextUint32() >>> 5; // 27 bits
+    const low = this.nextUint32() >>> 6; // 26 bits
     return (high * 67108864 + low) / 9007199254740992;
-  };
-  const nextInt = (n: number): number => {
+  }
+
+  nextInt(n: number): number {
     if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`nextInt needs a positive safe integer, got ${n}`);
     if (n <= 0x100000000) {
       // Rejection sampling on 32 bits: accept only below the largest multiple of n.
       const limit = Math.floor(0x100000000 / n) * n;
       for (;;) {
-        const x = nextUint32();
+        const x = this.nextUint32();
         if (x < limit) return x % n;
       }
     }
-    return Math.floor(nextFloat() * n);
-  };
-  return { nextUint32, nextFloat, nextInt };
+    return Math.floor(this.nextFloat() * n);
+  }
+}
+
+/** SplitMix32 generator from a safe-integer seed. */
+export function createRng(seed: number): SplitMix32 {
+  return new SplitMix32(seed);
+}
+
+/** Standard normal draw (Box–Muller, cosine branch): `√(−2 ln u)·cos(2πv)`, u ∈ (0, 1], v ∈ [0, 1). */
+export function nextNormal(rng: Rng): number {
+  const u = 1 - rng.nextFloat();
+  const v = rng.nextFloat();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** A seed for a child generator or a TF.js random op (which wants a positive int32): uniform in [0, 2³¹ − 1). */
+export function nextSeed(rng: Rng): number {
+  return rng.nextUint32() % 2147483647;
 }
 
 /** Fisher–Yates shuffle in place (Knuth, TAOCP vol. 2, Algorithm P); returns the array. */

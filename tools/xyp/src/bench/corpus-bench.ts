@@ -16,7 +16,7 @@ import {
   type LengthRecord,
   type PackConfig,
   type StrategyName,
-} from '@xyp/bucketing';
+} from '@xyp/packing';
 import { collectGarbage, loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 import { runCorpusBucket, type CorpusRunSummary } from './corpus-run';
 

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { ShardJob, ShardReport, ShardRunner } from '@xyp/bucketing';
+import type { ShardRunner } from '@xyp/bucketing';
+import type { ShardJob, ShardReport } from '@xyp/packing';
 import type { WorkerReply, WorkerRequest } from './corpus-worker';
 
 const REGISTER = resolve(__dirname, '../../../runtime/register.js');

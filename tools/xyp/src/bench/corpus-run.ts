@@ -6,13 +6,9 @@ import {
   bucketCorpus,
   describeDocumentProgress,
   inProcessRunner,
-  parsePackConfig,
-  ratios,
-  tokenDtypeFor,
-  type BucketManifest,
-  type PackConfigInput,
   type ShardProgress,
 } from '@xyp/bucketing';
+import { parsePackConfig, ratios, tokenDtypeFor, type BucketManifest, type PackConfigInput } from '@xyp/packing';
 import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 import { startWorkerPool } from './corpus-pool';
 import { peakRssMb } from './corpus-rss';

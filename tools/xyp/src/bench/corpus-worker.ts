@@ -3,7 +3,8 @@
  * then packs the shard jobs it is sent into the scratch directory and reports back over IPC.
  * Started with the SWC register hook (`node -r tools/runtime/register.js`).
  */
-import { DirectoryStore, ShardJob, packShard, type ShardReport } from '@xyp/bucketing';
+import { DirectoryStore, packShard } from '@xyp/bucketing';
+import { ShardJob, type ShardReport } from '@xyp/packing';
 import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 import { peakRssMb } from './corpus-rss';
 

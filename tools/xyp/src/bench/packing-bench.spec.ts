@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { packBestFitDecreasing } from '@xyp/bucketing';
+import { packBestFitDecreasing } from '@xyp/packing';
 import { BUCKET_LENGTHS, DISTRIBUTIONS, REFERENCE_LABEL, generateCorpus, referenceCounts, runPackingBench } from './packing-bench';
 
 describe('xyp bench packing', () => {

@@ -9,7 +9,7 @@ import {
   type LengthRecord,
   type PackConfig,
   type StrategyName,
-} from '@xyp/bucketing';
+} from '@xyp/packing';
 import { createRng, deriveSeed, type Rng } from '@xyp/random';
 
 /**

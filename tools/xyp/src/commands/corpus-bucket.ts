@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CATEGORY_MIXING, DEFAULT_BUCKET_LENGTHS, STRATEGY_NAMES, type CategoryMixing, type PackConfigInput, type StrategyName } from '@xyp/bucketing';
+import {
+  CATEGORY_MIXING,
+  DEFAULT_BUCKET_LENGTHS,
+  STRATEGY_NAMES,
+  type CategoryMixing,
+  type PackConfigInput,
+  type StrategyName,
+} from '@xyp/packing';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { runCorpusBucket, type CorpusRunSummary } from '../bench/corpus-run';
 

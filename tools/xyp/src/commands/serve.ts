@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { OpenAiService, loadServedModel, startOpenAiServer } from '@xyp/engine';
+import { parseCheckpointRef } from '@xyp/engine';
+import { OpenAiService, loadServedModel, startOpenAiServer } from '@xyp/openai-server';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { configuredBackend, configuredStore } from '../engine-runtime';
 
 interface ServeOptions {
   checkpoint: string;
@@ -33,7 +35,9 @@ export function registerServe(parent: Command): void {
       try {
         const listenPort = port(o.port);
         progress(`loading ${o.checkpoint}`);
-        const served = await loadServedModel(o.checkpoint, { name: o.modelName });
+        // The store is only read for a `<runId>/<stage>` checkpoint; a directory needs none.
+        const store = parseCheckpointRef(o.checkpoint).kind === 'store' ? configuredStore() : undefined;
+        const served = await loadServedModel(o.checkpoint, { name: o.modelName, store, backend: configuredBackend() });
         const service = new OpenAiService({ models: [served], onError: (error) => progress(`request failed: ${error instanceof Error ? error.message : String(error)}`) });
         const handle = await startOpenAiServer(service, { port: listenPort, host: o.host });
         const ready = { url: `${handle.url}/v1`, model: served.id, source: served.source, contextLength: served.model.config.contextLength };

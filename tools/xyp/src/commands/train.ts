@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
-import { ClusterEngine, LocalEngine, newRunId, type CausalLmSpecInput, type EngineJob } from '@xyp/engine';
+import { ClusterEngine } from '@xyp/cluster';
+import type { CausalLmSpecInput, EngineJob } from '@xyp/contracts';
+import { newRunId } from '@xyp/engine';
+import { LocalEngine } from '@xyp/local-engine';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
 
 interface LmOptions {
   input?: string;
@@ -138,7 +142,9 @@ export function registerTrain(parent: Command): void {
             if (o.bucket !== undefined || o.maxSequences !== undefined) throw new Error('--bucket and --max-sequences go with --shards');
             spec.data = { jsonl: o.input };
           }
-          job = await new LocalEngine({ onProgress: progress }).trainCausalLm(spec);
+          const engine = new LocalEngine({ store: () => configuredStore(), backend: configuredBackend(), onProgress: progress });
+          job = await engine.trainCausalLm(spec);
+          if (job.engine === 'local') await commitCheckpoint(engine.store, job);
         }
         printResult(job.engine === 'local' ? { checkpoint: job.checkpoint, ...job.metrics } : job, o.json === true, () => human(job));
         process.exit(0);

@@ -1,0 +1,3 @@
+export * from './cluster-engine';
+export * from './render';
+export * from './validate';

@@ -1,0 +1,342 @@
+/**
+ * Kubernetes manifests for the real-scale stack:
+ *
+ * - CPT and SFT: a Kubeflow `PyTorchJob` (kubeflow.org/v1) running Megatron-LM's `pretrain_gpt.py`
+ *   under `torchrun`. The training operator sets `PET_NNODES`, `PET_NODE_RANK`, `PET_MASTER_ADDR`,
+ *   `PET_MASTER_PORT` and, from `spec.nprocPerNode`, `PET_NPROC_PER_NODE`; torchrun reads its
+ *   arguments from those `PET_*` variables, so the command carries none of them.
+ * - Reward model and PPO: a KubeRay `RayJob` (ray.io/v1) running OpenRLHF. PPO's entrypoint is
+ *   `python3 -m openrlhf.cli.train_ppo_ray`, which places actor, critic, reference, reward model
+ *   and vLLM engines on the Ray cluster itself. `openrlhf.cli.train_rm` is a DeepSpeed script, not
+ *   a Ray program: it runs under the `deepspeed` launcher on one node, and `entrypointNumGpus`
+ *   makes Ray schedule the entrypoint onto a GPU worker.
+ *
+ * Flags are those of Megatron-LM's `megatron/training/arguments.py` and OpenRLHF's
+ * `openrlhf/cli/train_rm.py` and `train_ppo_ray.py` argument parsers.
+ */
+import type { Architecture, CausalLmSpec, KubernetesObject, PpoSpec, Resources, RewardModelSpec, SftSpec } from '@xyp/contracts';
+import { joinPosix } from './posix-path';
+
+export interface RenderOptions {
+  /** Where Megatron-LM is checked out inside the image (`pretrain_gpt.py` lives there). */
+  megatronDir: string;
+  /** Ray version of the image, for `rayClusterSpec.rayVersion`. */
+  rayVersion: string;
+}
+
+const LABEL_PREFIX = 'xyp.io';
+
+/** A DNS-1035 name within KubeRay's 47-character limit for RayJobs (the stricter of the two CRDs). */
+export function jobName(runId: string, suffix: string): string {
+  const room = 47 - suffix.length - 1;
+  return `${runId.slice(0, room).replace(/-+$/, '')}-${suffix}`;
+}
+
+function metadata(name: string, r: Resources, runId: string, stage: string): KubernetesObject['metadata'] {
+  return {
+    name,
+    namespace: r.namespace,
+    labels: { 'app.kubernetes.io/managed-by': 'xyp', [`${LABEL_PREFIX}/run-id`]: runId, [`${LABEL_PREFIX}/stage`]: stage },
+  };
+}
+
+/** A path inside the shared volume: relative paths are taken from its mount point. */
+export function onVolume(r: Resources, path: string): string {
+  return path.startsWith('/') ? path : joinPosix(r.mountPath, path);
+}
+
+export function checkpointDir(r: Resources, runId: string, stage: string): string {
+  return joinPosix(r.mountPath, 'checkpoints', runId, stage);
+}
+
+function requireImage(r: Resources, what: string): string {
+  if (!r.image) throw new Error(`${what} spec: resources.image: the cluster engine needs a container image`);
+  return r.image;
+}
+
+interface PodOptions {
+  containerName: string;
+  image: string;
+  command?: string[];
+  gpus: number;
+  ports?: { containerPort: number; name: string }[];
+  env?: { name: string; value: string }[];
+}
+
+/** A pod template with the shared volume and a memory-backed `/dev/shm` (NCCL and dataloaders need more than the 64 MiB default). */
+function podTemplate(r: Resources, o: PodOptions): Record<string, unknown> {
+  const container: Record<string, unknown> = {
+    name: o.containerName,
+    image: o.image,
+    ...(o.command ? { command: o.command } : {}),
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.ports ? { ports: o.ports } : {}),
+    resources: o.gpus > 0 ? { limits: { 'nvidia.com/gpu': o.gpus }, requests: { 'nvidia.com/gpu': o.gpus } } : { requests: { cpu: '2', memory: '8Gi' } },
+    volumeMounts: [
+      { name: 'shared', mountPath: r.mountPath },
+      { name: 'dshm', mountPath: '/dev/shm' },
+    ],
+  };
+  return {
+    spec: {
+      ...(r.serviceAccount ? { serviceAccountName: r.serviceAccount } : {}),
+      containers: [container],
+      volumes: [
+        { name: 'shared', persistentVolumeClaim: { claimName: r.volumeClaim } },
+        { name: 'dshm', emptyDir: { medium: 'Memory' } },
+      ],
+    },
+  };
+}
+
+/** Megatron's parallel layout checks (`megatron/training/arguments.py` asserts the same). */
+function checkMegatronLayout(what: string, a: Architecture, r: Resources, batchSize: number, microBatchSize: number): number {
+  const world = r.nodes * r.gpusPerNode;
+  const modelParallel = r.tensorParallel * r.pipelineParallel;
+  if (world % modelParallel !== 0) throw new Error(`${what} spec: resources: ${world} GPUs are not divisible by tensor × pipeline parallel = ${modelParallel}`);
+  const dataParallel = world / modelParallel;
+  if (a.heads % r.tensorParallel !== 0) throw new Error(`${what} spec: architecture.heads ${a.heads} is not divisible by resources.tensorParallel ${r.tensorParallel}`);
+  if (a.layers % r.pipelineParallel !== 0) throw new Error(`${what} spec: architecture.layers ${a.layers} is not divisible by resources.pipelineParallel ${r.pipelineParallel}`);
+  if (batchSize % (microBatchSize * dataParallel) !== 0) {
+    throw new Error(`${what} spec: batchSize ${batchSize} is not divisible by microBatchSize × data parallel = ${microBatchSize} × ${dataParallel}`);
+  }
+  return dataParallel;
+}
+
+/** `--data-path`: `prefix ...`, or `weight prefix ...` when any weight is given (Megatron's blend syntax). */
+function dataPathArgs(r: Resources, data: { prefix: string; weight?: number }[]): string[] {
+  const weighted = data.some((d) => d.weight !== undefined);
+  return data.flatMap((d) => (weighted ? [String(d.weight ?? 1), onVolume(r, d.prefix)] : [onVolume(r, d.prefix)]));
+}
+
+/** `pretrain_gpt.py` arguments for a Llama-style model (RMSNorm, SwiGLU, RoPE, untied embeddings, no biases). */
+export function megatronArgs(spec: CausalLmSpec | SftSpec, what: string, finetune: boolean): string[] {
+  const r = spec.resources;
+  const a = spec.architecture;
+  if (!spec.data.megatron) throw new Error(`${what} spec: data.megatron: the cluster engine trains on Megatron shards (prefixes of .bin/.idx pairs)`);
+  if (!spec.tokenizer) throw new Error(`${what} spec: tokenizer: the cluster engine needs a Hugging Face tokenizer directory (--tokenizer-model)`);
+  checkMegatronLayout(what, a, r, spec.batchSize, spec.microBatchSize);
+  const o = spec.optimizer;
+  const args = [
+    ['--tensor-model-parallel-size', r.tensorParallel],
+    ['--pipeline-model-parallel-size', r.pipelineParallel],
+    ['--num-layers', a.layers],
+    ['--hidden-size', a.width],
+    ['--num-attention-heads', a.heads],
+    ...(a.queryGroups ? [['--group-query-attention'], ['--num-query-groups', a.queryGroups]] : []),
+    ...(a.ffnHidden ? [['--ffn-hidden-size', a.ffnHidden]] : []),
+    ['--seq-length', a.context],
+    ['--max-position-embeddings', a.context],
+    ['--position-embedding-type', 'rope'],
+    ...(a.ropeBase ? [['--rotary-base', a.ropeBase]] : []),
+    ['--normalization', 'RMSNorm'],
+    ['--swiglu'],
+    ['--untie-embeddings-and-output-weights'],
+    ['--disable-bias-linear'],
+    ['--micro-batch-size', spec.microBatchSize],
+    ['--global-batch-size', spec.batchSize],
+    ['--train-iters', spec.steps],
+    ['--lr', o.lr],
+    ['--min-lr', o.minLr ?? o.lr / 10],
+    ['--lr-decay-style', 'cosine'],
+    ['--lr-warmup-iters', Math.min(o.warmupSteps, spec.steps)],
+    ['--weight-decay', o.weightDecay],
+    ['--clip-grad', o.clipNorm],
+    ['--bf16'],
+    ['--seed', spec.seed],
+    ['--data-path', ...dataPathArgs(r, spec.data.megatron)],
+    // All data trains; with no validation split, evaluation is off.
+    ['--split', '100,0,0'],
+    ['--eval-iters', 0],
+    ['--tokenizer-type', 'HuggingFaceTokenizer'],
+    ['--tokenizer-model', onVolume(r, spec.tokenizer)],
+    ['--save', checkpointDir(r, spec.runId, spec.stage)],
+    ['--save-interval', Math.max(1, Math.min(1000, spec.steps))],
+    ['--log-interval', 1],
+    ...(spec.init ? [['--load', onVolume(r, spec.init)]] : []),
+    // Fine-tuning starts at iteration 0 without the base run's optimizer and RNG state.
+    ...(finetune ? [['--finetune']] : []),
+  ];
+  return args.flat().map(arg);
+}
+
+/** A command-line value: numbers to 6 significant digits (`3e-4 / 10` prints as 0.00003, not 0.000030000000000000004). */
+function arg(value: string | number): string {
+  return typeof value === 'number' && !Number.isInteger(value) ? String(Number(value.toPrecision(6))) : String(value);
+}
+
+export function renderPyTorchJob(spec: CausalLmSpec | SftSpec, kind: 'cpt' | 'sft', options: RenderOptions): KubernetesObject {
+  const what = kind === 'cpt' ? 'causal LM' : 'SFT';
+  const r = spec.resources;
+  const image = requireImage(r, what);
+  const args = megatronArgs(spec, what, kind === 'sft');
+  const template = podTemplate(r, {
+    containerName: 'pytorch',
+    image,
+    command: ['torchrun', joinPosix(options.megatronDir, 'pretrain_gpt.py'), ...args],
+    gpus: r.gpusPerNode,
+    // Megatron requires one CUDA connection per device for its tensor-parallel communication overlap.
+    env: [{ name: 'CUDA_DEVICE_MAX_CONNECTIONS', value: '1' }],
+  });
+  const replicas: Record<string, unknown> = { Master: { replicas: 1, restartPolicy: 'OnFailure', template } };
+  if (r.nodes > 1) replicas.Worker = { replicas: r.nodes - 1, restartPolicy: 'OnFailure', template };
+  return {
+    apiVersion: 'kubeflow.org/v1',
+    kind: 'PyTorchJob',
+    metadata: metadata(jobName(spec.runId, kind), r, spec.runId, spec.stage),
+    spec: {
+      nprocPerNode: String(r.gpusPerNode),
+      runPolicy: { cleanPodPolicy: 'None', backoffLimit: 3 },
+      pytorchReplicaSpecs: replicas,
+    },
+  };
+}
+
+/** A Ray cluster: a CPU head (GCS, dashboard, client ports as in KubeRay's samples) and one GPU worker group. */
+function rayCluster(r: Resources, image: string, options: RenderOptions): Record<string, unknown> {
+  return {
+    rayVersion: options.rayVersion,
+    headGroupSpec: {
+      rayStartParams: { 'dashboard-host': '0.0.0.0', 'num-gpus': '0' },
+      template: podTemplate(r, {
+        containerName: 'ray-head',
+        image,
+        gpus: 0,
+        ports: [
+          { containerPort: 6379, name: 'gcs-server' },
+          { containerPort: 8265, name: 'dashboard' },
+          { containerPort: 10001, name: 'client' },
+        ],
+      }),
+    },
+    workerGroupSpecs: [
+      {
+        groupName: 'gpu',
+        replicas: r.nodes,
+        minReplicas: r.nodes,
+        maxReplicas: r.nodes,
+        rayStartParams: {},
+        template: podTemplate(r, { containerName: 'ray-worker', image, gpus: r.gpusPerNode }),
+      },
+    ],
+  };
+}
+
+/** POSIX shell quoting, for the single-string RayJob entrypoint. */
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=,+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function rayJob(name: string, spec: { runId: string; stage: string; resources: Resources }, entrypoint: string[], image: string, options: RenderOptions, extra: Record<string, unknown> = {}): KubernetesObject {
+  const r = spec.resources;
+  return {
+    apiVersion: 'ray.io/v1',
+    kind: 'RayJob',
+    metadata: metadata(name, r, spec.runId, spec.stage),
+    spec: {
+      entrypoint: entrypoint.map(shellQuote).join(' '),
+      submissionMode: 'K8sJobMode',
+      shutdownAfterJobFinishes: true,
+      ttlSecondsAfterFinished: 600,
+      backoffLimit: 0,
+      ...extra,
+      rayClusterSpec: rayCluster(r, image, options),
+    },
+  };
+}
+
+export function renderRewardModelJob(spec: RewardModelSpec, options: RenderOptions): KubernetesObject {
+  const r = spec.resources;
+  const image = requireImage(r, 'reward model');
+  if (r.nodes !== 1) throw new Error(`reward model spec: resources.nodes: openrlhf.cli.train_rm runs under the DeepSpeed launcher on one node (got ${r.nodes})`);
+  if (spec.weights.irl > 0 || spec.weights.cl > 0) {
+    throw new Error('reward model spec: weights: OpenRLHF train_rm implements the Bradley-Terry term only (--loss sigmoid); set weights.irl and weights.cl to 0 or train locally');
+  }
+  const o = spec.optimizer;
+  const args = [
+    ['deepspeed', '--num_gpus', r.gpusPerNode, '--module', 'openrlhf.cli.train_rm'],
+    ['--pretrain', onVolume(r, spec.init)],
+    ['--dataset', onVolume(r, spec.data.jsonl)],
+    ['--prompt_key', 'prompt'],
+    ['--chosen_key', 'chosen'],
+    ['--rejected_key', 'rejected'],
+    ['--apply_chat_template'],
+    ['--max_len', spec.maxLength],
+    // One epoch over steps × batchSize pairs is exactly `steps` optimiser steps
+    // (train_rm: num_update_steps_per_epoch = len(dataset) // train_batch_size).
+    ['--max_samples', spec.steps * spec.batchSize],
+    ['--max_epochs', 1],
+    ['--train_batch_size', spec.batchSize],
+    ['--micro_train_batch_size', spec.microBatchSize],
+    ['--learning_rate', o.lr],
+    ['--l2', o.weightDecay],
+    ['--max_norm', o.clipNorm],
+    ['--loss', 'sigmoid'],
+    ['--zero_stage', 3],
+    ['--bf16'],
+    ['--gradient_checkpointing'],
+    ['--seed', spec.seed],
+    ['--save_path', checkpointDir(r, spec.runId, spec.stage)],
+  ];
+  return rayJob(jobName(spec.runId, 'rm'), spec, args.flat().map(arg), image, options, { entrypointNumGpus: r.gpusPerNode });
+}
+
+export function renderPpoJob(spec: PpoSpec, options: RenderOptions): KubernetesObject {
+  const r = spec.resources;
+  const image = requireImage(r, 'PPO');
+  const gpus = r.nodes * r.gpusPerNode;
+  if (gpus % r.tensorParallel !== 0) throw new Error(`PPO spec: resources: ${gpus} GPUs are not divisible by resources.tensorParallel ${r.tensorParallel} (vLLM tensor parallel size)`);
+  const o = spec.optimizer;
+  const perRole = (role: string) => [
+    [`--${role}_num_nodes`, r.nodes],
+    [`--${role}_num_gpus_per_node`, r.gpusPerNode],
+  ];
+  const args = [
+    ['python3', '-m', 'openrlhf.cli.train_ppo_ray'],
+    // Hybrid engine: every model and the vLLM engines share all GPUs, sleeping while others run.
+    ...perRole('ref'),
+    ...perRole('reward'),
+    ...perRole('critic'),
+    ...perRole('actor'),
+    ['--colocate_all_models'],
+    ['--vllm_num_engines', gpus / r.tensorParallel],
+    ['--vllm_tensor_parallel_size', r.tensorParallel],
+    ['--vllm_gpu_memory_utilization', 0.5],
+    ['--vllm_enable_sleep'],
+    ['--deepspeed_enable_sleep'],
+    ['--pretrain', onVolume(r, spec.policy)],
+    ['--reward_pretrain', onVolume(r, spec.rewardModel)],
+    ['--prompt_data', onVolume(r, spec.data.jsonl)],
+    ['--input_key', 'prompt'],
+    ['--apply_chat_template'],
+    ['--save_path', checkpointDir(r, spec.runId, spec.stage)],
+    ['--num_episodes', spec.rounds],
+    ['--rollout_batch_size', spec.promptsPerRound],
+    ['--n_samples_per_prompt', spec.samplesPerPrompt],
+    ['--train_batch_size', spec.batchSize],
+    ['--micro_train_batch_size', spec.microBatchSize],
+    ['--micro_rollout_batch_size', spec.microBatchSize],
+    ['--max_epochs', spec.epochs],
+    ['--prompt_max_len', spec.promptMaxLength],
+    ['--generate_max_len', spec.maxTokens],
+    ['--advantage_estimator', 'gae'],
+    ['--init_kl_coef', spec.klCoef],
+    ['--eps_clip', spec.clip],
+    ['--value_clip', spec.valueClip],
+    ['--gamma', spec.gamma],
+    ['--lambd', spec.lambda],
+    ['--temperature', spec.temperature],
+    ['--top_p', spec.topP],
+    ['--actor_learning_rate', o.lr],
+    // OpenRLHF's defaults keep the critic's rate 9× the actor's (9e-6 and 1e-6).
+    ['--critic_learning_rate', o.lr * 9],
+    ['--l2', o.weightDecay],
+    ['--max_norm', o.clipNorm],
+    ['--zero_stage', 3],
+    ['--bf16'],
+    ['--gradient_checkpointing'],
+    ['--normalize_reward'],
+    ['--seed', spec.seed],
+  ];
+  return rayJob(jobName(spec.runId, 'ppo'), spec, args.flat().map(arg), image, options);
+}

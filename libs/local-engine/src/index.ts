@@ -1,0 +1,4 @@
+export * from './local-engine';
+export * from './job-control';
+export * from './thread-task';
+export * from './training-processor';

@@ -1,0 +1,491 @@
+/**
+ * `TrainingEngine` on the TF.js engine: every job trains on the CPU and writes its checkpoint into the
+ * ArtifactStore under `<runId>/<stage>`. It commits nothing: each job returns the stage manifest that
+ * lists the checkpoint's files (`EngineJob.manifest`), and the caller commits it (the CLI, a stage
+ * worker), which is what makes the checkpoint exist.
+ */
+import {
+  CausalLmSpec,
+  GenerateSpec,
+  PpoSpec,
+  RewardModelSpec,
+  SftSpec,
+  parseSpec,
+  type CausalLmSpecInput,
+  type EngineJob,
+  type GenerateSpecInput,
+  type GeneratedText,
+  type JobKind,
+  type PpoSpecInput,
+  type RewardModelSpecInput,
+  type SftSpecInput,
+  type TextReward,
+  type TrainingEngine,
+} from '@xyp/contracts';
+import {
+  BYTE_VOCAB_SIZE,
+  ByteTokenizer,
+  Trainer,
+  checkpointManifest,
+  cloneModel,
+  countParams,
+  createStoreCheckpoint,
+  disposeModel,
+  generate,
+  initBackend,
+  initParams,
+  loadModel,
+  loadTrainer,
+  openCheckpoint,
+  packDocuments,
+  parseCheckpointRef,
+  saveTrainer,
+  trainCpt,
+  trainSft,
+  type ArtifactStoreSink,
+  type BackendOptions,
+  type CategoryLossLine,
+  type LoopControl,
+  type Model,
+  type OptimConfigInput,
+  type PackedRows,
+  type SftLogState,
+  type StepResult,
+  type TrainProgress,
+} from '@xyp/engine';
+import { HandedBackError } from '@xyp/offload';
+import { PpoConfig, ppoRound, type PpoRoundResult, type RewardFn } from '@xyp/ppo';
+import { openBucketShards, readCorpusDocuments, readPreferencePairs, readPrompts, readShardRows, readSftExamples } from '@xyp/training-data';
+import { pairwiseAccuracy, textRewardScorer, trainRewardModel } from '@xyp/ufrm';
+import type { ArtifactStore } from '@xyp/storage';
+import { ResumeSink, checkMarker, type JobControl, type ResumeMarker } from './job-control';
+
+export interface LocalEngineOptions {
+  /**
+   * Where checkpoints and shards are read and checkpoints written: a store, or a function that makes
+   * it when a job first needs one (`generate` from a checkpoint directory needs none).
+   */
+  store?: ArtifactStore | (() => ArtifactStore);
+  backend?: BackendOptions;
+  /** One line per progress report (every `progressEvery` steps, and the last). */
+  onProgress?: (line: string) => void;
+  progressEvery?: number;
+}
+
+/** PPO's job control: also the reward function to score rollouts with (default: the spec's reward model, in process). */
+export interface PpoJobControl extends JobControl {
+  /** Texts in, scores out: a `RewardService.Score` client (`rewardServiceScorer`), say. */
+  reward?: TextReward;
+}
+
+/**
+ * One job's run of the training loop: progress to both listeners, resume checkpoints on the cadence
+ * the control asks for, and the hand-back on drain.
+ */
+interface Session {
+  /** Loop control for `trainCpt`, `trainSft`, `trainRewardModel`: cancel, drain, progress, checkpoints. */
+  loop(label: string): LoopControl;
+  /** Writes a resume checkpoint now and reports its marker. */
+  save(): Promise<ResumeMarker>;
+  /** Whether the cadence asks for a checkpoint. */
+  due(): boolean;
+  /** Writes a resume checkpoint and throws `HandedBackError` with its marker. */
+  handBack(): Promise<never>;
+  /** The last marker written (or resumed from). */
+  readonly marker: ResumeMarker | undefined;
+  readonly initialLoss: number;
+  readonly finalLoss: number;
+  /** Seconds trained, over every attempt. */
+  seconds(): number;
+  report(progress: TrainProgress): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+function optimConfig(o: CausalLmSpec['optimizer'], steps: number): OptimConfigInput {
+  return {
+    lr: o.lr,
+    minLr: o.minLr ?? o.lr / 10,
+    warmupSteps: Math.min(o.warmupSteps, Math.max(0, steps - 1)),
+    totalSteps: Math.max(1, steps),
+    weightDecay: o.weightDecay,
+    clipNorm: o.clipNorm,
+  };
+}
+
+export class LocalEngine implements TrainingEngine {
+  readonly name = 'local' as const;
+  readonly tokenizer = new ByteTokenizer();
+  private resolvedStore: ArtifactStore | undefined;
+
+  constructor(private readonly options: LocalEngineOptions = {}) {}
+
+  get store(): ArtifactStore {
+    if (!this.resolvedStore) {
+      const given = this.options.store;
+      if (!given) throw new Error('LocalEngine: no artifact store given (options.store)');
+      this.resolvedStore = typeof given === 'function' ? given() : given;
+    }
+    return this.resolvedStore;
+  }
+
+  /** The store, when `ref` names a store checkpoint (a checkpoint directory needs none). */
+  private storeFor(ref: string): ArtifactStore | undefined {
+    return parseCheckpointRef(ref).kind === 'store' ? this.store : undefined;
+  }
+
+  /** The trainer of a resume marker, after checking that the marker belongs to this job. */
+  private async resumeTrainer(control: JobControl, kind: JobKind, runId: string, stage: string): Promise<{ marker: ResumeMarker; trainer: Trainer } | undefined> {
+    if (!control.resume) return undefined;
+    const marker = checkMarker(control.resume, kind, runId, stage);
+    const trainer = await loadTrainer(new ResumeSink(this.store, runId, stage, marker.files));
+    return { marker, trainer };
+  }
+
+  private session(kind: JobKind, at: { runId: string; stage: string }, trainer: Trainer, control: JobControl, totalSteps: number, extra: () => Record<string, unknown> = () => ({})): Session {
+    const resumed = control.resume?.state ?? {};
+    let marker = control.resume;
+    let initialLoss = typeof resumed.initialLoss === 'number' ? resumed.initialLoss : Number.NaN;
+    let finalLoss = typeof resumed.finalLoss === 'number' ? resumed.finalLoss : Number.NaN;
+    const before = typeof resumed.seconds === 'number' ? resumed.seconds : 0;
+    const started = performance.now();
+    let savedStep = trainer.step;
+    let savedAt = started;
+    const every = this.options.progressEvery ?? 10;
+    const seconds = (): number => before + (performance.now() - started) / 1000;
+    const save = async (): Promise<ResumeMarker> => {
+      const sink = new ResumeSink(this.store, at.runId, at.stage);
+      await saveTrainer(sink, trainer);
+      marker = {
+        version: 1,
+        kind,
+        runId: at.runId,
+        stage: at.stage,
+        step: trainer.step,
+        totalSteps,
+        files: sink.files,
+        state: { initialLoss, finalLoss, seconds: seconds(), ...extra() },
+        savedAt: new Date().toISOString(),
+      };
+      savedStep = trainer.step;
+      savedAt = performance.now();
+      await control.onCheckpoint?.(marker);
+      return marker;
+    };
+    const due = (): boolean => {
+      const steps = control.checkpointEverySteps;
+      const secs = control.checkpointEverySeconds;
+      return (steps !== undefined && trainer.step - savedStep >= steps) || (secs !== undefined && (performance.now() - savedAt) / 1000 >= secs);
+    };
+    const report = async (progress: TrainProgress): Promise<void> => {
+      if (progress.done % every === 0 || progress.done === progress.total) this.options.onProgress?.(progress.message);
+      await control.onProgress?.({ ...progress, job: kind });
+    };
+    return {
+      loop: (label) => ({
+        signal: control.signal,
+        stop: control.drain,
+        totalSteps,
+        label,
+        onStep: async (r: StepResult) => {
+          if (Number.isNaN(initialLoss)) initialLoss = r.loss;
+          finalLoss = r.loss;
+          if (r.step < totalSteps && due()) await save();
+        },
+        onProgress: report,
+      }),
+      save,
+      due,
+      handBack: async () => {
+        throw new HandedBackError(await save(), `${kind} ${at.runId}/${at.stage} handed back at step ${trainer.step}/${totalSteps}`);
+      },
+      get marker() {
+        return marker;
+      },
+      get initialLoss() {
+        return initialLoss;
+      },
+      get finalLoss() {
+        return finalLoss;
+      },
+      seconds,
+      report,
+    };
+  }
+
+  /**
+   * A trainable model from a checkpoint with the heads a job needs. A head the checkpoint lacks
+   * (the value head of a reward model or PPO policy grown from an LM) starts from `initParams`;
+   * every other weight is copied.
+   */
+  private async loadInit(ref: string, heads: { lmHead: boolean; valueHead: boolean }, seed: number): Promise<Model> {
+    const { sink } = await openCheckpoint(ref, this.store);
+    const loaded = await loadModel(sink, true);
+    if (loaded.config.lmHead === heads.lmHead && loaded.config.valueHead === heads.valueHead) return loaded;
+    const model = initParams({ ...loaded.config, ...heads }, seed);
+    for (const [name, param] of Object.entries(model.params)) {
+      const source = loaded.params[name];
+      if (source) param.assign(source);
+    }
+    disposeModel(loaded);
+    return model;
+  }
+
+  private async finish(
+    kind: JobKind,
+    sink: ArtifactStoreSink,
+    trainer: Trainer,
+    metrics: Record<string, number>,
+    extra: Record<string, unknown> = {},
+  ): Promise<EngineJob> {
+    await saveTrainer(sink, trainer);
+    const manifest = checkpointManifest(sink, { engine: 'local', jobKind: kind, tokenizer: 'byte', config: trainer.model.config, metrics, ...extra });
+    return { engine: 'local', kind, status: 'completed', checkpoint: sink.id, metrics, manifest };
+  }
+
+  /**
+   * Causal-LM training (CPT) on a corpus JSONL or the corpus stage's packed shards. Step-wise under
+   * `control` (`JobControl`): cancel, drain and hand back, progress, resume checkpoints, resume.
+   */
+  async trainCausalLm(input: CausalLmSpecInput, control: JobControl = {}): Promise<EngineJob> {
+    const spec = parseSpec(CausalLmSpec, input, 'causal LM');
+    if (spec.data.jsonl && spec.data.shards) throw new Error('causal LM spec: data: give data.jsonl or data.shards, not both');
+    if (!spec.data.jsonl && !spec.data.shards) {
+      throw new Error(
+        'causal LM spec: data.jsonl: the local engine trains on a corpus JSONL or on data.shards (the corpus stage\'s packed shards); data.megatron is read by the cluster engine',
+      );
+    }
+    await initBackend(this.options.backend);
+    const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
+    const a = spec.architecture;
+    const resumed = await this.resumeTrainer(control, 'causal-lm', spec.runId, spec.stage);
+    let model: Model | undefined = resumed?.trainer.model ?? (spec.init ? await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed) : undefined);
+    try {
+      // A checkpoint's own context (and vocabulary) wins over the spec's when training continues from it.
+      const fresh = (vocabSize: number): Model => initParams({ vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads }, spec.seed);
+      let rows: PackedRows;
+      let data: Record<string, number>;
+      let extra: Record<string, unknown> = {};
+      if (spec.data.shards) {
+        const shards = await openBucketShards(spec.data.shards.source, this.store);
+        // A fresh model takes the vocabulary of the tokenizer that packed the shards (the largest id
+        // read when the shards carry no manifest).
+        const declared = shards.manifest?.tokenizer;
+        const read = await readShardRows(shards, {
+          bucket: spec.data.shards.bucket,
+          context: model?.config.contextLength ?? a.context,
+          vocabSize: model?.config.vocabSize ?? declared?.vocabSize,
+          maxSequences: spec.data.shards.maxSequences,
+        });
+        model ??= fresh(declared?.vocabSize ?? read.maxTokenId + 1);
+        rows = read;
+        data = { packedSequences: read.packedSequences, pieces: read.pieces, rows: read.rowSequence.length, tokensRead: read.tokenCount };
+        extra = { tokenizer: declared?.name ?? 'unknown', shards: { source: shards.id, bucket: read.bucket, maxSequences: spec.data.shards.maxSequences } };
+      } else {
+        const docs = await readCorpusDocuments(spec.data.jsonl as string, this.tokenizer);
+        model ??= fresh(BYTE_VOCAB_SIZE);
+        rows = packDocuments(docs, model.config.contextLength, this.tokenizer.eosId);
+        data = { documents: docs.length };
+      }
+      const trainer = resumed?.trainer ?? new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+      try {
+        const session = this.session('causal-lm', spec, trainer, control, spec.steps);
+        await trainCpt(trainer, rows, { steps: Math.max(0, spec.steps - trainer.step), batchSize: spec.batchSize, ...session.loop('lm') });
+        if (trainer.step < spec.steps) await session.handBack();
+        const metrics = {
+          steps: trainer.step,
+          initialLoss: session.initialLoss,
+          finalLoss: session.finalLoss,
+          ...data,
+          tokensTrained: spec.steps * spec.batchSize * (rows.rowLength - 1),
+          params: countParams(model.config).total,
+          seconds: session.seconds(),
+        };
+        return await this.finish('causal-lm', sink, trainer, metrics, extra);
+      } finally {
+        trainer.dispose();
+      }
+    } finally {
+      if (model) disposeModel(model);
+    }
+  }
+
+  /** SFT from an `init` checkpoint; the per-category loss log survives a resume. Control as `trainCausalLm`. */
+  async trainSft(input: SftSpecInput, control: JobControl = {}): Promise<EngineJob> {
+    const spec = parseSpec(SftSpec, input, 'SFT');
+    if (!spec.data.jsonl) throw new Error('SFT spec: data.jsonl: the local engine trains on a {category, messages} JSONL');
+    await initBackend(this.options.backend);
+    const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
+    const examples = await readSftExamples(spec.data.jsonl);
+    const resumed = await this.resumeTrainer(control, 'sft', spec.runId, spec.stage);
+    const model = resumed?.trainer.model ?? (await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed));
+    const trainer = resumed?.trainer ?? new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+    try {
+      const log: CategoryLossLine[] = [...((resumed?.marker.state.log as CategoryLossLine[] | undefined) ?? [])];
+      const logState: SftLogState = structuredClone((resumed?.marker.state.logState as SftLogState | undefined) ?? {});
+      const session = this.session('sft', spec, trainer, control, spec.steps, () => ({ log, logState }));
+      await trainSft(trainer, this.tokenizer, examples, {
+        steps: Math.max(0, spec.steps - trainer.step),
+        batchSize: spec.batchSize,
+        seq: model.config.contextLength,
+        logEvery: spec.logEvery,
+        logState,
+        onLog: (line) => log.push(line),
+        ...session.loop('sft'),
+      });
+      if (trainer.step < spec.steps) await session.handBack();
+      await sink.put('sft-category-loss.jsonl', encoder.encode(log.map((l) => JSON.stringify(l)).join('\n') + '\n'));
+      const metrics = { steps: trainer.step, initialLoss: session.initialLoss, finalLoss: session.finalLoss, examples: examples.length, seconds: session.seconds() };
+      return await this.finish('sft', sink, trainer, metrics, { init: spec.init });
+    } finally {
+      trainer.dispose();
+      disposeModel(model);
+    }
+  }
+
+  /** The UFRM reward model from an `init` checkpoint. Control as `trainCausalLm`. */
+  async trainRewardModel(input: RewardModelSpecInput, control: JobControl = {}): Promise<EngineJob> {
+    const spec = parseSpec(RewardModelSpec, input, 'reward model');
+    await initBackend(this.options.backend);
+    const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
+    const resumed = await this.resumeTrainer(control, 'reward-model', spec.runId, spec.stage);
+    const model = resumed?.trainer.model ?? (await this.loadInit(spec.init, { lmHead: false, valueHead: true }, spec.seed));
+    let trainer: Trainer | undefined = resumed?.trainer;
+    try {
+      const limit = Math.min(spec.maxLength, model.config.contextLength);
+      const all = await readPreferencePairs(spec.data.jsonl, this.tokenizer);
+      const pairs = all.filter((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= limit);
+      if (pairs.length === 0) throw new Error(`reward model spec: data.jsonl: no pair fits ${limit} tokens (prompt + response)`);
+      trainer ??= new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+      const accuracyBefore = (resumed?.marker.state.accuracyBefore as number | undefined) ?? pairwiseAccuracy(model, pairs);
+      const session = this.session('reward-model', spec, trainer, control, spec.steps, () => ({ accuracyBefore }));
+      await trainRewardModel(trainer, pairs, { steps: Math.max(0, spec.steps - trainer.step), batchSize: spec.batchSize, weights: spec.weights, ...session.loop('rm') });
+      if (trainer.step < spec.steps) await session.handBack();
+      const metrics = {
+        steps: trainer.step,
+        initialLoss: session.initialLoss,
+        finalLoss: session.finalLoss,
+        pairs: pairs.length,
+        pairsTooLong: all.length - pairs.length,
+        accuracyBefore,
+        accuracyAfter: pairwiseAccuracy(model, pairs),
+        seconds: session.seconds(),
+      };
+      return await this.finish('reward-model', sink, trainer, metrics, { init: spec.init, weights: spec.weights });
+    } finally {
+      trainer?.dispose();
+      disposeModel(model);
+    }
+  }
+
+  /**
+   * PPO rounds against a frozen copy of the starting policy. Rollouts are scored as texts (the prompt
+   * and the decoded response) by `control.reward`, by default the spec's reward model in process;
+   * behind `RewardService.Score` the same function scores the same way. Cancel stops within one
+   * decoding step, the reward call or one update. Resume checkpoints are written at round ends; a
+   * drain mid-round abandons that round and hands back the last round-end marker.
+   */
+  async runPpo(input: PpoSpecInput, control: PpoJobControl = {}): Promise<EngineJob> {
+    const spec = parseSpec(PpoSpec, input, 'PPO');
+    await initBackend(this.options.backend);
+    const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
+    const resumed = await this.resumeTrainer(control, 'ppo', spec.runId, spec.stage);
+    const start = await this.loadInit(spec.policy, { lmHead: true, valueHead: true }, spec.seed);
+    const policy = resumed?.trainer.model ?? start;
+    // The frozen reference is the starting policy (a resumed policy has moved away from it).
+    const reference = resumed ? start : cloneModel(start);
+    const trainer = resumed?.trainer ?? new Trainer(policy, optimConfig(spec.optimizer, spec.rounds * spec.epochs * 2), spec.seed);
+    let rewardModel: Model | undefined;
+    try {
+      let scorer = control.reward;
+      if (!scorer) {
+        const { sink: rmSink } = await openCheckpoint(spec.rewardModel, this.store);
+        rewardModel = await loadModel(rmSink, false);
+        if (!rewardModel.params.value_w) throw new Error(`PPO spec: rewardModel: checkpoint ${spec.rewardModel} has no value head`);
+        scorer = textRewardScorer(rewardModel, this.tokenizer);
+      }
+      const room = policy.config.contextLength - spec.maxTokens;
+      const prompts = (await readPrompts(spec.data.jsonl))
+        .map((text) => ({ text, ids: this.tokenizer.encodeChat([{ role: 'user', content: text }], true).ids }))
+        .filter((p) => p.ids.length <= Math.min(room, spec.promptMaxLength));
+      if (prompts.length === 0) throw new Error(`PPO spec: data.jsonl: no prompt fits ${room} tokens (context − maxTokens)`);
+      const config = {
+        klCoef: spec.klCoef,
+        gamma: spec.gamma,
+        lambda: spec.lambda,
+        clip: spec.clip,
+        valueClip: spec.valueClip,
+        epochs: spec.epochs,
+        samplesPerPrompt: spec.samplesPerPrompt,
+        temperature: spec.temperature,
+        topP: spec.topP,
+        maxTokens: spec.maxTokens,
+        eos: this.tokenizer.eosId,
+      };
+      const totalSteps = spec.rounds * spec.epochs * PpoConfig.parse(config).minibatches;
+      const rounds: PpoRoundResult[] = [...((resumed?.marker.state.rounds as PpoRoundResult[] | undefined) ?? [])];
+      const session = this.session('ppo', spec, trainer, control, totalSteps, () => ({ rounds, round: rounds.length }));
+      const roundSignal = control.drain && control.signal ? AbortSignal.any([control.signal, control.drain]) : (control.drain ?? control.signal);
+      const tokenizer = this.tokenizer;
+      const text = scorer;
+      for (let round = rounds.length; round < spec.rounds; round++) {
+        control.signal?.throwIfAborted();
+        if (control.drain?.aborted) await session.handBack();
+        const batch = Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
+        const reward: RewardFn = (rollouts, options) =>
+          text(rollouts.map((r) => ({ prompt: batch[r.promptIndex].text, response: tokenizer.decodeText(r.response) })), options);
+        let r: PpoRoundResult;
+        try {
+          r = await ppoRound(trainer, reference, batch.map((p) => p.ids), reward, config, {
+            signal: roundSignal,
+            totalSteps,
+            label: `ppo round ${round + 1}/${spec.rounds}`,
+            onProgress: session.report,
+          });
+        } catch (error) {
+          // Drained mid-round: the round is dropped; the next attempt redoes it from the last round end.
+          if (control.drain?.aborted && !control.signal?.aborted) throw new HandedBackError(session.marker, `ppo ${spec.runId}/${spec.stage} handed back in round ${round + 1}`);
+          throw error;
+        }
+        rounds.push(r);
+        this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds} reward ${r.meanReward.toFixed(4)} kl ${r.meanKl.toFixed(4)}`);
+        if (round + 1 < spec.rounds && session.due()) await session.save();
+      }
+      const metrics = {
+        rounds: rounds.length,
+        firstMeanReward: rounds[0].meanReward,
+        lastMeanReward: rounds[rounds.length - 1].meanReward,
+        lastMeanKl: rounds[rounds.length - 1].meanKl,
+        seconds: session.seconds(),
+      };
+      return await this.finish('ppo', sink, trainer, metrics, { policy: spec.policy, rewardModel: spec.rewardModel });
+    } finally {
+      trainer.dispose();
+      disposeModel(policy);
+      disposeModel(reference);
+      if (rewardModel) disposeModel(rewardModel);
+    }
+  }
+
+  async generate(input: GenerateSpecInput): Promise<GeneratedText[]> {
+    const spec = parseSpec(GenerateSpec, input, 'generate');
+    await initBackend(this.options.backend);
+    const { sink } = await openCheckpoint(spec.checkpoint, this.storeFor(spec.checkpoint));
+    const model = await loadModel(sink, false);
+    try {
+      const prompts = spec.prompts.map((p) => (spec.chat ? this.tokenizer.encodeChat([{ role: 'user', content: p }], true).ids : this.tokenizer.encode(p)));
+      const samples = generate(model, prompts, {
+        n: spec.n,
+        temperature: spec.temperature,
+        topP: spec.topP,
+        maxTokens: spec.maxTokens,
+        stop: spec.stop.map((s) => this.tokenizer.encode(s)),
+        eos: this.tokenizer.eosId,
+        seed: spec.seed,
+      });
+      return samples.map((s) => ({ prompt: s.prompt, text: this.tokenizer.decodeText(s.tokens), finishReason: s.finishReason, tokens: s.tokens.length }));
+    } finally {
+      disposeModel(model);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * GAE, the KL penalty and whitening against values worked out here with plain numbers: the
+ * recursion written out step by step, and the closed forms it must reduce to.
+ */
+import { describe, expect, it } from 'vitest';
+import { ppoAdvantages } from './advantages';
+import { klK1 } from './kl';
+
+/** Whitening over the given raw advantages: (A − mean) / (population std + 1e-8). */
+function whiten(raw: number[]): number[] {
+  const mean = raw.reduce((a, b) => a + b, 0) / raw.length;
+  const std = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / raw.length) + 1e-8;
+  return raw.map((a) => (a - mean) / std);
+}
+
+describe('KL estimator k1', () => {
+  it('is log π(y) − log π_ref(y), signed', () => {
+    expect(klK1(-1.2, -1.0)).toBeCloseTo(-0.2, 12);
+    expect(klK1(-0.4, -0.9)).toBeCloseTo(0.5, 12);
+    expect(klK1(-2, -2)).toBe(0);
+  });
+});
+
+describe('PPO advantages (GAE over the response tokens of each rollout)', () => {
+  // Rollout 0: positions 1, 2, 3 of L = 5 are its response (position 0 a prompt token, 4 padding);
+  // rollout 1: positions 6, 7 (5 a prompt token, 8-9 padding).
+  const mask = Float32Array.from([0, 1, 1, 1, 0, 0, 1, 1, 0, 0]);
+  const oldLogp = Float32Array.from([0, -1.0, -0.5, -2.0, 0, 0, -0.3, -1.1, 0, 0]);
+  const refLogp = Float32Array.from([0, -1.5, -0.5, -1.0, 0, 0, -0.9, -1.0, 0, 0]);
+  const values = Float32Array.from([9, 0.2, -0.4, 0.7, 9, 9, 1.5, -0.6, 9, 9]);
+  const scores = [2.0, -1.0];
+  const input = { oldLogp, refLogp, oldValues: values, mask, scores, batch: 2, seq: 5 };
+  const beta = 0.1;
+  const gamma = 0.9;
+  const lambda = 0.8;
+
+  it('works the recursion backwards from a terminal last token, written out by hand', () => {
+    const out = ppoAdvantages(input, { klCoef: beta, gamma, lambda });
+    // Rewards r_t = −β·(log π_old − log π_ref), plus the score on the rollout's last token.
+    const r0 = [-beta * 0.5, -beta * 0, -beta * -1.0 + 2.0]; // 0.5, 0, −1 are log π_old − log π_ref
+    const r1 = [-beta * 0.6, -beta * -0.1 - 1.0];
+    // Rollout 0, V = (0.2, −0.4, 0.7); the last token is terminal (V after it is 0).
+    const d02 = r0[2] - 0.7;
+    const d01 = r0[1] + gamma * 0.7 - -0.4;
+    const d00 = r0[0] + gamma * -0.4 - 0.2;
+    const a02 = d02;
+    const a01 = d01 + gamma * lambda * d02;
+    const a00 = d00 + gamma * lambda * d01 + (gamma * lambda) ** 2 * d02;
+    // Rollout 1, V = (1.5, −0.6): its own last token is terminal too; nothing of rollout 0 leaks in.
+    const d11 = r1[1] - -0.6;
+    const d10 = r1[0] + gamma * -0.6 - 1.5;
+    const a11 = d11;
+    const a10 = d10 + gamma * lambda * d11;
+
+    const raw = [a00, a01, a02, a10, a11];
+    const positions = [1, 2, 3, 6, 7];
+    const v = [0.2, -0.4, 0.7, 1.5, -0.6];
+    // Returns G_t = A_t + V_t from the raw advantages.
+    positions.forEach((n, i) => expect(out.returns[n], `G at ${n}`).toBeCloseTo(raw[i] + v[i], 5));
+    // Advantages whitened over the five response tokens; 0 on prompt and padding.
+    whiten(raw).forEach((a, i) => expect(out.advantages[positions[i]], `A at ${positions[i]}`).toBeCloseTo(a, 4));
+    for (const n of [0, 4, 5, 8, 9]) {
+      expect(out.advantages[n]).toBe(0);
+      expect(out.returns[n]).toBe(0);
+    }
+    // klSum = Σ k1 over the response tokens.
+    expect(out.klSum).toBeCloseTo(0.5 + 0 + -1.0 + 0.6 + -0.1, 5);
+  });
+
+  it('gives the last response token δ = r − V: no bootstrap from what follows it', () => {
+    const out = ppoAdvantages(input, { klCoef: beta, gamma: 1, lambda: 1 });
+    // With γ = λ = 1 the return of the last token is its reward alone, whatever follows in the row.
+    expect(out.returns[3]).toBeCloseTo(-beta * -1.0 + 2.0, 5);
+    expect(out.returns[7]).toBeCloseTo(-beta * -0.1 - 1.0, 5);
+    // Changing a padding value or the next rollout's values changes nothing in rollout 0.
+    const changed = Float32Array.from(values);
+    changed[4] = -50;
+    changed[6] = 40;
+    const again = ppoAdvantages({ ...input, oldValues: changed }, { klCoef: beta, gamma: 1, lambda: 1 });
+    for (const n of [1, 2, 3]) expect(again.returns[n]).toBeCloseTo(out.returns[n], 5);
+  });
+
+  it('puts the per-token KL penalty into the rewards, and its GAE advantages and returns match the closed forms', () => {
+    // Two rollouts over L = 4 positions; response tokens where the mask is 1.
+    const mask = Float32Array.from([0, 1, 1, 1, 1, 1, 0, 0]);
+    const oldLogp = Float32Array.from([0, -1.2, -0.4, -2.0, -0.7, -1.5, 0, 0]);
+    const refLogp = Float32Array.from([0, -1.0, -0.9, -1.1, -0.7, -2.5, 0, 0]);
+    const oldValues = Float32Array.from([0, 0.3, -0.2, 0.5, 1.1, 0.4, 0, 0]);
+    const scores = [1.5, -0.5];
+    const beta = 0.3;
+    const input = { oldLogp, refLogp, oldValues, mask, scores, batch: 2, seq: 4 };
+    const rows = [
+      [1, 2, 3],
+      [4, 5],
+    ];
+    const reward = (row: number, i: number): number => -beta * (oldLogp[rows[row][i]] - refLogp[rows[row][i]]) + (i === rows[row].length - 1 ? scores[row] : 0);
+    const whiten = (raw: Map<number, number>): Map<number, number> => {
+      const xs = [...raw.values()];
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) + 1e-8;
+      return new Map([...raw].map(([n, a]) => [n, (a - mean) / std]));
+    };
+
+    // γ = λ = 1: the δ telescope, A_t = Σ_{k≥t} r_k − V_t, and G_t = Σ_{k≥t} r_k.
+    const mc = ppoAdvantages(input, { klCoef: beta, gamma: 1, lambda: 1 });
+    const rawMc = new Map<number, number>();
+    rows.forEach((positions, row) =>
+      positions.forEach((n, i) => {
+        let tail = 0;
+        for (let k = i; k < positions.length; k++) tail += reward(row, k);
+        expect(mc.returns[n]).toBeCloseTo(tail, 5);
+        rawMc.set(n, tail - oldValues[n]);
+      }),
+    );
+    for (const [n, a] of whiten(rawMc)) expect(mc.advantages[n]).toBeCloseTo(a, 4);
+
+    // λ = 0: one-step TD, A_t = δ_t = r_t + γV_{t+1} − V_t (V = 0 past the last response token).
+    const td = ppoAdvantages(input, { klCoef: beta, gamma: 0.5, lambda: 0 });
+    const rawTd = new Map<number, number>();
+    rows.forEach((positions, row) =>
+      positions.forEach((n, i) => {
+        const next = i + 1 < positions.length ? oldValues[positions[i + 1]] : 0;
+        const delta = reward(row, i) + 0.5 * next - oldValues[n];
+        expect(td.returns[n]).toBeCloseTo(delta + oldValues[n], 5);
+        rawTd.set(n, delta);
+      }),
+    );
+    for (const [n, a] of whiten(rawTd)) expect(td.advantages[n]).toBeCloseTo(a, 4);
+
+    // Prompt and padding positions carry no advantage; klSum is Σ (log π_old − log π_ref) over response tokens.
+    for (const n of [0, 6, 7]) expect(td.advantages[n]).toBe(0);
+    expect(td.klSum).toBeCloseTo(-0.2 + 0.5 - 0.9 + 0 + 1.0, 5);
+  });
+});

@@ -1,0 +1,4 @@
+export * from './kl';
+export * from './advantages';
+export * from './losses';
+export * from './ppo';

@@ -1,0 +1,2 @@
+export * from './local-data';
+export * from './shard-rows';

@@ -1,0 +1,3 @@
+export * from './losses';
+export * from './reward-model';
+export * from './scoring';
