@@ -64,11 +64,18 @@ export class PipelineController implements PipelineServiceController {
 
   async listArtifacts(request: ListArtifactsRequest): Promise<ListArtifactsResponse> {
     const manifests = await grpcErrors(() => this.runs.artifacts(request.runId, request.stage));
-    return {
-      artifacts: manifests.flatMap((manifest) =>
-        manifest.artifacts.map((artifact) => ({ stage: manifest.stage, instance: manifest.instance ?? '', ...artifact })),
-      ),
-    };
+    const committed = manifests.flatMap((manifest) =>
+      manifest.artifacts.map((artifact) => ({ stage: manifest.stage, instance: manifest.instance ?? '', ...artifact, failed: false })),
+    );
+    // What the failing stage wrote before it failed: listed and fetchable, though no manifest commits it.
+    const run = await grpcErrors(() => this.runs.get(request.runId));
+    const failed = (run.failureArtifacts ?? [])
+      .map(({ stage: ref, ...artifact }) => {
+        const [stage, instance = ''] = ref.split('#');
+        return { stage, instance, ...artifact, failed: true };
+      })
+      .filter((artifact) => !request.stage || request.stage === artifact.stage || request.stage === `${artifact.stage}#${artifact.instance}`);
+    return { artifacts: [...committed, ...failed] };
   }
 
   /** Replays the run's events, then follows new ones until the run ends or the client goes away. */

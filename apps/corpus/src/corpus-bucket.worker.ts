@@ -1,7 +1,6 @@
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import {
-  RejectRateExceededError,
+  RejectedInputError,
   bucketStageResult,
   type ShardProgress,
   describeDocumentProgress,
@@ -12,7 +11,7 @@ import {
   type BucketStageIo,
 } from '@xyp/bucketing';
 import type { ParsedPartPayloadOf, ParsedPayloadOf, PartResultOf } from '@xyp/contracts';
-import { StageRuntime, StageWorker, type PartContext, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageFailedError, StageRuntime, StageWorker, type PartContext, type StageContext, type StageOutput } from '@xyp/queue';
 import { loadTokenizer, type TextTokenizer } from '@xyp/tokenizer';
 
 /**
@@ -45,7 +44,8 @@ export class CorpusBucketWorker extends StageWorker<'corpus.bucket'> {
       const { manifest, artifacts } = await mergeBucketParts(io, { runId: payload.runId, inputKey: payload.inputKey, config: payload.config, tokenizer, plan, parts });
       return { result: bucketStageResult(manifest), artifacts };
     } catch (error) {
-      if (error instanceof RejectRateExceededError) throw new UnrecoverableError(error.message);
+      // The input, not the worker, must change: no retry, and the rejects stay listable on the failed run.
+      if (error instanceof RejectedInputError) throw new StageFailedError(error.message, error.artifacts);
       throw error;
     }
   }

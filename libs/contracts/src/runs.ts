@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ArtifactEntry } from './artifacts';
 import { RunId } from './ids';
 
 export const RunStatus = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
@@ -21,6 +22,11 @@ export const RunRecord = z.object({
   /** Store key of the run report: JSON (`reportKey`), Markdown and self-contained HTML. */
   reportKey: z.string().optional(),
   reportMarkdownKey: z.string().optional(),
+  /**
+   * What the stage that failed the run wrote before failing (e.g. `rejects.jsonl` of a
+   * corpus.bucket over its reject rate), so a user can list and fetch it: no manifest commits it.
+   */
+  failureArtifacts: z.array(ArtifactEntry.extend({ stage: z.string() })).optional(),
   reportHtmlKey: z.string().optional(),
 });
 export type RunRecord = z.output<typeof RunRecord>;

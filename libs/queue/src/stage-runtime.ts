@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { RunStatus } from '@xyp/contracts';
+import type { RunRecord, RunStatus } from '@xyp/contracts';
 import { RunEvents, RunRegistry } from '@xyp/runs';
 import { ARTIFACT_STORE, type ArtifactStore } from '@xyp/storage';
 import { StageProducer } from './stage-producer';
@@ -21,13 +21,14 @@ export class StageRuntime {
   async endRun(
     runId: string,
     status: Extract<RunStatus, 'completed' | 'failed' | 'cancelled'>,
-    details: { error?: string; reportKey?: string; reportMarkdownKey?: string; reportHtmlKey?: string; stage: string },
+    details: { error?: string; reportKey?: string; reportMarkdownKey?: string; reportHtmlKey?: string; stage: string; failureArtifacts?: RunRecord['failureArtifacts'] },
   ): Promise<boolean> {
     const { changed } = await this.registry.transition(runId, status, {
       ...(details.error ? { error: details.error } : {}),
       ...(details.reportKey ? { reportKey: details.reportKey } : {}),
       ...(details.reportMarkdownKey ? { reportMarkdownKey: details.reportMarkdownKey } : {}),
       ...(details.reportHtmlKey ? { reportHtmlKey: details.reportHtmlKey } : {}),
+      ...(details.failureArtifacts?.length ? { failureArtifacts: details.failureArtifacts } : {}),
     });
     if (changed) {
       await this.events.publish({

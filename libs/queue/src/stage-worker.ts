@@ -100,6 +100,20 @@ export interface StageOutput<S extends StageName> {
   artifacts: ArtifactEntry[];
 }
 
+/**
+ * A stage that fails for good (no retry) after writing objects a user needs to see why, e.g.
+ * the rejects of a corpus over its reject rate: they are recorded on the failed run
+ * (`failureArtifacts`), so `ListArtifacts` lists them although no manifest commits them.
+ */
+export class StageFailedError extends UnrecoverableError {
+  constructor(
+    message: string,
+    readonly artifacts: ArtifactEntry[],
+  ) {
+    super(message);
+  }
+}
+
 /** The run of a job was cancelled: the work stops, commits nothing and does not fail the run. */
 export class RunCancelledError extends UnrecoverableError {
   constructor(runId: string) {
@@ -255,7 +269,10 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     const final = error instanceof UnrecoverableError || attempt >= (job.opts.attempts ?? 1);
     this.logger.warn(`run ${runId} job ${job.id} attempt ${attempt}: ${message}`);
     await this.runtime.events.publish({ runId, type: final ? 'stage-failed' : 'stage-retrying', stage: this.stage, instance, attempt, message });
-    if (final) await this.runtime.endRun(runId, 'failed', { error: `${what}: ${message}`, stage: this.stage });
+    if (final) {
+      const failureArtifacts = error instanceof StageFailedError ? error.artifacts.map((artifact) => ({ ...artifact, stage: instanceId(this.stage, instance) })) : [];
+      await this.runtime.endRun(runId, 'failed', { error: `${what}: ${message}`, stage: this.stage, failureArtifacts });
+    }
     return error;
   }
 

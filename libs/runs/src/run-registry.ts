@@ -63,7 +63,7 @@ export class RunRegistry {
   async transition(
     runId: string,
     status: RunStatus,
-    patch: Partial<Pick<RunRecord, 'error' | 'reportKey' | 'reportMarkdownKey' | 'reportHtmlKey'>> = {},
+    patch: Partial<Pick<RunRecord, 'error' | 'reportKey' | 'reportMarkdownKey' | 'reportHtmlKey' | 'failureArtifacts'>> = {},
   ): Promise<{ changed: boolean; record: RunRecord | null }> {
     const [raw, changed] = (await this.redis.eval(
       TRANSITION_SCRIPT,

@@ -99,6 +99,15 @@ describe('corpus.bucket through the platform', () => {
     const queue = new Queue('corpus.bucket', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
     expect((await queue.getJob('run-bucket-rejects.corpus.bucket'))?.attemptsMade).toBe(1);
     await queue.close();
+    // The message says "see rejects.jsonl": ListArtifacts lists it although no manifest commits it, and it can be fetched.
+    expect(await store().readManifest('run-bucket-rejects', 'corpus.bucket')).toBeNull();
+    const { artifacts } = await unary(harness.client.listArtifacts.bind(harness.client), { runId: 'run-bucket-rejects', stage: '' });
+    const rejects = artifacts.filter((a) => a.name === 'rejects.jsonl');
+    expect(rejects).toEqual([expect.objectContaining({ stage: 'corpus.bucket', instance: '', failed: true })]);
+    const lines = (await store().getObject(rejects[0].key)).toString('utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { reason: string }).reason).sort()).toEqual(['invalid-utf8', 'malformed-json', 'missing-text', 'wrong-type']);
+    const byStage = await unary(harness.client.listArtifacts.bind(harness.client), { runId: 'run-bucket-rejects', stage: 'corpus.inspect' });
+    expect(byStage.artifacts.filter((a) => a.failed)).toEqual([]);
   });
 
   it('refuses unknown or bad stage parameters before recording the run', async () => {

@@ -14,7 +14,7 @@ import type { ArtifactStore } from '@xyp/storage';
 import type { TextTokenizer } from '@xyp/tokenizer';
 import { type TokenEncoder, ratios, tokenDtypeFor } from '@xyp/packing';
 import { planInput, type InputPlan } from '../io/jsonl';
-import { mergeShards } from '../io/merge';
+import { RejectRateExceededError, mergeShards } from '../io/merge';
 import { packShard, type ShardProgress } from '../io/shard';
 import { StoreArtifacts } from './store-artifacts';
 import { storeByteSource } from './store-byte-source';
@@ -124,15 +124,31 @@ export async function mergeBucketParts(
   const known = Object.assign({}, ...request.parts.map((part) => part.files)) as Record<string, ArtifactEntry>;
   const scratch = new StoreArtifacts(io.store, request.runId, BUCKET_STAGE, known);
   const out = new StoreArtifacts(io.store, request.runId, BUCKET_STAGE);
-  const manifest = await mergeShards({
-    reports: request.parts.map((part) => part.report),
-    input: { ...plan, path: request.inputKey },
-    config: request.config,
-    tokenizer: request.tokenizer,
-    scratch,
-    out,
-  });
-  return { manifest, artifacts: Object.values(out.written()) };
+  try {
+    const manifest = await mergeShards({
+      reports: request.parts.map((part) => part.report),
+      input: { ...plan, path: request.inputKey },
+      config: request.config,
+      tokenizer: request.tokenizer,
+      scratch,
+      out,
+    });
+    return { manifest, artifacts: Object.values(out.written()) };
+  } catch (error) {
+    if (error instanceof RejectRateExceededError) throw new RejectedInputError(error, Object.values(out.written()));
+    throw error;
+  }
+}
+
+/** The merge stopped on the reject rate; `artifacts` are what it wrote first (`rejects.jsonl`). */
+export class RejectedInputError extends Error {
+  constructor(
+    override readonly cause: RejectRateExceededError,
+    readonly artifacts: ArtifactEntry[],
+  ) {
+    super(cause.message);
+    this.name = 'RejectedInputError';
+  }
 }
 
 /** The stage result: the figures a person reads first, from the bucketing manifest. */

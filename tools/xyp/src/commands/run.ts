@@ -132,14 +132,16 @@ export function registerRunCommands(run: Command): void {
     printResult(record, Boolean(options.json), describeRun);
   });
 
-  withCommon(run.command('artifacts').description("List a run's committed artifacts").argument('<runId>'))
+  withCommon(run.command('artifacts').description("List a run's committed artifacts, and what the stage that failed it wrote").argument('<runId>'))
     .option('--stage <stage>', 'only this stage (every instance) or one instance, e.g. corpus.bucket#phase-2')
     .action(async (runId: string, options: Common & { stage?: string }) => {
       const { artifacts } = await withPipelineClient(options.address, (client) =>
         unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' }),
       );
       printResult(artifacts, Boolean(options.json), (list: typeof artifacts) =>
-        list.map((a) => `${(a.instance ? `${a.stage}#${a.instance}` : a.stage).padEnd(24)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}`).join('\n'),
+        list
+          .map((a) => `${(a.instance ? `${a.stage}#${a.instance}` : a.stage).padEnd(24)} ${a.name.padEnd(24)} ${String(a.size).padStart(10)}  ${a.key}${a.failed ? '  (written by the failed stage; not committed)' : ''}`)
+          .join('\n'),
       );
     });
 }

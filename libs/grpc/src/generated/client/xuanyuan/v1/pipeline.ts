@@ -494,6 +494,11 @@ export interface Artifact {
   contentType: string;
   /** The instance key of the stage instance that committed it; empty for the default. */
   instance: string;
+  /**
+   * Written by the stage that failed the run (e.g. rejects.jsonl over the reject rate): no
+   * manifest commits it, the failed run records it.
+   */
+  failed: boolean;
 }
 
 export interface ListArtifactsResponse {
@@ -2528,7 +2533,7 @@ export const ListArtifactsRequest: MessageFns<ListArtifactsRequest> = {
 };
 
 function createBaseArtifact(): Artifact {
-  return { stage: "", name: "", key: "", sha256: "", size: 0, contentType: "", instance: "" };
+  return { stage: "", name: "", key: "", sha256: "", size: 0, contentType: "", instance: "", failed: false };
 }
 
 export const Artifact: MessageFns<Artifact> = {
@@ -2553,6 +2558,9 @@ export const Artifact: MessageFns<Artifact> = {
     }
     if (message.instance !== "") {
       writer.uint32(58).string(message.instance);
+    }
+    if (message.failed !== false) {
+      writer.uint32(64).bool(message.failed);
     }
     return writer;
   },
@@ -2626,6 +2634,14 @@ export const Artifact: MessageFns<Artifact> = {
             message.instance = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.failed = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2651,6 +2667,7 @@ export const Artifact: MessageFns<Artifact> = {
         ? globalThis.String(object.content_type)
         : "",
       instance: isSet(object.instance) ? globalThis.String(object.instance) : "",
+      failed: isSet(object.failed) ? globalThis.Boolean(object.failed) : false,
     };
   },
 
@@ -2677,6 +2694,9 @@ export const Artifact: MessageFns<Artifact> = {
     if (message.instance !== "") {
       obj.instance = message.instance;
     }
+    if (message.failed !== false) {
+      obj.failed = message.failed;
+    }
     return obj;
   },
 
@@ -2692,6 +2712,7 @@ export const Artifact: MessageFns<Artifact> = {
     message.size = object.size ?? 0;
     message.contentType = object.contentType ?? "";
     message.instance = object.instance ?? "";
+    message.failed = object.failed ?? false;
     return message;
   },
 };

@@ -232,6 +232,11 @@ export interface Artifact {
   contentType: string;
   /** The instance key of the stage instance that committed it; empty for the default. */
   instance: string;
+  /**
+   * Written by the stage that failed the run (e.g. rejects.jsonl over the reject rate): no
+   * manifest commits it, the failed run records it.
+   */
+  failed: boolean;
 }
 
 export interface ListArtifactsResponse {
