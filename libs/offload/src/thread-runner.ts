@@ -26,8 +26,14 @@ let swcPinned = false;
 function pinSwcBinding(): void {
   if (swcPinned) return;
   createRequire(TS_REGISTER)('@swc/core');
+  // The engine's native OpenBLAS addon, which training threads load, is pinned the same way when
+  // it is built: a shared library that stays loaded here is never unloaded when a thread exits.
+  if (existsSync(NATIVE_ADDON)) createRequire(TS_REGISTER)(NATIVE_ADDON);
   swcPinned = true;
 }
+
+/** Where `tools/native/build.sh` puts the engine's addon (see `@xyp/engine` `NATIVE_ADDON_PATH`). */
+const NATIVE_ADDON = resolve(__dirname, '..', '..', '..', 'tools', 'native', 'blas', 'build', 'Release', 'xyp_blas.node');
 
 export interface RunInThreadOptions<P = unknown, M = unknown> {
   /** Cancel: the task's `signal` aborts; the call rejects with this signal's reason once the thread ends. */
