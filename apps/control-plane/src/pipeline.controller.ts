@@ -2,7 +2,7 @@ import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
-import type { RunEvent as RunEventRecord, RunRecord } from '@xyp/contracts';
+import { splitInstanceId, type RunEvent as RunEventRecord, type RunRecord } from '@xyp/contracts';
 import {
   PipelineServiceControllerMethods,
   RunEventType,
@@ -70,11 +70,11 @@ export class PipelineController implements PipelineServiceController {
     // What the failing stage wrote before it failed: listed and fetchable, though no manifest commits it.
     const run = await grpcErrors(() => this.runs.get(request.runId));
     const failed = (run.failureArtifacts ?? [])
+      .filter(({ stage: ref }) => !request.stage || request.stage === ref || request.stage === splitInstanceId(ref).stage)
       .map(({ stage: ref, ...artifact }) => {
-        const [stage, instance = ''] = ref.split('#');
+        const { stage, instance = '' } = splitInstanceId(ref);
         return { stage, instance, ...artifact, failed: true };
-      })
-      .filter((artifact) => !request.stage || request.stage === artifact.stage || request.stage === `${artifact.stage}#${artifact.instance}`);
+      });
     return { artifacts: [...committed, ...failed] };
   }
 
