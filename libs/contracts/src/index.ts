@@ -6,3 +6,4 @@ export * from './runs';
 export * from './corpus-bucket';
 export * from './training-jobs';
 export * from './reward';
+export * from './preferences';
