@@ -64,8 +64,10 @@ function scopeConstraints({ spec }) {
     { sourceTag: 'scope:engine', onlyDependOnLibsWithTags: ['scope:engine', 'scope:shared'] },
     { sourceTag: 'scope:corpus', onlyDependOnLibsWithTags: ['scope:corpus', ...platform] },
     { sourceTag: 'scope:synthesis', onlyDependOnLibsWithTags: ['scope:synthesis', ...platform] },
-    { sourceTag: 'scope:reward', onlyDependOnLibsWithTags: ['scope:reward', 'scope:engine', ...platform] },
-    { sourceTag: 'scope:rlhf', onlyDependOnLibsWithTags: ['scope:rlhf', 'scope:engine', ...platform] },
+    // The reward and RLHF stages run their training jobs on the engine runner (`@xyp/local-engine`,
+    // tagged `runner:engine`), which is the trainer's lib because it runs every job kind.
+    { sourceTag: 'scope:reward', onlyDependOnLibsWithTags: ['scope:reward', 'scope:engine', 'runner:engine', ...platform] },
+    { sourceTag: 'scope:rlhf', onlyDependOnLibsWithTags: ['scope:rlhf', 'scope:engine', 'runner:engine', ...platform] },
     // The trainer's libs run every job kind on an engine (local-engine: CPT, SFT, reward model,
     // PPO) and read the corpus stage's datasets (training-data: @xyp/bucketing); the trainer app
     // itself imports only its own scope, the engine and the platform.

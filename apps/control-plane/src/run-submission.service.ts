@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { RunId, objectKey, type RunRecord, type StageManifest } from '@xyp/contracts';
 import { CORPUS_INPUT, RunSpecError, compileRunSpec, parseRunSpec, parseRunSpecText, planStageIds, specFromStages, type CompiledPlan, type RunSpec } from '@xyp/planner';
@@ -64,7 +65,7 @@ export class RunSubmissionService {
     const existing = await this.runtime.registry.get(runId);
     if (existing) return { run: existing, created: false };
 
-    const inputs = await this.runInputs(input);
+    const inputs = await this.withBundledInputs(await this.runInputs(input), spec, input);
     // Plan (and check) the whole run before recording anything: a request that cannot run
     // leaves no half-created run behind.
     const plan = this.plan(runId, spec, inputs, input.params ?? {});
@@ -148,6 +149,23 @@ export class RunSubmissionService {
     } catch {
       throw new InvalidRunRequestError(`spec is not set and the bundled recipe ${recipeSpecPath()} cannot be read`);
     }
+  }
+
+  /**
+   * The bundled recipe's own input files (`inputs.<name>.path`, relative to the recipe, e.g. the
+   * sample preference pairs), for a request that sends no spec and does not upload them.
+   */
+  private async withBundledInputs(inputs: RunInputFiles, spec: RunSpec, input: SubmitRunInput): Promise<RunInputFiles> {
+    if (input.spec || input.stages?.length) return inputs;
+    const files = { ...inputs.files };
+    for (const [name, declared] of Object.entries(spec.inputs)) {
+      if (name === CORPUS_INPUT || !declared.path || files[name]) continue;
+      const path = isAbsolute(declared.path) ? declared.path : resolve(dirname(recipeSpecPath()), declared.path);
+      files[name] = await readFile(path).catch(() => {
+        throw new InvalidRunRequestError(`the bundled recipe ${recipeSpecPath()}: inputs.${name}: cannot read ${path}`);
+      });
+    }
+    return { ...inputs, files };
   }
 
   /** The run's input files by name: `corpus.jsonl` (uploaded, or the bundled sample) and any extra files. */

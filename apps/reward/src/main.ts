@@ -1,18 +1,25 @@
 import { main, PlatformModule } from '@xyp/bootstrap';
 import { SERVICE_ENVS, engineBackendOptions } from '@xyp/config';
-import { unavailableStageWorker } from '@xyp/queue';
 import { RewardGrpcModule, serveRewardService } from '@xyp/reward-serving';
+import { REWARD_ENGINE_BACKEND } from './engine-options';
+import { RewardEvaluateWorker } from './reward-evaluate.worker';
+import { RewardPairsWorker } from './reward-pairs.worker';
+import { RewardPrepareWorker } from './reward-prepare.worker';
+import { RewardTrainWorker } from './reward-train.worker';
 
 /**
- * The reward service: its worker is registered (the stage itself arrives with the UFRM reward model
- * issue), and with `XYP_REWARD_CHECKPOINT` set it serves that reward model over gRPC
- * (`RewardService.Score`, `XYP_REWARD_GRPC_PORT`).
+ * The reward service: workers of the reward stages (reward.prepare, reward.pairs, reward.train, reward.evaluate)
+ * on the local engine, and with `XYP_REWARD_CHECKPOINT` set, online scoring of that reward model
+ * over gRPC (`RewardService`, `XYP_REWARD_GRPC_PORT`).
  */
 main({
   name: 'reward',
   env: SERVICE_ENVS.reward,
   module: (env) => {
-    const platform = PlatformModule.forRoot(env, { workers: ['reward.train'], providers: [unavailableStageWorker('reward.train', 'the UFRM reward model issue')] });
+    const platform = PlatformModule.forRoot(env, {
+      workers: ['reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate'],
+      providers: [{ provide: REWARD_ENGINE_BACKEND, useValue: engineBackendOptions(env) }, RewardPrepareWorker, RewardPairsWorker, RewardTrainWorker, RewardEvaluateWorker],
+    });
     return { ...platform, imports: [...(platform.imports ?? []), RewardGrpcModule] };
   },
   httpPort: (env) => env.XYP_REWARD_HTTP_PORT,

@@ -106,6 +106,11 @@ describe('cluster engine (dry run)', () => {
     expect(flag(entry, '--chosen_key')).toBe('chosen');
     expect(flag(entry, '--max_samples')).toBe(String(100 * 128));
     expect(flag(entry, '--save_path')).toBe('/data/checkpoints/xy3-rm/engine.rm');
+    expect(entry).not.toContain('--margin_loss');
+    const withMargin = rendered(
+      await engine.trainRewardModel({ runId: 'xy3-rm', steps: 1, data: { jsonl: 'p.jsonl' }, init: '/models/m', weights: { margin: true }, resources: { ...resources, nodes: 1 } }),
+    );
+    expect(String(withMargin.object.spec.entrypoint).split(' ')).toContain('--margin_loss');
     const cluster = object.spec.rayClusterSpec as { workerGroupSpecs: { replicas: number; template: Template }[] };
     expect(cluster.workerGroupSpecs[0].template.spec.containers[0].resources.limits).toEqual({ 'nvidia.com/gpu': 8 });
   });
@@ -149,7 +154,11 @@ describe('cluster engine (dry run)', () => {
     await expect(engine.trainCausalLm({ ...base, data: { jsonl: 'x.jsonl' }, resources })).rejects.toThrow(/data.megatron/);
     await expect(
       engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, init: 'm', weights: { irl: 0.1 }, resources: { ...resources, nodes: 1 } }),
-    ).rejects.toThrow(/Bradley-Terry term only/);
+    ).rejects.toThrow(/weights.irl \(inverse-RL term\): OpenRLHF train_rm implements the Bradley-Terry term \(with --margin_loss\) only/);
+    await expect(
+      engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, init: 'm', weights: { cl: 0.1, center: 0.01 }, resources: { ...resources, nodes: 1 } }),
+    ).rejects.toThrow(/weights.cl \(SimCSE term.*weights.center \(reward centering\).*set weights.cl and weights.center to 0/);
+    await expect(engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, resources: { ...resources, nodes: 1 } })).rejects.toThrow(/init: the cluster engine fine-tunes a base model/);
     await expect(engine.trainCausalLm({ ...base, runId: 'Not A Run', resources })).rejects.toThrow(/causal LM spec: runId:/);
     expect(() => new ClusterEngine({ dryRun: false })).toThrow(/only dry-run mode/);
   });

@@ -36,7 +36,8 @@ function metadata(name: string, r: Resources, runId: string, stage: string): Kub
   return {
     name,
     namespace: r.namespace,
-    labels: { 'app.kubernetes.io/managed-by': 'xyp', [`${LABEL_PREFIX}/run-id`]: runId, [`${LABEL_PREFIX}/stage`]: stage },
+    // A label value cannot hold `#`: a stage instance (`reward.train#finetune`) is labelled `reward.train.finetune`.
+    labels: { 'app.kubernetes.io/managed-by': 'xyp', [`${LABEL_PREFIX}/run-id`]: runId, [`${LABEL_PREFIX}/stage`]: stage.replace('#', '.') },
   };
 }
 
@@ -46,7 +47,8 @@ export function onVolume(r: Resources, path: string): string {
 }
 
 export function checkpointDir(r: Resources, runId: string, stage: string): string {
-  return joinPosix(r.mountPath, 'checkpoints', runId, stage);
+  // As in the store: `reward.train#finetune` → `reward.train/finetune`.
+  return joinPosix(r.mountPath, 'checkpoints', runId, ...stage.split('#'));
 }
 
 function requireImage(r: Resources, what: string): string {
@@ -249,8 +251,19 @@ export function renderRewardModelJob(spec: RewardModelSpec, options: RenderOptio
   const r = spec.resources;
   const image = requireImage(r, 'reward model');
   if (r.nodes !== 1) throw new Error(`reward model spec: resources.nodes: openrlhf.cli.train_rm runs under the DeepSpeed launcher on one node (got ${r.nodes})`);
-  if (spec.weights.irl > 0 || spec.weights.cl > 0) {
-    throw new Error('reward model spec: weights: OpenRLHF train_rm implements the Bradley-Terry term only (--loss sigmoid); set weights.irl and weights.cl to 0 or train locally');
+  if (!spec.init) throw new Error('reward model spec: init: the cluster engine fine-tunes a base model (openrlhf --pretrain); give its path on the shared volume');
+  // OpenRLHF's train_rm covers L_BT natively (PairWiseLoss, `--loss sigmoid`; LogExpLoss is the same
+  // function written as log(1 + e^{−Δ})), with the margin through `--margin_loss` (a `margin` key per
+  // pair). UFRM's inverse-RL and SimCSE terms and TRL-style reward centering are not in it.
+  const missing = [
+    spec.weights.irl > 0 ? 'weights.irl (inverse-RL term)' : undefined,
+    spec.weights.cl > 0 ? 'weights.cl (SimCSE term: needs a second forward pass with independent dropout)' : undefined,
+    spec.weights.center > 0 ? 'weights.center (reward centering)' : undefined,
+  ].filter((x): x is string => x !== undefined);
+  if (missing.length > 0) {
+    throw new Error(
+      `reward model spec: ${missing.join(', ')}: OpenRLHF train_rm implements the Bradley-Terry term (with --margin_loss) only; set ${missing.map((m) => m.split(' ')[0]).join(' and ')} to 0, or train with the local engine`,
+    );
   }
   const o = spec.optimizer;
   const args = [
@@ -272,6 +285,7 @@ export function renderRewardModelJob(spec: RewardModelSpec, options: RenderOptio
     ['--l2', o.weightDecay],
     ['--max_norm', o.clipNorm],
     ['--loss', 'sigmoid'],
+    ...(spec.weights.margin ? [['--margin_loss']] : []),
     ['--zero_stage', 3],
     ['--bf16'],
     ['--gradient_checkpointing'],

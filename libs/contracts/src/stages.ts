@@ -5,7 +5,10 @@ import { CorpusInspectPayload, CorpusInspectResult, corpusInspectPlan } from './
 import { CorpusMixPayload, CorpusMixResult, corpusMixPlan } from './stages/corpus-mix';
 import { CptPayload, CptResult } from './stages/cpt';
 import { PipelineRunPayload, PipelineRunResult } from './stages/pipeline-run';
-import { RewardTrainPayload, RewardTrainResult } from './stages/reward-train';
+import { RewardEvaluatePayload, RewardEvaluateResult, rewardEvaluatePlan } from './stages/reward-evaluate';
+import { RewardPairsPayload, RewardPairsResult, rewardPairsPlan } from './stages/reward-pairs';
+import { RewardPreparePayload, RewardPrepareResult, rewardPreparePlan } from './stages/reward-prepare';
+import { RewardTrainPayload, RewardTrainResult, rewardTrainPlan } from './stages/reward-train';
 import { RlhfPpoPayload, RlhfPpoResult } from './stages/rlhf-ppo';
 import type { StagePlan } from './stages/stage-kit';
 import { SynthesisGeneratePayload, SynthesisGenerateResult } from './stages/synthesis-generate';
@@ -18,7 +21,10 @@ export * from './stages/corpus-mix';
 export * from './stages/corpus-compare';
 export * from './stages/cpt';
 export * from './stages/synthesis-generate';
+export * from './stages/reward-prepare';
+export * from './stages/reward-pairs';
 export * from './stages/reward-train';
+export * from './stages/reward-evaluate';
 export * from './stages/rlhf-ppo';
 
 /**
@@ -36,7 +42,10 @@ export const STAGE_OWNERS = {
   'corpus.compare': 'corpus',
   'cpt': 'trainer',
   'synthesis.generate': 'synthesis',
+  'reward.prepare': 'reward',
+  'reward.pairs': 'reward',
   'reward.train': 'reward',
+  'reward.evaluate': 'reward',
   'rlhf.ppo': 'rlhf',
 } as const;
 
@@ -56,7 +65,10 @@ export const STAGES = {
   'corpus.compare': { payload: CorpusComparePayload, result: CorpusCompareResult },
   'cpt': { payload: CptPayload, result: CptResult },
   'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
+  'reward.prepare': { payload: RewardPreparePayload, result: RewardPrepareResult },
+  'reward.pairs': { payload: RewardPairsPayload, result: RewardPairsResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },
+  'reward.evaluate': { payload: RewardEvaluatePayload, result: RewardEvaluateResult },
   'rlhf.ppo': { payload: RlhfPpoPayload, result: RlhfPpoResult },
 } as const satisfies Record<StageName, { payload: z.ZodType; result: z.ZodType }>;
 
@@ -76,12 +88,15 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
   'corpus.compare': STAGES['corpus.compare'].payload,
   'cpt': STAGES['cpt'].payload,
   'synthesis.generate': STAGES['synthesis.generate'].payload,
+  'reward.prepare': STAGES['reward.prepare'].payload,
+  'reward.pairs': STAGES['reward.pairs'].payload,
   'reward.train': STAGES['reward.train'].payload,
+  'reward.evaluate': STAGES['reward.evaluate'].payload,
   'rlhf.ppo': STAGES['rlhf.ppo'].payload,
 };
 
 /** Stages a run spec can include: those whose capability is in this build. */
-export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare'] as const satisfies readonly StageName[];
+export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate'] as const satisfies readonly StageName[];
 export type RunnableStage = (typeof RUNNABLE_STAGES)[number];
 
 /**
@@ -94,6 +109,10 @@ export const STAGE_PLANS: { readonly [S in RunnableStage]: StagePlan<PayloadOf<S
   'corpus.bucket': corpusBucketPlan,
   'corpus.mix': corpusMixPlan,
   'corpus.compare': corpusComparePlan,
+  'reward.prepare': rewardPreparePlan,
+  'reward.pairs': rewardPairsPlan,
+  'reward.train': rewardTrainPlan,
+  'reward.evaluate': rewardEvaluatePlan,
 };
 
 export function isRunnableStage(name: string): name is RunnableStage {

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { StageManifest } from './artifacts';
-import { RunId, StageNameFormat } from './ids';
+import { RunId, StageNameFormat, StageRefFormat } from './ids';
 
 /**
  * Model shape. The local engine builds a fresh model of this shape when there is no `init`; the
@@ -119,20 +119,39 @@ export const UfrmWeights = z.object({
   cl: z.number().nonnegative().default(0),
   /** SimCSE temperature τ: similarities are divided by it. */
   tau: z.number().positive().default(0.05),
+  /** Subtract each pair's label margin inside L_BT (`−log σ(r_c − r_r − m)`, OpenRLHF `PairWiseLoss(margin)`); pairs without one use 0. */
+  margin: z.boolean().default(false),
+  /** Reward centering coefficient: `+ center · mean((r_c + r_r)²)` (TRL `center_rewards_coefficient`). */
+  center: z.number().nonnegative().default(0),
 });
 export type UfrmWeights = z.output<typeof UfrmWeights>;
 export type UfrmWeightsInput = z.input<typeof UfrmWeights>;
 
 export const RewardModelSpec = z.object({
   ...JobBase,
-  stage: StageNameFormat.default('engine.rm'),
-  /** `{prompt, chosen, rejected}` JSONL (OpenRLHF `--dataset` with `--prompt_key/--chosen_key/--rejected_key`). */
-  data: z.object({ jsonl: z.string().min(1) }),
-  /** Base model (local: checkpoint; cluster: Hugging Face model path, `--pretrain`). */
-  init: z.string().min(1),
+  /** The stage (or stage instance, `reward.train#finetune`) whose folder holds the checkpoint. */
+  stage: StageRefFormat.default('engine.rm'),
+  /**
+   * Preference pairs, JSONL: `PreferenceRecord` lines (what `@xyp/preference-data` writes) or
+   * `{prompt, chosen, rejected}` strings (OpenRLHF `--dataset` with `--prompt_key/--chosen_key/--rejected_key`).
+   * `heldOut`, same format: pairs scored for the curves (held-out accuracy, reward means), never trained on.
+   */
+  data: z.object({ jsonl: z.string().min(1), heldOut: z.string().min(1).optional() }),
+  /** Base model (local: checkpoint, or a fresh model of `architecture` when absent; cluster: Hugging Face model path, `--pretrain`). */
+  init: z.string().min(1).optional(),
+  architecture: Architecture.default(Architecture.parse({})),
+  /** Local only: dropout of a fresh model (SimCSE's two views differ by their dropout masks). */
+  dropout: z.number().min(0).max(0.9).default(0.1),
   weights: UfrmWeights.default(UfrmWeights.parse({})),
-  /** Longest prompt + response in tokens (`--max_len`). */
+  /**
+   * Longest prompt + response in tokens (`--max_len`); a longer pair keeps its last tokens
+   * (`fitPair` of `@xyp/ufrm`: the prompt loses its start).
+   */
   maxLength: z.number().int().positive().default(512),
+  /** Local only: held-out accuracy and reward means every this many steps (and at the first and last). */
+  evalEvery: z.number().int().positive().default(25),
+  /** Local only: what the curves call this job (`pretrain`, `finetune`). */
+  phase: z.string().min(1).optional(),
 });
 export type RewardModelSpecInput = z.input<typeof RewardModelSpec>;
 export type RewardModelSpec = z.output<typeof RewardModelSpec>;

@@ -13,7 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { RunId, StageNameFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { RunId, StageRefFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import { DirectorySink, type CheckpointSink } from './checkpoint';
 
 /**
@@ -43,7 +43,8 @@ function isDirectory(path: string): boolean {
 
 /**
  * Reads a checkpoint reference: an existing directory (or a path starting with `/`, `./`, `../`)
- * is a directory checkpoint; otherwise it must be `<runId>/<stage>`.
+ * is a directory checkpoint; otherwise it must be `<runId>/<stage>` or `<runId>/<stage>#<instance>`
+ * (a checkpoint a stage instance committed, e.g. `xy3-1/reward.train#finetune`).
  */
 export function parseCheckpointRef(text: string): CheckpointRef {
   const value = text.trim();
@@ -56,7 +57,7 @@ export function parseCheckpointRef(text: string): CheckpointRef {
   const [runId, stage] = parts;
   const run = RunId.safeParse(runId);
   if (!run.success) throw new Error(`checkpoint "${value}": bad run id "${runId}": ${run.error.issues[0]?.message}`);
-  const stageOk = StageNameFormat.safeParse(stage);
+  const stageOk = StageRefFormat.safeParse(stage);
   if (!stageOk.success) throw new Error(`checkpoint "${value}": bad stage "${stage}": ${stageOk.error.issues[0]?.message}`);
   return { kind: 'store', runId, stage, id: `${runId}/${stage}` };
 }

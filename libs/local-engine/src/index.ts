@@ -2,3 +2,4 @@ export * from './local-engine';
 export * from './job-control';
 export * from './thread-task';
 export * from './training-processor';
+export * from './reward-curves';

@@ -14,6 +14,7 @@ import {
   type CausalLmSpecInput,
   type EngineJob,
   type GenerateSpecInput,
+  type PreferenceRecord,
   type GeneratedText,
   type JobKind,
   type PpoSpecInput,
@@ -42,6 +43,7 @@ import {
   saveTrainer,
   trainCpt,
   trainSft,
+  yieldToEventLoop,
   type ArtifactStoreSink,
   type BackendOptions,
   type CategoryLossLine,
@@ -56,9 +58,19 @@ import {
 import { HandedBackError } from '@xyp/offload';
 import { PpoConfig, ppoRound, type PpoRoundResult, type RewardFn } from '@xyp/ppo';
 import { openBucketShards, readCorpusDocuments, readPreferencePairs, readPrompts, readShardRows, readSftExamples } from '@xyp/training-data';
-import { pairwiseAccuracy, textRewardScorer, trainRewardModel } from '@xyp/ufrm';
+import { fitPair, pairRewards, textRewardScorer, tokenizeRecord, trainRewardModel, type PreferencePair } from '@xyp/ufrm';
+import { mean, rewardCurvesCharts, type RewardCurvePoint, type RewardEvalPoint } from './reward-curves';
 import type { ArtifactStore } from '@xyp/storage';
 import { ResumeSink, checkMarker, type JobControl, type ResumeMarker } from './job-control';
+
+/** One scored preference pair (`LocalEngine.scorePreferences`). */
+export interface ScoredPreference {
+  id: string;
+  category: string;
+  set: string;
+  chosen: number;
+  rejected: number;
+}
 
 export interface LocalEngineOptions {
   /**
@@ -343,35 +355,96 @@ export class LocalEngine implements TrainingEngine {
     }
   }
 
-  /** The UFRM reward model from an `init` checkpoint. Control as `trainCausalLm`. */
+  /**
+   * The UFRM reward model, from an `init` checkpoint (its LM weights copied, a fresh value head) or a
+   * fresh model of `architecture`. Pairs longer than `maxLength` keep their last tokens (`fitPair`).
+   * Besides the checkpoint it writes the job's curves: every step's loss terms and batch statistics,
+   * and every `evalEvery` steps the accuracy on a fixed sample of the training pairs and on
+   * `data.heldOut` with the mean chosen and rejected reward (`curves.jsonl`, `curves.png`). Control
+   * as `trainCausalLm`.
+   */
   async trainRewardModel(input: RewardModelSpecInput, control: JobControl = {}): Promise<EngineJob> {
     const spec = parseSpec(RewardModelSpec, input, 'reward model');
     await initBackend(this.options.backend);
     const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
     const resumed = await this.resumeTrainer(control, 'reward-model', spec.runId, spec.stage);
-    const model = resumed?.trainer.model ?? (await this.loadInit(spec.init, { lmHead: false, valueHead: true }, spec.seed));
+    const a = spec.architecture;
+    const model =
+      resumed?.trainer.model ??
+      (spec.init
+        ? await this.loadInit(spec.init, { lmHead: false, valueHead: true }, spec.seed)
+        : initParams({ vocabSize: this.tokenizer.vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads, dropout: spec.dropout, lmHead: false, valueHead: true }, spec.seed));
     let trainer: Trainer | undefined = resumed?.trainer;
     try {
       const limit = Math.min(spec.maxLength, model.config.contextLength);
-      const all = await readPreferencePairs(spec.data.jsonl, this.tokenizer);
-      const pairs = all.filter((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= limit);
-      if (pairs.length === 0) throw new Error(`reward model spec: data.jsonl: no pair fits ${limit} tokens (prompt + response)`);
+      const read = async (file: string, what: string) => {
+        const all = await readPreferencePairs(file, this.tokenizer);
+        return { pairs: all.map((p) => fitPair(p, limit)), truncated: all.filter((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length) > limit).length, what };
+      };
+      const train = await read(spec.data.jsonl, 'data.jsonl');
+      const heldOut = spec.data.heldOut ? await read(spec.data.heldOut, 'data.heldOut') : undefined;
       trainer ??= new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
-      const accuracyBefore = (resumed?.marker.state.accuracyBefore as number | undefined) ?? pairwiseAccuracy(model, pairs);
-      const session = this.session('reward-model', spec, trainer, control, spec.steps, () => ({ accuracyBefore }));
-      await trainRewardModel(trainer, pairs, { steps: Math.max(0, spec.steps - trainer.step), batchSize: spec.batchSize, weights: spec.weights, ...session.loop('rm') });
+      // A fixed sample of the training pairs (every k-th), so train and held-out accuracy are comparable.
+      const stride = Math.max(1, Math.floor(train.pairs.length / 256));
+      const trainSample = train.pairs.filter((_, i) => i % stride === 0);
+      const state = resumed?.marker.state ?? {};
+      const curves: RewardCurvePoint[] = [...((state.curves as RewardCurvePoint[] | undefined) ?? [])];
+      const phase = spec.phase ?? spec.stage;
+      const evaluate = (step: number): RewardEvalPoint => {
+        const measure = (pairs: PreferencePair[]) => {
+          const r = pairRewards(model, pairs);
+          let aligned = 0;
+          for (let i = 0; i < pairs.length; i++) if (r.chosen[i] > r.rejected[i]) aligned += 1;
+          return { accuracy: aligned / pairs.length, chosenMean: mean(r.chosen), rejectedMean: mean(r.rejected) };
+        };
+        const t = measure(trainSample);
+        const h = heldOut ? measure(heldOut.pairs) : undefined;
+        return {
+          kind: 'eval',
+          phase,
+          step,
+          trainAccuracy: t.accuracy,
+          heldOutAccuracy: h?.accuracy ?? null,
+          chosenMean: (h ?? t).chosenMean,
+          rejectedMean: (h ?? t).rejectedMean,
+        };
+      };
+      if (!curves.some((c) => c.kind === 'eval')) curves.push(evaluate(trainer.step));
+      const first = curves.find((c): c is RewardEvalPoint => c.kind === 'eval') as RewardEvalPoint;
+      const session = this.session('reward-model', spec, trainer, control, spec.steps, () => ({ curves }));
+      const current = trainer;
+      await trainRewardModel(trainer, train.pairs, {
+        steps: Math.max(0, spec.steps - trainer.step),
+        batchSize: spec.batchSize,
+        weights: spec.weights,
+        ...session.loop('rm'),
+        onTerms: (t) => {
+          curves.push({ kind: 'step', phase, ...t });
+          if (t.step % spec.evalEvery === 0 && t.step < spec.steps) curves.push(evaluate(t.step));
+        },
+      });
       if (trainer.step < spec.steps) await session.handBack();
-      const metrics = {
+      const last = curves[curves.length - 1];
+      if (last.kind !== 'eval' || last.step !== current.step) curves.push(evaluate(current.step));
+      const final = curves[curves.length - 1] as RewardEvalPoint;
+      await sink.put('curves.jsonl', encoder.encode(curves.map((c) => JSON.stringify(c)).join('\n') + '\n'));
+      for (const [name, png] of Object.entries(rewardCurvesCharts(curves, `reward model ${phase}`))) await sink.put(name, png);
+      const metrics: Record<string, number> = {
         steps: trainer.step,
         initialLoss: session.initialLoss,
         finalLoss: session.finalLoss,
-        pairs: pairs.length,
-        pairsTooLong: all.length - pairs.length,
-        accuracyBefore,
-        accuracyAfter: pairwiseAccuracy(model, pairs),
+        pairs: train.pairs.length,
+        pairsTruncated: train.truncated,
+        accuracyBefore: first.trainAccuracy,
+        accuracyAfter: final.trainAccuracy,
         seconds: session.seconds(),
       };
-      return await this.finish('reward-model', sink, trainer, metrics, { init: spec.init, weights: spec.weights });
+      if (heldOut) {
+        metrics.heldOutPairs = heldOut.pairs.length;
+        metrics.heldOutAccuracyBefore = first.heldOutAccuracy ?? Number.NaN;
+        metrics.heldOutAccuracyAfter = final.heldOutAccuracy ?? Number.NaN;
+      }
+      return await this.finish('reward-model', sink, trainer, metrics, { init: spec.init ?? null, weights: spec.weights, phase, maxLength: limit });
     } finally {
       trainer?.dispose();
       disposeModel(model);
@@ -464,6 +537,46 @@ export class LocalEngine implements TrainingEngine {
       disposeModel(policy);
       disposeModel(reference);
       if (rewardModel) disposeModel(rewardModel);
+    }
+  }
+
+  /**
+   * Scores preference pairs with a reward model (checkpoint ID or directory): the reward of each
+   * pair's chosen and rejected response, read as in training (`tokenizeRecord`, cut to the model's
+   * context by `fitPair`), 32 pairs a forward pass with the event loop served and `signal` checked
+   * between passes. What `reward.evaluate` and `xyp reward evaluate` compute alignment rates from.
+   */
+  async scorePreferences(
+    ref: string,
+    records: readonly Pick<PreferenceRecord, 'id' | 'prompt' | 'chosen' | 'rejected' | 'category' | 'set'>[],
+    options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void | Promise<void> } = {},
+  ): Promise<{ model: string; scored: ScoredPreference[]; truncated: number }> {
+    await initBackend(this.options.backend);
+    const { ref: parsed, sink } = await openCheckpoint(ref, this.storeFor(ref));
+    const model = await loadModel(sink, false);
+    try {
+      if (!model.params.value_w) throw new Error(`reward model ${parsed.id}: the checkpoint has no value head (not a reward model)`);
+      const limit = model.config.contextLength;
+      const scored: ScoredPreference[] = [];
+      let truncated = 0;
+      const size = 32;
+      for (let start = 0; start < records.length; start += size) {
+        options.signal?.throwIfAborted();
+        const chunk = records.slice(start, start + size);
+        const pairs = chunk.map((record) => {
+          const pair = tokenizeRecord(this.tokenizer, record);
+          const fitted = fitPair(pair, limit);
+          if (fitted !== pair) truncated += 1;
+          return fitted;
+        });
+        const r = pairRewards(model, pairs, size);
+        chunk.forEach((record, i) => scored.push({ id: record.id, category: record.category, set: record.set, chosen: r.chosen[i], rejected: r.rejected[i] }));
+        await options.onProgress?.(Math.min(records.length, start + size), records.length);
+        await yieldToEventLoop();
+      }
+      return { model: parsed.id, scored, truncated };
+    } finally {
+      disposeModel(model);
     }
   }
 

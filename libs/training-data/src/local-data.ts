@@ -4,8 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { PreferenceRecord } from '@xyp/contracts';
 import type { ByteTokenizer, SftExample } from '@xyp/engine';
-import type { PreferencePair } from '@xyp/ufrm';
+import { tokenizeRecord, type PreferencePair } from '@xyp/ufrm';
 
 /** A corpus line, as the corpus stage writes them (`data/sample/corpus.jsonl`). */
 export const CorpusLine = z.object({ id: z.string().min(1), text: z.string(), category: z.string().min(1) });
@@ -15,7 +16,9 @@ const Message = z.object({ role: z.enum(['system', 'user', 'assistant']), conten
 /** An SFT line: a category (for the per-category loss log) and a chat. */
 export const SftLine = z.object({ category: z.string().min(1).default('general'), messages: z.array(Message).min(1) });
 /** A preference line, with OpenRLHF's default keys (`--prompt_key prompt --chosen_key chosen --rejected_key rejected`). */
-export const PreferenceLine = z.object({ prompt: z.string(), chosen: z.string().min(1), rejected: z.string().min(1) });
+export const PreferenceLine = z.object({ prompt: z.string(), chosen: z.string().min(1), rejected: z.string().min(1), margin: z.number().optional() });
+/** What the reward-model job reads: a normalized `PreferenceRecord` (what `@xyp/preference-data` writes) or a plain OpenRLHF line. */
+const TrainingPreferenceLine = z.union([PreferenceRecord, PreferenceLine]);
 /** A PPO prompt line (`--input_key prompt`). */
 export const PromptLine = z.object({ prompt: z.string().min(1) });
 
@@ -63,14 +66,31 @@ export async function readSftExamples(file: string): Promise<SftExample[]> {
   return readJsonl(file, SftLine);
 }
 
-/** Preference pairs: the prompt in the chat template with a generation prompt, responses ended by `<eot>`. */
-export async function readPreferencePairs(file: string, tokenizer: ByteTokenizer): Promise<PreferencePair[]> {
-  const lines = await readJsonl(file, PreferenceLine);
-  return lines.map((l) => ({
-    prompt: tokenizer.encodeChat([{ role: 'user', content: l.prompt }], true).ids,
-    chosen: [...tokenizer.encode(l.chosen), tokenizer.eosId],
-    rejected: [...tokenizer.encode(l.rejected), tokenizer.eosId],
-  }));
+/** A pair as the reward-model job trains on it, with the record's category and set when it has them. */
+export interface LabelledPreferencePair extends PreferencePair {
+  category: string;
+  set: string;
+}
+
+/**
+ * Preference pairs: the prompt conversation in the chat template with a generation prompt (a plain
+ * line's prompt is one user turn), each response ended by `<eot>` — the form `rewardSequence` of
+ * `@xyp/ufrm` scores.
+ */
+export function tokenizePreference(line: z.output<typeof TrainingPreferenceLine>, tokenizer: ByteTokenizer): LabelledPreferencePair {
+  if ('id' in line) return { ...tokenizeRecord(tokenizer, line), category: line.category, set: line.set };
+  const record = {
+    prompt: [{ role: 'user' as const, content: line.prompt }],
+    chosen: [{ role: 'assistant' as const, content: line.chosen }],
+    rejected: [{ role: 'assistant' as const, content: line.rejected }],
+    margin: line.margin,
+  };
+  return { ...tokenizeRecord(tokenizer, record), category: 'uncategorized', set: 'general' };
+}
+
+/** Reads a JSONL of `PreferenceRecord` or plain `{prompt, chosen, rejected}` lines (see `tokenizePreference`). */
+export async function readPreferencePairs(file: string, tokenizer: ByteTokenizer): Promise<LabelledPreferencePair[]> {
+  return (await readJsonl(file, TrainingPreferenceLine)).map((line) => tokenizePreference(line, tokenizer));
 }
 
 export async function readPrompts(file: string): Promise<string[]> {

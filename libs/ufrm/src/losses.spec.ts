@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, initParams, useNativeKernels } from '@xyp/engine';
-import { bradleyTerryLoss, combineUfrmTerms, inverseRlLoss, simcseLoss } from './losses';
+import { bradleyTerryLoss, combineUfrmTerms, inverseRlLoss, rewardCenteringLoss, simcseLoss } from './losses';
 import { rewardForward, ufrmLoss, type PreferencePair } from './reward-model';
 
 beforeAll(async () => {
@@ -154,5 +154,46 @@ describe('ufrmLoss on a model: each term from the model’s own rewards and repr
     expect(terms.correct).toBe(rc.filter((c, i) => c > rr[i]).length);
     // A softmax over the chosen responses only (N-way) would give another value.
     expect(Math.abs(cl - simcseByHand(h.slice(0, N), h2.slice(0, N), weights.tau))).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('optional UFRM extras against plain numbers: margin inside L_BT, reward centering', () => {
+  const chosen = [1.2, -0.3, 0.7];
+  const rejected = [0.4, 0.1, 0.9];
+  const margins = [0.5, 0, 1.5];
+
+  it('margin: −(1/N) Σ log σ(r_c − r_r − m), larger than the loss without margin for positive m', () => {
+    // Differences 0.8, −0.4, −0.2 minus margins 0.5, 0, 1.5 → 0.3, −0.4, −1.7.
+    const expected = -(logSigmoid(0.3) + logSigmoid(-0.4) + logSigmoid(-1.7)) / 3;
+    const got = tf.tidy(() => value(bradleyTerryLoss(tf.tensor1d(chosen), tf.tensor1d(rejected), tf.tensor1d(margins))));
+    expect(got).toBeCloseTo(expected, 5);
+    const plain = tf.tidy(() => value(bradleyTerryLoss(tf.tensor1d(chosen), tf.tensor1d(rejected))));
+    expect(got).toBeGreaterThan(plain);
+  });
+
+  it('centering: (1/N) Σ (r_c + r_r)², and combined with its coefficient', () => {
+    // Sums 1.6, −0.2, 1.6 → squares 2.56, 0.04, 2.56 → mean 1.72.
+    const got = tf.tidy(() => value(rewardCenteringLoss(tf.tensor1d(chosen), tf.tensor1d(rejected))));
+    expect(got).toBeCloseTo(1.72, 5);
+    const combined = tf.tidy(() => value(combineUfrmTerms({ bt: tf.scalar(0.7), irl: tf.scalar(1.3), cl: tf.scalar(2.9), center: tf.scalar(1.72) }, { bt: 1, irl: 0.25, cl: 0.1, center: 0.01 })));
+    expect(combined).toBeCloseTo(0.7 + 0.325 + 0.29 + 0.0172, 5);
+  });
+
+  it('ufrmLoss uses pair margins only when weights.margin is on', async () => {
+    const model = initParams({ vocabSize: 16, contextLength: 8, width: 8, heads: 2, layers: 1, lmHead: false, valueHead: true }, 3);
+    const pairs: PreferencePair[] = [
+      { prompt: [1, 2], chosen: [3, 4], rejected: [5], margin: 2 },
+      { prompt: [6], chosen: [7], rejected: [8, 9], margin: 1 },
+    ];
+    const rewards = tf.tidy(() => Array.from(rewardForward(model, [[1, 2, 3, 4], [6, 7], [1, 2, 5], [6, 8, 9]]).r.dataSync()));
+    const withMargin = -(logSigmoid(rewards[0] - rewards[2] - 2) + logSigmoid(rewards[1] - rewards[3] - 1)) / 2;
+    const without = -(logSigmoid(rewards[0] - rewards[2]) + logSigmoid(rewards[1] - rewards[3])) / 2;
+    expect(tf.tidy(() => value(ufrmLoss(model, pairs, { bt: 1, margin: true }, undefined).bt))).toBeCloseTo(withMargin, 4);
+    expect(tf.tidy(() => value(ufrmLoss(model, pairs, { bt: 1 }, undefined).bt))).toBeCloseTo(without, 4);
+    const t = ufrmLoss(model, pairs, { bt: 1, center: 0.5 }, undefined);
+    const center = ((rewards[0] + rewards[2]) ** 2 + (rewards[1] + rewards[3]) ** 2) / 2;
+    expect(value(t.center)).toBeCloseTo(center, 4);
+    expect(value(t.loss)).toBeCloseTo(without + 0.5 * center, 4);
+    expect(t.chosenMean).toBeCloseTo((rewards[0] + rewards[1]) / 2, 5);
   });
 });

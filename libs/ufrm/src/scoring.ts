@@ -4,9 +4,9 @@
  * (`@xyp/reward-serving`) serves the same function over gRPC.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkRewardScores, type RewardCallOptions, type TextReward } from '@xyp/contracts';
+import { checkRewardScores, type ChatTurn, type PreferenceRecord, type RewardCallOptions, type TextReward } from '@xyp/contracts';
 import { yieldToEventLoop, type ByteTokenizer, type Model } from '@xyp/engine';
-import { rewardForward } from './reward-model';
+import { rewardForward, type PreferencePair } from './reward-model';
 
 /**
  * The tokens a reward model scores for a prompt and a response given as text: the prompt as one user
@@ -16,6 +16,21 @@ import { rewardForward } from './reward-model';
  */
 export function rewardSequence(tokenizer: ByteTokenizer, prompt: string, response: string): number[] {
   return [...tokenizer.encodeChat([{ role: 'user', content: prompt }], true).ids, ...tokenizer.encode(response), tokenizer.eosId];
+}
+
+/** `rewardSequence` for a prompt given as a conversation (its turns in the chat template, then the generation prompt). */
+export function conversationRewardSequence(tokenizer: ByteTokenizer, prompt: readonly ChatTurn[], response: string): number[] {
+  return [...tokenizer.encodeChat([...prompt], true).ids, ...tokenizer.encode(response), tokenizer.eosId];
+}
+
+/** A preference record as token ids, in the form `rewardSequence` scores (responses ended by `<eot>`), with its label margin. */
+export function tokenizeRecord(tokenizer: ByteTokenizer, record: Pick<PreferenceRecord, 'prompt' | 'chosen' | 'rejected' | 'margin'>): PreferencePair {
+  return {
+    prompt: tokenizer.encodeChat([...record.prompt], true).ids,
+    chosen: [...tokenizer.encode(record.chosen[0].content), tokenizer.eosId],
+    rejected: [...tokenizer.encode(record.rejected[0].content), tokenizer.eosId],
+    ...(record.margin !== undefined ? { margin: record.margin } : {}),
+  };
 }
 
 export interface ScoreOptions extends RewardCallOptions {

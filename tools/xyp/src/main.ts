@@ -5,6 +5,7 @@ import { registerCorpusMix } from './commands/corpus-mix';
 import { registerBenchCorpus } from './commands/bench-corpus';
 import { registerBenchEngine } from './commands/bench-engine';
 import { registerBenchPacking } from './commands/bench-packing';
+import { registerReward } from './commands/reward';
 import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
 import { registerUp } from './commands/up';
@@ -24,6 +25,7 @@ const bench = program.command('bench').description('Benchmarks that print figure
 registerBenchCorpus(bench);
 registerBenchEngine(bench);
 registerBenchPacking(bench);
+registerReward(program.command('reward').description('The UFRM reward model: train in two phases, evaluate alignment per subcategory, score'));
 registerServe(program);
 registerTrain(program);
 

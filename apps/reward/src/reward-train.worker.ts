@@ -1,0 +1,73 @@
+import { Inject } from '@nestjs/common';
+import { Processor } from '@nestjs/bullmq';
+import { UnrecoverableError } from 'bullmq';
+import { StageManifest, instanceId, type ParsedPayloadOf } from '@xyp/contracts';
+import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
+import { LocalEngine } from '@xyp/local-engine';
+import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
+import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
+import { withLocalCopies } from './local-copies';
+
+/**
+ * reward.train: one UFRM reward-model job on the local engine (`LocalEngine.trainRewardModel`), as
+ * a stage instance. Its checkpoint is `<runId>/reward.train#<instance>`; the manifest this worker
+ * commits lists the checkpoint files and curves and says which phase, variant and seed it is.
+ * Phase 2 starts from the checkpoint of the instance bound to `init`.
+ */
+@Processor('reward.train')
+export class RewardTrainWorker extends StageWorker<'reward.train'> {
+  readonly stage = 'reward.train' as const;
+
+  constructor(
+    runtime: StageRuntime,
+    @Inject(REWARD_ENGINE_BACKEND) private readonly backend: RewardEngineBackend,
+  ) {
+    super(runtime);
+  }
+
+  protected async execute(payload: ParsedPayloadOf<'reward.train'>, context: StageContext): Promise<StageOutput<'reward.train'>> {
+    const init = payload.initManifestKey ? await checkpointOf(context, payload.initManifestKey) : undefined;
+    const stage = instanceId(this.stage, context.instance);
+    const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
+    const objects: Record<string, string> = { 'train.jsonl': payload.pairsKey, ...(payload.heldOutKey ? { 'held-out.jsonl': payload.heldOutKey } : {}) };
+    const job = await withLocalCopies(context.store, objects, (paths) =>
+      engine
+        .trainRewardModel(
+          {
+            runId: payload.runId,
+            stage,
+            steps: payload.steps,
+            batchSize: payload.batchSize,
+            seed: payload.seed,
+            init,
+            architecture: payload.architecture,
+            dropout: payload.dropout,
+            weights: payload.weights,
+            evalEvery: payload.evalEvery,
+            maxLength: payload.architecture.context,
+            phase: payload.phase,
+            optimizer: { lr: payload.lr, warmupSteps: Math.min(10, Math.floor(payload.steps / 10)), weightDecay: 0.01, clipNorm: 1 },
+            data: { jsonl: paths['train.jsonl'], ...(paths['held-out.jsonl'] ? { heldOut: paths['held-out.jsonl'] } : {}) },
+          },
+          { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
+        )
+        .catch((error: unknown) => {
+          // A spec or data problem does not go away on retry.
+          if (error instanceof Error && /spec: |:\d+: /.test(error.message)) throw new UnrecoverableError(error.message);
+          throw error;
+        }),
+    );
+    if (job.engine !== 'local') throw new Error('reward.train: the local engine returned a cluster job');
+    return {
+      result: { ...job.manifest.result, kind: CHECKPOINT_RESULT_KIND, files: job.manifest.artifacts.map((a) => a.name), checkpoint: job.checkpoint, phase: payload.phase, variant: payload.variant, seed: payload.seed, metrics: job.metrics },
+      artifacts: job.manifest.artifacts,
+    };
+  }
+}
+
+/** The checkpoint ID a committed reward.train manifest holds. */
+async function checkpointOf(context: StageContext, manifestKey: string): Promise<string> {
+  const manifest = StageManifest.parse(JSON.parse((await context.store.getObject(manifestKey)).toString('utf8')));
+  if (manifest.result.kind !== CHECKPOINT_RESULT_KIND) throw new UnrecoverableError(`init: ${instanceId(manifest.stage, manifest.instance)} is not a checkpoint (its manifest result is ${String(manifest.result.kind)})`);
+  return `${manifest.runId}/${instanceId(manifest.stage, manifest.instance)}`;
+}
