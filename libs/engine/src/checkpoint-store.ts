@@ -13,7 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { RunId, StageRefFormat, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { RunId, StageRefFormat, splitInstanceId, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import { DirectorySink, type CheckpointSink } from './checkpoint';
 
 /**
@@ -121,10 +121,12 @@ export class ArtifactStoreSink implements CheckpointSink {
 export function checkpointManifest(sink: ArtifactStoreSink, result: Record<string, unknown> = {}): StageManifest {
   const artifacts = sink.entries();
   if (artifacts.length === 0) throw new Error(`checkpoint ${sink.id}: nothing written`);
+  const { stage, instance } = splitInstanceId(sink.stage);
   return {
     version: 1,
     runId: sink.runId,
-    stage: sink.stage,
+    stage,
+    ...(instance ? { instance } : {}),
     committedAt: new Date().toISOString(),
     artifacts,
     result: { kind: CHECKPOINT_RESULT_KIND, files: artifacts.map((a) => a.name), ...result },
