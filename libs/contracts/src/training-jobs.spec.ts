@@ -13,7 +13,9 @@ describe('training job specs', () => {
   it('fills the stage and the UFRM defaults (Bradley-Terry alone, τ = 0.05)', () => {
     const spec = parseSpec(RewardModelSpec, { runId: 'rm-1', steps: 1, data: { jsonl: 'p.jsonl' }, init: 'lm-1/engine.lm' }, 'reward model');
     expect(spec.stage).toBe('engine.rm');
-    expect(spec.weights).toEqual({ bt: 1, irl: 0, cl: 0, tau: 0.05 });
+    expect(spec.weights).toEqual({ bt: 1, irl: 0, cl: 0, tau: 0.05, margin: false, center: 0 });
+    expect(parseSpec(RewardModelSpec, { runId: 'rm-1', stage: 'reward.train#finetune', steps: 1, data: { jsonl: 'p.jsonl' } }, 'reward model').stage).toBe('reward.train#finetune');
+    expect(() => parseSpec(RewardModelSpec, { runId: 'rm-1', stage: 'reward.train#Bad Key', steps: 1, data: { jsonl: 'p.jsonl' } }, 'reward model')).toThrow(/stage: instance key/);
     expect(UfrmWeights.safeParse({ irl: -1 }).success).toBe(false);
   });
 

@@ -41,7 +41,7 @@ stages:
     params: { phase: finetune }
   - id: reward.train#bt-only
     inputs: { pairs: reward.prepare, held_out: reward.prepare/test.jsonl }
-    params: { variant: bt-only, steps: 6, w_irl: 0, w_cl: 0 }
+    params: { variant: bt-only, budget_phases: 2, w_irl: 0, w_cl: 0 }
   - id: reward.evaluate
     inputs: { test: reward.prepare, models: [reward.train#finetune, reward.train#bt-only] }
 `;

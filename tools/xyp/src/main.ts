@@ -5,6 +5,8 @@ import { registerCorpusMix } from './commands/corpus-mix';
 import { registerBenchCorpus } from './commands/bench-corpus';
 import { registerBenchEngine } from './commands/bench-engine';
 import { registerBenchPacking } from './commands/bench-packing';
+import { registerBenchReward } from './commands/bench-reward';
+import { registerRewardScore } from './commands/reward-score';
 import { registerReward } from './commands/reward';
 import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
@@ -25,7 +27,10 @@ const bench = program.command('bench').description('Benchmarks that print figure
 registerBenchCorpus(bench);
 registerBenchEngine(bench);
 registerBenchPacking(bench);
-registerReward(program.command('reward').description('The UFRM reward model: train in two phases, evaluate alignment per subcategory, score'));
+registerBenchReward(bench);
+const reward = program.command('reward').description('The UFRM reward model: train in two phases, evaluate alignment per subcategory, score');
+registerReward(reward);
+registerRewardScore(reward);
 registerServe(program);
 registerTrain(program);
 

@@ -71,6 +71,8 @@ export const rewardTrainPlan = defineStagePlan({
       margin: param.boolean(),
       center: z.coerce.number().nonnegative(),
       eval_every: param.positiveInt(),
+      /** Train `steps × budget_phases` steps: the ablation's single phase gets the budget of both UFRM phases. */
+      budget_phases: param.positiveInt(),
     })
     .partial()
     .strict(),
@@ -98,7 +100,7 @@ export const rewardTrainPlan = defineStagePlan({
       ...(p.phase ? { phase: p.phase } : {}),
       ...(p.variant ? { variant: p.variant } : {}),
       ...(p.seed !== undefined ? { seed: p.seed } : {}),
-      ...(p.steps ? { steps: p.steps } : {}),
+      ...(p.steps || p.budget_phases ? { steps: (p.steps ?? RewardTrainPayload.shape.steps.parse(undefined)) * (p.budget_phases ?? 1) } : {}),
       ...(p.batch_size ? { batchSize: p.batch_size } : {}),
       ...(p.lr ? { lr: p.lr } : {}),
       ...(p.dropout !== undefined ? { dropout: p.dropout } : {}),

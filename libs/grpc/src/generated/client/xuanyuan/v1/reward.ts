@@ -23,6 +23,62 @@ export const protobufPackage = "xuanyuan.v1";
 
 export const protobufFileName = "xuanyuan/v1/reward.proto";
 
+/** Which of two responses a reward model scores higher. */
+export enum Preference {
+  PREFERENCE_UNSPECIFIED = "PREFERENCE_UNSPECIFIED",
+  /** PREFERENCE_A - response_a scores higher, or the two score the same (margin 0). */
+  PREFERENCE_A = "PREFERENCE_A",
+  /** PREFERENCE_B - response_b scores higher. */
+  PREFERENCE_B = "PREFERENCE_B",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
+export function preferenceFromJSON(object: any): Preference {
+  switch (object) {
+    case 0:
+    case "PREFERENCE_UNSPECIFIED":
+      return Preference.PREFERENCE_UNSPECIFIED;
+    case 1:
+    case "PREFERENCE_A":
+      return Preference.PREFERENCE_A;
+    case 2:
+    case "PREFERENCE_B":
+      return Preference.PREFERENCE_B;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Preference.UNRECOGNIZED;
+  }
+}
+
+export function preferenceToJSON(object: Preference): string {
+  switch (object) {
+    case Preference.PREFERENCE_UNSPECIFIED:
+      return "PREFERENCE_UNSPECIFIED";
+    case Preference.PREFERENCE_A:
+      return "PREFERENCE_A";
+    case Preference.PREFERENCE_B:
+      return "PREFERENCE_B";
+    case Preference.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export function preferenceToNumber(object: Preference): number {
+  switch (object) {
+    case Preference.PREFERENCE_UNSPECIFIED:
+      return 0;
+    case Preference.PREFERENCE_A:
+      return 1;
+    case Preference.PREFERENCE_B:
+      return 2;
+    case Preference.UNRECOGNIZED:
+    default:
+      return -1;
+  }
+}
+
 export interface ScoreItem {
   prompt: string;
   response: string;
@@ -40,6 +96,84 @@ export interface ScoreResponse {
   scores: number[];
   /** The checkpoint that scored. */
   model: string;
+}
+
+export interface CompareRequest {
+  /** Reward model checkpoint id; empty uses the service's current model. */
+  model: string;
+  prompt: string;
+  responseA: string;
+  responseB: string;
+  /** Subdomain of the prompt, as in ScoreItem; not scored. */
+  category: string;
+}
+
+export interface CompareResponse {
+  preferred: Preference;
+  /** score_a - score_b. */
+  margin: number;
+  scoreA: number;
+  scoreB: number;
+  /** The checkpoint that scored. */
+  model: string;
+}
+
+/** A reward model the service has loaded. */
+export interface RewardModelInfo {
+  /** Checkpoint id (`<runId>/<stage>` in the artifact store, or a directory). */
+  model: string;
+  /** Load sequence number in this service process: 1 for the first model loaded. */
+  version: number;
+  /** Whether requests with an empty model go to it. */
+  current: boolean;
+  /** When it was loaded, Unix time in milliseconds. */
+  loadedAtUnixMs: number;
+  /** Tokens a scored sequence keeps (the model's context length). */
+  contextLength: number;
+  /** Parameter count of the model. */
+  parameters: number;
+  /** Scoring calls admitted on this model and not yet finished. */
+  inFlight: number;
+  /** SHA-256 of the checkpoint's weights (model.safetensors) as committed; empty for a directory. */
+  weightsSha256: string;
+}
+
+export interface LoadModelRequest {
+  /** Checkpoint id to load; one already loaded is not loaded again. */
+  model: string;
+  /** Make it the current model (requests with an empty model go to it). */
+  makeCurrent: boolean;
+  /**
+   * With make_current: keep the previous current model loaded and served by its id.
+   * Without it the previous one is unloaded once its calls in flight end.
+   */
+  keepPrevious: boolean;
+}
+
+export interface LoadModelResponse {
+  loaded:
+    | RewardModelInfo
+    | undefined;
+  /** The model that was current before this call, when make_current replaced it. */
+  previous: string;
+}
+
+export interface UnloadModelRequest {
+  model: string;
+}
+
+export interface UnloadModelResponse {
+  /** The model unloaded; it is freed once its calls in flight end. */
+  model: string;
+}
+
+export interface ListModelsRequest {
+}
+
+export interface ListModelsResponse {
+  models: RewardModelInfo[];
+  /** Checkpoint id of the current model; empty when none is loaded. */
+  current: string;
 }
 
 function createBaseScoreItem(): ScoreItem {
@@ -327,10 +461,974 @@ export const ScoreResponse: MessageFns<ScoreResponse> = {
   },
 };
 
+function createBaseCompareRequest(): CompareRequest {
+  return { model: "", prompt: "", responseA: "", responseB: "", category: "" };
+}
+
+export const CompareRequest: MessageFns<CompareRequest> = {
+  encode(message: CompareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.prompt !== "") {
+      writer.uint32(18).string(message.prompt);
+    }
+    if (message.responseA !== "") {
+      writer.uint32(26).string(message.responseA);
+    }
+    if (message.responseB !== "") {
+      writer.uint32(34).string(message.responseB);
+    }
+    if (message.category !== "") {
+      writer.uint32(42).string(message.category);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prompt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.responseA = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.responseB = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.category = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompareRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      prompt: isSet(object.prompt) ? globalThis.String(object.prompt) : "",
+      responseA: isSet(object.responseA)
+        ? globalThis.String(object.responseA)
+        : isSet(object.response_a)
+        ? globalThis.String(object.response_a)
+        : "",
+      responseB: isSet(object.responseB)
+        ? globalThis.String(object.responseB)
+        : isSet(object.response_b)
+        ? globalThis.String(object.response_b)
+        : "",
+      category: isSet(object.category) ? globalThis.String(object.category) : "",
+    };
+  },
+
+  toJSON(message: CompareRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.prompt !== "") {
+      obj.prompt = message.prompt;
+    }
+    if (message.responseA !== "") {
+      obj.responseA = message.responseA;
+    }
+    if (message.responseB !== "") {
+      obj.responseB = message.responseB;
+    }
+    if (message.category !== "") {
+      obj.category = message.category;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompareRequest>): CompareRequest {
+    return CompareRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompareRequest>): CompareRequest {
+    const message = createBaseCompareRequest();
+    message.model = object.model ?? "";
+    message.prompt = object.prompt ?? "";
+    message.responseA = object.responseA ?? "";
+    message.responseB = object.responseB ?? "";
+    message.category = object.category ?? "";
+    return message;
+  },
+};
+
+function createBaseCompareResponse(): CompareResponse {
+  return { preferred: Preference.PREFERENCE_UNSPECIFIED, margin: 0, scoreA: 0, scoreB: 0, model: "" };
+}
+
+export const CompareResponse: MessageFns<CompareResponse> = {
+  encode(message: CompareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.preferred !== Preference.PREFERENCE_UNSPECIFIED) {
+      writer.uint32(8).int32(preferenceToNumber(message.preferred));
+    }
+    if (message.margin !== 0) {
+      writer.uint32(17).double(message.margin);
+    }
+    if (message.scoreA !== 0) {
+      writer.uint32(25).double(message.scoreA);
+    }
+    if (message.scoreB !== 0) {
+      writer.uint32(33).double(message.scoreB);
+    }
+    if (message.model !== "") {
+      writer.uint32(42).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompareResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompareResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.preferred = preferenceFromJSON(reader.int32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.margin = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.scoreA = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.scoreB = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompareResponse {
+    return {
+      preferred: isSet(object.preferred) ? preferenceFromJSON(object.preferred) : Preference.PREFERENCE_UNSPECIFIED,
+      margin: isSet(object.margin) ? globalThis.Number(object.margin) : 0,
+      scoreA: isSet(object.scoreA)
+        ? globalThis.Number(object.scoreA)
+        : isSet(object.score_a)
+        ? globalThis.Number(object.score_a)
+        : 0,
+      scoreB: isSet(object.scoreB)
+        ? globalThis.Number(object.scoreB)
+        : isSet(object.score_b)
+        ? globalThis.Number(object.score_b)
+        : 0,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+    };
+  },
+
+  toJSON(message: CompareResponse): unknown {
+    const obj: any = {};
+    if (message.preferred !== Preference.PREFERENCE_UNSPECIFIED) {
+      obj.preferred = preferenceToJSON(message.preferred);
+    }
+    if (message.margin !== 0) {
+      obj.margin = floatToJson(message.margin);
+    }
+    if (message.scoreA !== 0) {
+      obj.scoreA = floatToJson(message.scoreA);
+    }
+    if (message.scoreB !== 0) {
+      obj.scoreB = floatToJson(message.scoreB);
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompareResponse>): CompareResponse {
+    return CompareResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompareResponse>): CompareResponse {
+    const message = createBaseCompareResponse();
+    message.preferred = object.preferred ?? Preference.PREFERENCE_UNSPECIFIED;
+    message.margin = object.margin ?? 0;
+    message.scoreA = object.scoreA ?? 0;
+    message.scoreB = object.scoreB ?? 0;
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseRewardModelInfo(): RewardModelInfo {
+  return {
+    model: "",
+    version: 0,
+    current: false,
+    loadedAtUnixMs: 0,
+    contextLength: 0,
+    parameters: 0,
+    inFlight: 0,
+    weightsSha256: "",
+  };
+}
+
+export const RewardModelInfo: MessageFns<RewardModelInfo> = {
+  encode(message: RewardModelInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.current !== false) {
+      writer.uint32(24).bool(message.current);
+    }
+    if (message.loadedAtUnixMs !== 0) {
+      writer.uint32(32).int64(message.loadedAtUnixMs);
+    }
+    if (message.contextLength !== 0) {
+      writer.uint32(40).uint32(message.contextLength);
+    }
+    if (message.parameters !== 0) {
+      writer.uint32(48).uint64(message.parameters);
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(56).uint32(message.inFlight);
+    }
+    if (message.weightsSha256 !== "") {
+      writer.uint32(66).string(message.weightsSha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RewardModelInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRewardModelInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.current = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.loadedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.contextLength = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.parameters = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.inFlight = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.weightsSha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RewardModelInfo {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      current: isSet(object.current) ? globalThis.Boolean(object.current) : false,
+      loadedAtUnixMs: isSet(object.loadedAtUnixMs)
+        ? globalThis.Number(object.loadedAtUnixMs)
+        : isSet(object.loaded_at_unix_ms)
+        ? globalThis.Number(object.loaded_at_unix_ms)
+        : 0,
+      contextLength: isSet(object.contextLength)
+        ? globalThis.Number(object.contextLength)
+        : isSet(object.context_length)
+        ? globalThis.Number(object.context_length)
+        : 0,
+      parameters: isSet(object.parameters) ? globalThis.Number(object.parameters) : 0,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+      weightsSha256: isSet(object.weightsSha256)
+        ? globalThis.String(object.weightsSha256)
+        : isSet(object.weights_sha256)
+        ? globalThis.String(object.weights_sha256)
+        : "",
+    };
+  },
+
+  toJSON(message: RewardModelInfo): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.current !== false) {
+      obj.current = message.current;
+    }
+    if (message.loadedAtUnixMs !== 0) {
+      obj.loadedAtUnixMs = Math.round(message.loadedAtUnixMs);
+    }
+    if (message.contextLength !== 0) {
+      obj.contextLength = Math.round(message.contextLength);
+    }
+    if (message.parameters !== 0) {
+      obj.parameters = Math.round(message.parameters);
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    if (message.weightsSha256 !== "") {
+      obj.weightsSha256 = message.weightsSha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RewardModelInfo>): RewardModelInfo {
+    return RewardModelInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RewardModelInfo>): RewardModelInfo {
+    const message = createBaseRewardModelInfo();
+    message.model = object.model ?? "";
+    message.version = object.version ?? 0;
+    message.current = object.current ?? false;
+    message.loadedAtUnixMs = object.loadedAtUnixMs ?? 0;
+    message.contextLength = object.contextLength ?? 0;
+    message.parameters = object.parameters ?? 0;
+    message.inFlight = object.inFlight ?? 0;
+    message.weightsSha256 = object.weightsSha256 ?? "";
+    return message;
+  },
+};
+
+function createBaseLoadModelRequest(): LoadModelRequest {
+  return { model: "", makeCurrent: false, keepPrevious: false };
+}
+
+export const LoadModelRequest: MessageFns<LoadModelRequest> = {
+  encode(message: LoadModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.makeCurrent !== false) {
+      writer.uint32(16).bool(message.makeCurrent);
+    }
+    if (message.keepPrevious !== false) {
+      writer.uint32(24).bool(message.keepPrevious);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.makeCurrent = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keepPrevious = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadModelRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      makeCurrent: isSet(object.makeCurrent)
+        ? globalThis.Boolean(object.makeCurrent)
+        : isSet(object.make_current)
+        ? globalThis.Boolean(object.make_current)
+        : false,
+      keepPrevious: isSet(object.keepPrevious)
+        ? globalThis.Boolean(object.keepPrevious)
+        : isSet(object.keep_previous)
+        ? globalThis.Boolean(object.keep_previous)
+        : false,
+    };
+  },
+
+  toJSON(message: LoadModelRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.makeCurrent !== false) {
+      obj.makeCurrent = message.makeCurrent;
+    }
+    if (message.keepPrevious !== false) {
+      obj.keepPrevious = message.keepPrevious;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LoadModelRequest>): LoadModelRequest {
+    return LoadModelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LoadModelRequest>): LoadModelRequest {
+    const message = createBaseLoadModelRequest();
+    message.model = object.model ?? "";
+    message.makeCurrent = object.makeCurrent ?? false;
+    message.keepPrevious = object.keepPrevious ?? false;
+    return message;
+  },
+};
+
+function createBaseLoadModelResponse(): LoadModelResponse {
+  return { loaded: undefined, previous: "" };
+}
+
+export const LoadModelResponse: MessageFns<LoadModelResponse> = {
+  encode(message: LoadModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loaded !== undefined) {
+      RewardModelInfo.encode(message.loaded, writer.uint32(10).fork()).join();
+    }
+    if (message.previous !== "") {
+      writer.uint32(18).string(message.previous);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LoadModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoadModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loaded = RewardModelInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.previous = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LoadModelResponse {
+    return {
+      loaded: isSet(object.loaded) ? RewardModelInfo.fromJSON(object.loaded) : undefined,
+      previous: isSet(object.previous) ? globalThis.String(object.previous) : "",
+    };
+  },
+
+  toJSON(message: LoadModelResponse): unknown {
+    const obj: any = {};
+    if (message.loaded !== undefined) {
+      obj.loaded = RewardModelInfo.toJSON(message.loaded);
+    }
+    if (message.previous !== "") {
+      obj.previous = message.previous;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LoadModelResponse>): LoadModelResponse {
+    return LoadModelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LoadModelResponse>): LoadModelResponse {
+    const message = createBaseLoadModelResponse();
+    message.loaded = (object.loaded !== undefined && object.loaded !== null)
+      ? RewardModelInfo.fromPartial(object.loaded)
+      : undefined;
+    message.previous = object.previous ?? "";
+    return message;
+  },
+};
+
+function createBaseUnloadModelRequest(): UnloadModelRequest {
+  return { model: "" };
+}
+
+export const UnloadModelRequest: MessageFns<UnloadModelRequest> = {
+  encode(message: UnloadModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnloadModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnloadModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnloadModelRequest {
+    return { model: isSet(object.model) ? globalThis.String(object.model) : "" };
+  },
+
+  toJSON(message: UnloadModelRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnloadModelRequest>): UnloadModelRequest {
+    return UnloadModelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnloadModelRequest>): UnloadModelRequest {
+    const message = createBaseUnloadModelRequest();
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseUnloadModelResponse(): UnloadModelResponse {
+  return { model: "" };
+}
+
+export const UnloadModelResponse: MessageFns<UnloadModelResponse> = {
+  encode(message: UnloadModelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnloadModelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnloadModelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnloadModelResponse {
+    return { model: isSet(object.model) ? globalThis.String(object.model) : "" };
+  },
+
+  toJSON(message: UnloadModelResponse): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnloadModelResponse>): UnloadModelResponse {
+    return UnloadModelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnloadModelResponse>): UnloadModelResponse {
+    const message = createBaseUnloadModelResponse();
+    message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseListModelsRequest(): ListModelsRequest {
+  return {};
+}
+
+export const ListModelsRequest: MessageFns<ListModelsRequest> = {
+  encode(_: ListModelsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListModelsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListModelsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListModelsRequest {
+    return {};
+  },
+
+  toJSON(_: ListModelsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListModelsRequest>): ListModelsRequest {
+    return ListModelsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListModelsRequest>): ListModelsRequest {
+    const message = createBaseListModelsRequest();
+    return message;
+  },
+};
+
+function createBaseListModelsResponse(): ListModelsResponse {
+  return { models: [], current: "" };
+}
+
+export const ListModelsResponse: MessageFns<ListModelsResponse> = {
+  encode(message: ListModelsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.models) {
+      RewardModelInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.current !== "") {
+      writer.uint32(18).string(message.current);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListModelsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListModelsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.models.push(RewardModelInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.current = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListModelsResponse {
+    return {
+      models: globalThis.Array.isArray(object?.models)
+        ? object.models.map((e: any) => RewardModelInfo.fromJSON(e))
+        : [],
+      current: isSet(object.current) ? globalThis.String(object.current) : "",
+    };
+  },
+
+  toJSON(message: ListModelsResponse): unknown {
+    const obj: any = {};
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => RewardModelInfo.toJSON(e));
+    }
+    if (message.current !== "") {
+      obj.current = message.current;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListModelsResponse>): ListModelsResponse {
+    return ListModelsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListModelsResponse>): ListModelsResponse {
+    const message = createBaseListModelsResponse();
+    message.models = object.models?.map((e) => RewardModelInfo.fromPartial(e)) || [];
+    message.current = object.current ?? "";
+    return message;
+  },
+};
+
 /**
  * RewardService scores responses with a UFRM reward model checkpoint. The synthesis
  * service uses it to filter ensemble answers, the RLHF service to score rollouts and
  * to filter finance prompts by confidence interval.
+ *
+ * Every scoring call names a reward model by its checkpoint id (`model`; empty: the
+ * current one). Requests of concurrent callers are batched together on the service.
+ * Statuses: a model that is not loaded is NOT_FOUND; more items than the service takes
+ * in one request is RESOURCE_EXHAUSTED; an item with an empty response or with prompt
+ * and response over the per-item size limit is INVALID_ARGUMENT (both name the limit);
+ * a call past its deadline is DEADLINE_EXCEEDED; a failure of the model is INTERNAL.
  */
 export type RewardServiceService = typeof RewardServiceService;
 export const RewardServiceService = {
@@ -344,11 +1442,71 @@ export const RewardServiceService = {
     responseSerialize: (value: ScoreResponse): Buffer => Buffer.from(ScoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ScoreResponse => ScoreResponse.decode(value),
   },
+  /** Compare scores two responses to one prompt and says which the model prefers. */
+  compare: {
+    path: "/xuanyuan.v1.RewardService/Compare" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompareRequest): Buffer => Buffer.from(CompareRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompareRequest => CompareRequest.decode(value),
+    responseSerialize: (value: CompareResponse): Buffer => Buffer.from(CompareResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompareResponse => CompareResponse.decode(value),
+  },
+  /**
+   * LoadModel loads a reward model checkpoint by id (idempotent) and can make it the
+   * current one. Calls in flight finish on the model they started with.
+   */
+  loadModel: {
+    path: "/xuanyuan.v1.RewardService/LoadModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LoadModelRequest): Buffer => Buffer.from(LoadModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LoadModelRequest => LoadModelRequest.decode(value),
+    responseSerialize: (value: LoadModelResponse): Buffer => Buffer.from(LoadModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LoadModelResponse => LoadModelResponse.decode(value),
+  },
+  /**
+   * UnloadModel stops serving a loaded model that is not the current one; it is freed
+   * once its calls in flight end.
+   */
+  unloadModel: {
+    path: "/xuanyuan.v1.RewardService/UnloadModel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnloadModelRequest): Buffer => Buffer.from(UnloadModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnloadModelRequest => UnloadModelRequest.decode(value),
+    responseSerialize: (value: UnloadModelResponse): Buffer => Buffer.from(UnloadModelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnloadModelResponse => UnloadModelResponse.decode(value),
+  },
+  /** ListModels lists the loaded reward models, the current one marked. */
+  listModels: {
+    path: "/xuanyuan.v1.RewardService/ListModels" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListModelsRequest): Buffer => Buffer.from(ListModelsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListModelsRequest => ListModelsRequest.decode(value),
+    responseSerialize: (value: ListModelsResponse): Buffer => Buffer.from(ListModelsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
+  },
 } as const;
 
 export interface RewardServiceServer extends UntypedServiceImplementation {
   /** Score returns one scalar reward per item, in order. */
   score: handleUnaryCall<ScoreRequest, ScoreResponse>;
+  /** Compare scores two responses to one prompt and says which the model prefers. */
+  compare: handleUnaryCall<CompareRequest, CompareResponse>;
+  /**
+   * LoadModel loads a reward model checkpoint by id (idempotent) and can make it the
+   * current one. Calls in flight finish on the model they started with.
+   */
+  loadModel: handleUnaryCall<LoadModelRequest, LoadModelResponse>;
+  /**
+   * UnloadModel stops serving a loaded model that is not the current one; it is freed
+   * once its calls in flight end.
+   */
+  unloadModel: handleUnaryCall<UnloadModelRequest, UnloadModelResponse>;
+  /** ListModels lists the loaded reward models, the current one marked. */
+  listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
 }
 
 export interface RewardServiceClient extends Client {
@@ -367,6 +1525,76 @@ export interface RewardServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ScoreResponse) => void,
+  ): ClientUnaryCall;
+  /** Compare scores two responses to one prompt and says which the model prefers. */
+  compare(
+    request: CompareRequest,
+    callback: (error: ServiceError | null, response: CompareResponse) => void,
+  ): ClientUnaryCall;
+  compare(
+    request: CompareRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompareResponse) => void,
+  ): ClientUnaryCall;
+  compare(
+    request: CompareRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompareResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * LoadModel loads a reward model checkpoint by id (idempotent) and can make it the
+   * current one. Calls in flight finish on the model they started with.
+   */
+  loadModel(
+    request: LoadModelRequest,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  loadModel(
+    request: LoadModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  loadModel(
+    request: LoadModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LoadModelResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * UnloadModel stops serving a loaded model that is not the current one; it is freed
+   * once its calls in flight end.
+   */
+  unloadModel(
+    request: UnloadModelRequest,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
+  ): ClientUnaryCall;
+  unloadModel(
+    request: UnloadModelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
+  ): ClientUnaryCall;
+  unloadModel(
+    request: UnloadModelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnloadModelResponse) => void,
+  ): ClientUnaryCall;
+  /** ListModels lists the loaded reward models, the current one marked. */
+  listModels(
+    request: ListModelsRequest,
+    callback: (error: ServiceError | null, response: ListModelsResponse) => void,
+  ): ClientUnaryCall;
+  listModels(
+    request: ListModelsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListModelsResponse) => void,
+  ): ClientUnaryCall;
+  listModels(
+    request: ListModelsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListModelsResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -390,6 +1618,17 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

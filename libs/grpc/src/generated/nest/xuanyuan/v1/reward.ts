@@ -13,6 +13,16 @@ export const protobufPackage = "xuanyuan.v1";
 
 export const protobufFileName = "xuanyuan/v1/reward.proto";
 
+/** Which of two responses a reward model scores higher. */
+export enum Preference {
+  PREFERENCE_UNSPECIFIED = "PREFERENCE_UNSPECIFIED",
+  /** PREFERENCE_A - response_a scores higher, or the two score the same (margin 0). */
+  PREFERENCE_A = "PREFERENCE_A",
+  /** PREFERENCE_B - response_b scores higher. */
+  PREFERENCE_B = "PREFERENCE_B",
+  UNRECOGNIZED = "UNRECOGNIZED",
+}
+
 export interface ScoreItem {
   prompt: string;
   response: string;
@@ -32,35 +42,183 @@ export interface ScoreResponse {
   model: string;
 }
 
+export interface CompareRequest {
+  /** Reward model checkpoint id; empty uses the service's current model. */
+  model: string;
+  prompt: string;
+  responseA: string;
+  responseB: string;
+  /** Subdomain of the prompt, as in ScoreItem; not scored. */
+  category: string;
+}
+
+export interface CompareResponse {
+  preferred: Preference;
+  /** score_a - score_b. */
+  margin: number;
+  scoreA: number;
+  scoreB: number;
+  /** The checkpoint that scored. */
+  model: string;
+}
+
+/** A reward model the service has loaded. */
+export interface RewardModelInfo {
+  /** Checkpoint id (`<runId>/<stage>` in the artifact store, or a directory). */
+  model: string;
+  /** Load sequence number in this service process: 1 for the first model loaded. */
+  version: number;
+  /** Whether requests with an empty model go to it. */
+  current: boolean;
+  /** When it was loaded, Unix time in milliseconds. */
+  loadedAtUnixMs: number;
+  /** Tokens a scored sequence keeps (the model's context length). */
+  contextLength: number;
+  /** Parameter count of the model. */
+  parameters: number;
+  /** Scoring calls admitted on this model and not yet finished. */
+  inFlight: number;
+  /** SHA-256 of the checkpoint's weights (model.safetensors) as committed; empty for a directory. */
+  weightsSha256: string;
+}
+
+export interface LoadModelRequest {
+  /** Checkpoint id to load; one already loaded is not loaded again. */
+  model: string;
+  /** Make it the current model (requests with an empty model go to it). */
+  makeCurrent: boolean;
+  /**
+   * With make_current: keep the previous current model loaded and served by its id.
+   * Without it the previous one is unloaded once its calls in flight end.
+   */
+  keepPrevious: boolean;
+}
+
+export interface LoadModelResponse {
+  loaded:
+    | RewardModelInfo
+    | undefined;
+  /** The model that was current before this call, when make_current replaced it. */
+  previous: string;
+}
+
+export interface UnloadModelRequest {
+  model: string;
+}
+
+export interface UnloadModelResponse {
+  /** The model unloaded; it is freed once its calls in flight end. */
+  model: string;
+}
+
+export interface ListModelsRequest {
+}
+
+export interface ListModelsResponse {
+  models: RewardModelInfo[];
+  /** Checkpoint id of the current model; empty when none is loaded. */
+  current: string;
+}
+
 export const XUANYUAN_V1_PACKAGE_NAME = "xuanyuan.v1";
 
 /**
  * RewardService scores responses with a UFRM reward model checkpoint. The synthesis
  * service uses it to filter ensemble answers, the RLHF service to score rollouts and
  * to filter finance prompts by confidence interval.
+ *
+ * Every scoring call names a reward model by its checkpoint id (`model`; empty: the
+ * current one). Requests of concurrent callers are batched together on the service.
+ * Statuses: a model that is not loaded is NOT_FOUND; more items than the service takes
+ * in one request is RESOURCE_EXHAUSTED; an item with an empty response or with prompt
+ * and response over the per-item size limit is INVALID_ARGUMENT (both name the limit);
+ * a call past its deadline is DEADLINE_EXCEEDED; a failure of the model is INTERNAL.
  */
 
 export interface RewardServiceClient {
   /** Score returns one scalar reward per item, in order. */
 
   score(request: ScoreRequest, metadata?: Metadata): Observable<ScoreResponse>;
+
+  /** Compare scores two responses to one prompt and says which the model prefers. */
+
+  compare(request: CompareRequest, metadata?: Metadata): Observable<CompareResponse>;
+
+  /**
+   * LoadModel loads a reward model checkpoint by id (idempotent) and can make it the
+   * current one. Calls in flight finish on the model they started with.
+   */
+
+  loadModel(request: LoadModelRequest, metadata?: Metadata): Observable<LoadModelResponse>;
+
+  /**
+   * UnloadModel stops serving a loaded model that is not the current one; it is freed
+   * once its calls in flight end.
+   */
+
+  unloadModel(request: UnloadModelRequest, metadata?: Metadata): Observable<UnloadModelResponse>;
+
+  /** ListModels lists the loaded reward models, the current one marked. */
+
+  listModels(request: ListModelsRequest, metadata?: Metadata): Observable<ListModelsResponse>;
 }
 
 /**
  * RewardService scores responses with a UFRM reward model checkpoint. The synthesis
  * service uses it to filter ensemble answers, the RLHF service to score rollouts and
  * to filter finance prompts by confidence interval.
+ *
+ * Every scoring call names a reward model by its checkpoint id (`model`; empty: the
+ * current one). Requests of concurrent callers are batched together on the service.
+ * Statuses: a model that is not loaded is NOT_FOUND; more items than the service takes
+ * in one request is RESOURCE_EXHAUSTED; an item with an empty response or with prompt
+ * and response over the per-item size limit is INVALID_ARGUMENT (both name the limit);
+ * a call past its deadline is DEADLINE_EXCEEDED; a failure of the model is INTERNAL.
  */
 
 export interface RewardServiceController {
   /** Score returns one scalar reward per item, in order. */
 
   score(request: ScoreRequest, metadata?: Metadata): Promise<ScoreResponse> | Observable<ScoreResponse> | ScoreResponse;
+
+  /** Compare scores two responses to one prompt and says which the model prefers. */
+
+  compare(
+    request: CompareRequest,
+    metadata?: Metadata,
+  ): Promise<CompareResponse> | Observable<CompareResponse> | CompareResponse;
+
+  /**
+   * LoadModel loads a reward model checkpoint by id (idempotent) and can make it the
+   * current one. Calls in flight finish on the model they started with.
+   */
+
+  loadModel(
+    request: LoadModelRequest,
+    metadata?: Metadata,
+  ): Promise<LoadModelResponse> | Observable<LoadModelResponse> | LoadModelResponse;
+
+  /**
+   * UnloadModel stops serving a loaded model that is not the current one; it is freed
+   * once its calls in flight end.
+   */
+
+  unloadModel(
+    request: UnloadModelRequest,
+    metadata?: Metadata,
+  ): Promise<UnloadModelResponse> | Observable<UnloadModelResponse> | UnloadModelResponse;
+
+  /** ListModels lists the loaded reward models, the current one marked. */
+
+  listModels(
+    request: ListModelsRequest,
+    metadata?: Metadata,
+  ): Promise<ListModelsResponse> | Observable<ListModelsResponse> | ListModelsResponse;
 }
 
 export function RewardServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["score"];
+    const grpcMethods: string[] = ["score", "compare", "loadModel", "unloadModel", "listModels"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("RewardService", method)(constructor.prototype[method], method, descriptor);
