@@ -25,7 +25,7 @@ export const RewardTrainPayload = stageJob({
   steps: z.number().int().positive().default(200),
   batchSize: z.number().int().positive().default(16),
   lr: z.number().positive().default(1e-3),
-  architecture: Architecture.default(Architecture.parse({ layers: 2, width: 64, heads: 4, context: 192 })),
+  architecture: Architecture.default(Architecture.parse({ layers: 2, width: 64, heads: 4, context: 256 })),
   dropout: z.number().min(0).max(0.9).default(0.1),
   weights: UfrmWeights.default(UfrmWeights.parse({ bt: 1, irl: 0.5, cl: 0.1, tau: 0.1 })),
   evalEvery: z.number().int().positive().default(25),

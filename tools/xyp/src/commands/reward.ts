@@ -89,7 +89,7 @@ export function registerReward(reward: Command): void {
     .option('--layers <n>', 'transformer layers (fresh model)', '2')
     .option('--width <n>', 'model width (fresh model)', '64')
     .option('--heads <n>', 'attention heads (fresh model)', '4')
-    .option('--context <n>', 'tokens (bytes) per sequence; longer pairs keep their last tokens', '192')
+    .option('--context <n>', 'tokens (bytes) per sequence; longer pairs keep their last tokens', '256')
     .option('--dropout <x>', 'dropout of a fresh model (the SimCSE views differ by it)', '0.1')
     .option('--w-bt <x>', 'Bradley-Terry weight', '1')
     .option('--w-irl <x>', 'inverse-RL weight', '0.5')

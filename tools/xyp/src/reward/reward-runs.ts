@@ -4,6 +4,8 @@
  * reward.train#finetune → reward.evaluate instances, and the same checkpoint IDs
  * (`<runId>/reward.train#<instance>`), on the configured store.
  */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PreferenceRecord, type EngineJob, type RewardModelSpecInput, type UfrmWeightsInput } from '@xyp/contracts';
@@ -29,23 +31,33 @@ export async function preparePairs(
   onProgress?: (line: string) => void,
 ): Promise<PreparedPairs> {
   await mkdir(dir, { recursive: true });
-  const buffers: Record<PreferenceCollection, string[]> = { pretrain: [], finetune: [], train: [], test: [], rejects: [] };
-  const counts = await writePreferenceCollections({
-    inputs: inputs.map((file) => ({ name: file, lines: readLines(file) })),
-    testFraction: settings.testFraction,
-    seed: settings.seed,
-    defaults: { ...(settings.defaultSet ? { set: settings.defaultSet } : {}), ...(settings.defaultCategory ? { category: settings.defaultCategory } : {}) },
-    ...(settings.dedup === false ? { dedup: false } : {}),
-    progressEvery: 5000,
-    onProgress: (p) => onProgress?.(`read ${p.lines} lines (${(p.bytes / 1e6).toFixed(1)} MB): ${p.accepted} pairs, ${p.rejected} rejected`),
-    write: (collection, line) => void buffers[collection].push(line),
-  });
+  // Each collection streams to its file as the ingest goes: memory stays bounded by the ingest's
+  // signatures, not by the size of the input.
   const files = {} as Record<PreferenceCollection, string>;
   const lines = {} as Record<PreferenceCollection, number>;
+  const streams = {} as Record<PreferenceCollection, WriteStream>;
   for (const collection of PREFERENCE_COLLECTIONS) {
     files[collection] = join(dir, `${collection}.jsonl`);
-    lines[collection] = buffers[collection].length;
-    await writeFile(files[collection], buffers[collection].length ? `${buffers[collection].join('\n')}\n` : '');
+    lines[collection] = 0;
+    streams[collection] = createWriteStream(files[collection]);
+  }
+  let counts: IngestCounts;
+  try {
+    counts = await writePreferenceCollections({
+      inputs: inputs.map((file) => ({ name: file, lines: readLines(file) })),
+      testFraction: settings.testFraction,
+      seed: settings.seed,
+      defaults: { ...(settings.defaultSet ? { set: settings.defaultSet } : {}), ...(settings.defaultCategory ? { category: settings.defaultCategory } : {}) },
+      ...(settings.dedup === false ? { dedup: false } : {}),
+      progressEvery: 5000,
+      onProgress: (p) => onProgress?.(`read ${p.lines} lines (${(p.bytes / 1e6).toFixed(1)} MB): ${p.accepted} pairs, ${p.rejected} rejected`),
+      write: async (collection, line) => {
+        lines[collection] += 1;
+        if (!streams[collection].write(`${line}\n`)) await once(streams[collection], 'drain');
+      },
+    });
+  } finally {
+    await Promise.all(PREFERENCE_COLLECTIONS.map((c) => new Promise<void>((done, fail) => streams[c].end((error?: Error | null) => (error ? fail(error) : done())))));
   }
   return { counts, files, lines };
 }
