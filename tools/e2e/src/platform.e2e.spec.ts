@@ -31,7 +31,7 @@ describe('platform end to end: control plane and corpus service as processes', (
   let boardUrl = '';
 
   beforeAll(async () => {
-    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer')]);
+    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer'), harness.start('reward')]);
     boardUrl = `${controlPlane.httpUrl}/queues`;
   }, 90_000);
   afterAll(() => harness.stopAll(), 30_000);
@@ -43,7 +43,8 @@ describe('platform end to end: control plane and corpus service as processes', (
       inputJsonl: jsonl(docs),
       inputName: 'e2e.jsonl',
       // Two of the five lines are bad on purpose; the default limit (1%) would fail the run.
-      params: { 'corpus.bucket.max_reject_rate': '0.5' },
+      // The bundled recipe's reward stages on a tiny model (the wiring, not the learning).
+      params: { 'corpus.bucket.max_reject_rate': '0.5', 'reward.train.steps': '2', 'reward.train.layers': '1', 'reward.train.width': '16', 'reward.train.heads': '2', 'reward.train.context': '96' },
     }));
     expect(submitted.created).toBe(true);
 
@@ -54,6 +55,7 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(trail).toContain('corpus.inspect:STAGE_COMPLETED');
     expect(trail.indexOf('corpus.inspect:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('corpus.bucket:STAGE_STARTED'));
     expect(trail.indexOf('corpus.bucket:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
+    expect(trail.indexOf('reward.evaluate:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
     expect(trail[trail.length - 1]).toBe('pipeline.run:RUN_COMPLETED');
 
     const { run } = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-first' });

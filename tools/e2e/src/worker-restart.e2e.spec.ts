@@ -27,7 +27,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('completes the run once, with one committed manifest, after the first worker dies mid-job', async () => {
     const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `d${i}`, text: `line ${i} `.repeat(6), category: `c${i % 5}` }));
-    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-restart', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-restart', stages: ['corpus.inspect', 'corpus.bucket'], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
 
     const first = harness.services.get('corpus')!;
     for await (const message of harness.client.watchRun({ runId: 'run-restart', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
@@ -75,7 +75,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('skips the work of a job whose manifest an earlier attempt already committed', async () => {
     const store = new LocalDirectoryStore(harness.storeDir);
-    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-precommitted', stages: [], inputJsonl: jsonl([{ id: 1, text: 'x', category: 'news' }]), inputName: '' }));
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-precommitted', stages: ['corpus.inspect', 'corpus.bucket'], inputJsonl: jsonl([{ id: 1, text: 'x', category: 'news' }]), inputName: '' }));
     await eventually(async () => {
       const got = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-precommitted' });
       return String(got.run?.status) === 'RUN_STATUS_COMPLETED' ? true : undefined;
@@ -93,7 +93,7 @@ describe('a worker restart in the middle of a job', () => {
 
   it('finishes its active job before exiting on SIGTERM', async () => {
     const docs = Array.from({ length: 200_000 }, (_, i) => ({ id: `t${i}`, text: `term ${i} `.repeat(6), category: 'news' }));
-    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-sigterm', stages: [], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
+    await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-sigterm', stages: ['corpus.inspect', 'corpus.bucket'], inputJsonl: jsonl(docs), inputName: 'big.jsonl' }));
     for await (const message of harness.client.watchRun({ runId: 'run-sigterm', afterEventId: '' }) as AsyncIterable<{ event?: RunEvent }>) {
       if (String(message.event?.type) === 'RUN_EVENT_TYPE_STAGE_PROGRESS') break;
     }
