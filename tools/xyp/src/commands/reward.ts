@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { newRunId } from '@xyp/engine';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { configuredBackend, configuredStore } from '../engine-runtime';
-import { alignmentOf, localEngine, preparePairs, readRecords, trainPhase, writeAlignmentReport, type PhaseSettings, type TrainedPhase } from '../reward/reward-runs';
+import { alignmentOf, localEngine, preparePairs, pretrainOnPairs, readRecords, trainPhase, writeAlignmentReport, type PhaseSettings, type TrainedPhase } from '../reward/reward-runs';
 
 /** The bundled sample preference pairs (finance and general, every subcategory; `tools/sample-data/generate-preferences.ts`). */
 export const SAMPLE_PREFERENCES = resolve(__dirname, '../../../../data/sample/preferences.jsonl');
@@ -27,6 +27,7 @@ interface TrainOptions {
   init?: string;
   seeds: string;
   seed: string;
+  lmSteps?: string;
   ablation?: boolean;
   steps: string;
   finetuneSteps?: string;
@@ -80,6 +81,7 @@ export function registerReward(reward: Command): void {
     .option('--phase <phase>', 'both (pretrain, then finetune from it), pretrain, or finetune (needs --init)', 'both')
     .option('--init <checkpoint>', 'start from this reward model or LM checkpoint (ID or directory)')
     .option('--seeds <n>', 'train this many seeds (1, 2, …) and report mean ± std', '1')
+    .option('--lm-steps <n>', 'first warm a fresh model up as a causal LM on the training pairs\' texts (never the held-out ones) for n steps, as the seed\'s reward model starts from a pretrained LLM')
     .option('--seed <n>', 'the first seed', '1')
     .option('--ablation', 'also train the BT-only single-phase baseline on the same pairs with the same step budget')
     .option('--steps <n>', 'optimiser steps of phase 1 (and of phase 2 unless --finetune-steps)', '150')
@@ -144,6 +146,12 @@ export function registerReward(reward: Command): void {
         for (const seed of seeds) {
           const suffix = seeds.length > 1 ? `-s${seed}` : '';
           let current = o.init;
+          if (o.lmSteps && !o.init) {
+            progress(`seed ${seed}: causal-LM warm-up on the training pairs' texts`);
+            const lm = await pretrainOnPairs(engine, store, { runId: seeds.length > 1 ? `${runId}-s${seed}` : runId, seed }, prepared.files.train, join(out, 'pairs'), { ...settings, lmSteps: int('lm-steps', o.lmSteps) });
+            progress(`seed ${seed}: LM ${lm.checkpoint}, loss ${lm.metrics.initialLoss.toFixed(3)} → ${lm.metrics.finalLoss.toFixed(3)}`);
+            current = lm.checkpoint;
+          }
           const runPretrain = o.phase !== 'finetune' && prepared.lines.pretrain > 0;
           const runFinetune = o.phase !== 'pretrain' && prepared.lines.finetune > 0;
           if (!runPretrain && !runFinetune) throw new Error(`no pairs for --phase ${o.phase}: ${prepared.lines.pretrain} pretrain and ${prepared.lines.finetune} finetune pairs`);
@@ -166,7 +174,7 @@ export function registerReward(reward: Command): void {
             const b = await trainPhase(
               engine,
               store,
-              { runId, instance: `bt-only${suffix}`, phase: 'single', variant: 'bt-only', seed, init: o.init },
+              { runId, instance: `bt-only${suffix}`, phase: 'single', variant: 'bt-only', seed, init: o.lmSteps && !o.init ? `${seeds.length > 1 ? `${runId}-s${seed}` : runId}/reward.lm-warmup` : o.init },
               { train: prepared.files.train, heldOut },
               { ...settings, steps: budget, weights: { bt: 1, irl: 0, cl: 0, tau: settings.weights.tau, margin: settings.weights.margin, center: 0 } },
             );

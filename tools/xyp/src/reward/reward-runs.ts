@@ -111,6 +111,36 @@ export async function trainPhase(
   return { phase: at.phase, variant: at.variant, seed: at.seed, checkpoint: job.checkpoint, pairs: job.metrics.pairs, metrics: job.metrics };
 }
 
+/**
+ * A causal-LM warm-up for a fresh reward model (the seed's reward model starts from a pretrained
+ * LLM): the texts of the training pairs only — each conversation with its chosen and its rejected
+ * response — never the held-out ones. Returns the committed LM checkpoint to start phase 1 from.
+ */
+export async function pretrainOnPairs(engine: LocalEngine, store: ArtifactStore, at: { runId: string; seed: number }, trainFile: string, dir: string, settings: PhaseSettings & { lmSteps: number }): Promise<{ checkpoint: string; metrics: Record<string, number> }> {
+  const corpus = join(dir, 'pretrain-corpus.jsonl');
+  const out = createWriteStream(corpus);
+  let n = 0;
+  for (const record of await readRecords(trainFile)) {
+    const conversation = record.prompt.map((t) => `${t.role}: ${t.content}\n`).join('');
+    for (const response of [record.chosen[0].content, record.rejected[0].content]) {
+      if (!out.write(`${JSON.stringify({ id: `${record.id}-${n++}`, text: `${conversation}assistant: ${response}`, category: record.category })}\n`)) await once(out, 'drain');
+    }
+  }
+  await new Promise<void>((done) => out.end(done));
+  const job = (await engine.trainCausalLm({
+    runId: at.runId,
+    stage: 'reward.lm-warmup',
+    steps: settings.lmSteps,
+    batchSize: settings.batchSize,
+    seed: at.seed,
+    architecture: settings.architecture,
+    optimizer: { lr: 2e-3, warmupSteps: Math.min(20, Math.floor(settings.lmSteps / 10)), weightDecay: 0.1, clipNorm: 1 },
+    data: { jsonl: corpus },
+  })) as Extract<EngineJob, { engine: 'local' }>;
+  await commitCheckpoint(store, job);
+  return { checkpoint: job.checkpoint, metrics: job.metrics };
+}
+
 /** Reads `PreferenceRecord` lines (a prepared collection). */
 export async function readRecords(file: string): Promise<PreferenceRecord[]> {
   const records: PreferenceRecord[] = [];
