@@ -78,3 +78,4 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
   }
 }
 export * from './s3rver';
+export * from './shared-data';

@@ -58,7 +58,15 @@ describe('the reward stages as a run: prepare, two UFRM phases, the BT-only abla
     // Every 5th pair of the shipped sample (both sets), then two bad lines.
     const prefs = sample.filter((_, i) => i % 5 === 0);
     writeFileSync(join(dir, 'prefs.jsonl'), `${prefs.join('\n')}\n{"prompt": "x", "chosen": "same", "rejected": "same"}\nnot json\n`);
-    const hh = readFileSync(join(WORKSPACE_ROOT, '..', 'shared', 'data', 'hh-rlhf', 'harmless-base-a.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 40);
+    // HH-RLHF layout: two whole dialogues sharing every turn but the last assistant one.
+    const hh = sample
+      .filter((_, i) => i % 5 === 1)
+      .slice(0, 40)
+      .map((line, i) => {
+        const r = PreferenceRecord.parse(JSON.parse(line));
+        const shared = `\n\nHuman: hello ${i}\n\nAssistant: hi, how can I help?\n\nHuman: ${r.prompt[0].content}\n\nAssistant: `;
+        return JSON.stringify({ chosen: shared + r.chosen[0].content, rejected: shared + r.rejected[0].content });
+      });
     writeFileSync(join(dir, 'hh.jsonl'), `${hh.join('\n')}\n`);
     writeFileSync(join(dir, 'corpus.jsonl'), '{"id":"d1","text":"unused","category":"news"}\n');
     writeFileSync(join(dir, 'spec.yaml'), SPEC);
@@ -112,7 +120,7 @@ describe('the reward stages as a run: prepare, two UFRM phases, the BT-only abla
     // No prompt on both sides of the split.
     const prompts = new Set(train.map((r) => JSON.stringify(r.prompt)));
     expect(test.filter((r) => prompts.has(JSON.stringify(r.prompt)))).toEqual([]);
-    // HH dialogues arrive as multi-turn general pairs, the sample's finance pairs in the finetune collection.
+    // HH dialogues arrive as multi-turn pairs, the sample's finance pairs in the finetune collection.
     expect(train.some((r) => r.prompt.length > 1)).toBe(true);
     expect((await text(prepare, 'finetune.jsonl')).trim().split('\n').every((l) => PreferenceRecord.parse(JSON.parse(l)).set === 'finance')).toBe(true);
 
