@@ -1,11 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
-import { PreferenceRecord, StageManifest, instanceId, type ParsedPayloadOf } from '@xyp/contracts';
-import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
+import { PreferenceRecord, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
 import { alignmentByCategory, alignmentChart, alignmentTables, summarizeSeeds, type AlignmentReport } from '@xyp/ufrm';
+import { checkpointOf } from './checkpoint-of';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
 
 /**
@@ -31,14 +31,12 @@ export class RewardEvaluateWorker extends StageWorker<'reward.evaluate'> {
     const byVariant = new Map<string, { models: string[]; reports: AlignmentReport[] }>();
     let done = 0;
     for (const model of payload.models) {
-      const manifest = StageManifest.parse(JSON.parse((await context.store.getObject(model.manifestKey)).toString('utf8')));
-      if (manifest.result.kind !== CHECKPOINT_RESULT_KIND) throw new UnrecoverableError(`models: ${model.instance} is not a reward-model checkpoint`);
-      const checkpoint = `${manifest.runId}/${instanceId(manifest.stage, manifest.instance)}`;
+      const { checkpoint, manifest } = await checkpointOf(context.store, model.manifestKey, 'models');
       const variant = typeof manifest.result.variant === 'string' ? manifest.result.variant : model.instance;
       const { scored } = await engine.scorePreferences(checkpoint, records, { signal: context.signal });
       const entry = byVariant.get(variant) ?? { models: [], reports: [] };
       entry.models.push(checkpoint);
-      entry.reports.push(alignmentByCategory(scored.map((s) => ({ ...s, set: s.set === 'finance' ? 'finance' : 'general' }))));
+      entry.reports.push(alignmentByCategory(scored));
       byVariant.set(variant, entry);
       done += 1;
       await context.progress(done, payload.models.length, 'models', `${checkpoint}: ${(100 * entry.reports[entry.reports.length - 1].overall.rate).toFixed(1)}% aligned`);

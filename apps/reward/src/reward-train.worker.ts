@@ -1,11 +1,12 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
-import { StageManifest, instanceId, type ParsedPayloadOf } from '@xyp/contracts';
+import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
+import { checkpointOf } from './checkpoint-of';
 import { withLocalCopies } from './local-copies';
 
 /**
@@ -26,7 +27,7 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
   }
 
   protected async execute(payload: ParsedPayloadOf<'reward.train'>, context: StageContext): Promise<StageOutput<'reward.train'>> {
-    const init = payload.initManifestKey ? await checkpointOf(context, payload.initManifestKey) : undefined;
+    const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
     const stage = instanceId(this.stage, context.instance);
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
     const objects: Record<string, string> = { 'train.jsonl': payload.pairsKey, ...(payload.heldOutKey ? { 'held-out.jsonl': payload.heldOutKey } : {}) };
@@ -63,11 +64,4 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
       artifacts: job.manifest.artifacts,
     };
   }
-}
-
-/** The checkpoint ID a committed reward.train manifest holds. */
-async function checkpointOf(context: StageContext, manifestKey: string): Promise<string> {
-  const manifest = StageManifest.parse(JSON.parse((await context.store.getObject(manifestKey)).toString('utf8')));
-  if (manifest.result.kind !== CHECKPOINT_RESULT_KIND) throw new UnrecoverableError(`init: ${instanceId(manifest.stage, manifest.instance)} is not a checkpoint (its manifest result is ${String(manifest.result.kind)})`);
-  return `${manifest.runId}/${instanceId(manifest.stage, manifest.instance)}`;
 }

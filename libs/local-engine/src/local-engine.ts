@@ -15,6 +15,7 @@ import {
   type EngineJob,
   type GenerateSpecInput,
   type PreferenceRecord,
+  type PreferenceSet,
   type GeneratedText,
   type JobKind,
   type PpoSpecInput,
@@ -67,7 +68,7 @@ import { ResumeSink, checkMarker, type JobControl, type ResumeMarker } from './j
 export interface ScoredPreference {
   id: string;
   category: string;
-  set: string;
+  set: PreferenceSet;
   chosen: number;
   rejected: number;
 }

@@ -164,7 +164,7 @@ export async function alignmentOf(engine: LocalEngine, models: readonly { model:
         if (done === total || done % 512 === 0) onProgress?.(`scored ${done}/${total} pairs with ${model}`);
       },
     });
-    out.push({ model, variant, truncated, report: alignmentByCategory(scored.map((s) => ({ ...s, set: s.set === 'finance' ? 'finance' : 'general' }))) });
+    out.push({ model, variant, truncated, report: alignmentByCategory(scored) });
   }
   return out;
 }
