@@ -319,6 +319,52 @@ describe('nextSftRatios', () => {
     expect(change(nextSftRatios(lines, { a: 0.5, b: 0.5 }, { minSlopePoints: 3 }), 'a').slope).toBeNull();
     expect(nextSftRatios(lines, { a: 0.5, b: 0.5 }, { emaBeta: undefined }).config.emaBeta).toBe(0);
   });
+
+  describe('over-fitting (held-out loss rising while training loss falls)', () => {
+    // a learns slowly on its training set (2.0 → 1.9) but its held-out loss rises (1.9 → 2.0); b learns fast.
+    const train = [
+      { step: 1, category: 'a', loss: 2.0 },
+      { step: 2, category: 'a', loss: 1.9 },
+      { step: 1, category: 'b', loss: 2.0 },
+      { step: 2, category: 'b', loss: 1.5 },
+    ];
+    const heldOut = [
+      { step: 0, category: 'a', loss: 2.2 },
+      { step: 1, category: 'a', loss: 1.9 },
+      { step: 2, category: 'a', loss: 2.0 },
+      { step: 0, category: 'b', loss: 2.2 },
+      { step: 1, category: 'b', loss: 1.95 },
+      { step: 2, category: 'b', loss: 1.7 },
+    ];
+
+    it('without held-out losses the slow category gains share', () => {
+      // r_a = ln(1.9/2) + ln(1.9/2)·1 = −0.10259, r_b = 2·ln(0.75) = −0.57536: a is the harder one.
+      const d = nextSftRatios(train, { a: 0.5, b: 0.5 });
+      expect(change(d, 'a').rawSignal).toBeCloseTo(2 * Math.log(0.95), 10);
+      expect(d.weights.a).toBeGreaterThan(0.5);
+    });
+
+    it('with them, the over-fitting category takes signal −c and loses share, and says why', () => {
+      const d = nextSftRatios(train, { a: 0.5, b: 0.5 }, {}, heldOut);
+      const a = change(d, 'a');
+      expect(a.rawSignal).toBe(-2);
+      // centre = 0.5·(−2) + 0.5·2·ln(0.75) = −1.28768; s_a = −2 − centre.
+      expect(a.signal).toBeCloseTo(-2 - (0.5 * -2 + 0.5 * 2 * Math.log(0.75)), 10);
+      expect(a.flags).toContain('over-fitting');
+      expect(a.reason).toMatch(/^over-fitting: held-out loss 1\.9000 → 2\.0000 while training loss 2\.0000 → 1\.9000/);
+      // p_a = 1/(1 + e^{2·0.71232}) = 0.19379 → smoothed 0.20910, below the step limit: 0.5 − 0.1.
+      expect(d.weights.a).toBeCloseTo(0.4, 12);
+      expect(change(d, 'b').flags).not.toContain('over-fitting');
+    });
+
+    it('is not over-fitting when training loss rose too, or within the tolerance', () => {
+      const rising = train.map((l) => (l.category === 'a' && l.step === 2 ? { ...l, loss: 2.1 } : l));
+      expect(change(nextSftRatios(rising, { a: 0.5, b: 0.5 }, {}, heldOut), 'a').flags).not.toContain('over-fitting');
+      // 2.0 / 1.9 − 1 = 5.3% rise: a 6% tolerance accepts it, 5% does not.
+      expect(change(nextSftRatios(train, { a: 0.5, b: 0.5 }, { overfitTolerance: 0.06 }, heldOut), 'a').flags).not.toContain('over-fitting');
+      expect(change(nextSftRatios(train, { a: 0.5, b: 0.5 }, { overfitTolerance: 0.05 }, heldOut), 'a').flags).toContain('over-fitting');
+    });
+  });
 });
 
 describe('nextMixture: audit trail', () => {

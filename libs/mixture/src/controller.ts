@@ -58,7 +58,8 @@ export type CategoryFlag =
   | 'at-min-share'
   | 'at-max-share'
   | 'step-limited'
-  | 'pulled-into-bounds';
+  | 'pulled-into-bounds'
+  | 'over-fitting';
 
 /** The audit record of one category's decision. */
 export interface CategoryChange {
@@ -137,7 +138,44 @@ interface Prepared {
   summary: CurveSummary | null;
 }
 
-function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: Weights, configInput: unknown): MixtureDecision {
+/**
+ * Categories that over-fit in the last epoch: held-out loss above the previous epoch's by more than
+ * `tolerance` (relative) while training loss fell over the same two epochs. Epochs are the `step`s of
+ * the lines (several lines of one epoch and category are token-weighted, or averaged without tokens).
+ */
+export function overfittingCategories(trainLines: readonly LossReportLine[], heldOutLines: readonly LossReportLine[], tolerance = 0): Map<string, { heldOut: [number, number]; train: [number, number]; epochs: [number, number] }> {
+  const perEpoch = (lines: readonly LossReportLine[]): Map<string, Map<number, number>> => {
+    const sums = new Map<string, Map<number, { loss: number; weight: number }>>();
+    for (const l of lines) {
+      const byEpoch = sums.get(l.category) ?? new Map<number, { loss: number; weight: number }>();
+      const w = l.tokens && l.tokens > 0 ? l.tokens : 1;
+      const acc = byEpoch.get(l.step) ?? { loss: 0, weight: 0 };
+      acc.loss += w * l.loss;
+      acc.weight += w;
+      byEpoch.set(l.step, acc);
+      sums.set(l.category, byEpoch);
+    }
+    return new Map([...sums].map(([c, m]) => [c, new Map([...m].map(([e, a]) => [e, a.loss / a.weight]))]));
+  };
+  const train = perEpoch(validateLossReport(trainLines));
+  const heldOut = perEpoch(validateLossReport(heldOutLines));
+  const found = new Map<string, { heldOut: [number, number]; train: [number, number]; epochs: [number, number] }>();
+  for (const [category, byEpoch] of heldOut) {
+    const epochs = [...byEpoch.keys()].sort((a, b) => a - b);
+    if (epochs.length < 2) continue;
+    const [prev, last] = epochs.slice(-2);
+    const t = train.get(category);
+    const tPrev = t?.get(prev);
+    const tLast = t?.get(last);
+    if (tPrev === undefined || tLast === undefined) continue;
+    const hPrev = byEpoch.get(prev) as number;
+    const hLast = byEpoch.get(last) as number;
+    if (hLast > hPrev * (1 + tolerance) && tLast < tPrev) found.set(category, { heldOut: [hPrev, hLast], train: [tPrev, tLast], epochs: [prev, last] });
+  }
+  return found;
+}
+
+function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: Weights, configInput: unknown, heldOut?: readonly LossReportLine[]): MixtureDecision {
   const config = parseMixtureConfig(configInput);
   const lines = validateLossReport(reports).filter((l) => config.sinceStep === undefined || l.step >= config.sinceStep);
   const weightsIn = parseWeights(current);
@@ -198,6 +236,8 @@ function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: 
   const toStep = Math.max(...lines.map((l) => l.step));
   const span = toStep - fromStep;
 
+  // Over-fitting categories (SFT with held-out losses) take the lowest signal: they lose share.
+  const overfit = heldOut ? overfittingCategories(lines, heldOut, config.overfitTolerance) : new Map();
   // Signal per reported category.
   const raw = prepared.map((p) => {
     if (!p.summary) return null;
@@ -205,7 +245,7 @@ function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: 
     const lossRef = reference ?? p.summary.lossStart;
     const level = Math.log(Math.max(p.summary.lossNow, config.lossFloor) / Math.max(lossRef, config.lossFloor));
     const trend = p.summary.slope === null || span === 0 ? null : p.summary.slope * span;
-    const r = config.levelWeight * level + config.slopeWeight * (trend ?? 0);
+    const r = overfit.has(p.category) ? -config.signalClip : config.levelWeight * level + config.slopeWeight * (trend ?? 0);
     return { lossRef, referenceKind: reference === undefined ? ('stage-start' as const) : ('reference-model' as const), trend, r, clipped: clamp(r, -config.signalClip, config.signalClip) };
   });
   let weightSum = 0;
@@ -283,6 +323,7 @@ function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: 
     else if (summary && summary.slope === null) flags.push('few-points-for-slope');
     if (s && s.referenceKind === 'reference-model') flags.push('reference-model');
     if (s && s.clipped !== s.r) flags.push('signal-clipped');
+    if (overfit.has(p.category)) flags.push('over-fitting');
     if (w === boxLo[i]) flags.push('at-min-share');
     if (w === boxHi[i]) flags.push('at-max-share');
     if (p.prior < boxLo[i] || p.prior > boxHi[i]) flags.push('pulled-into-bounds');
@@ -310,7 +351,11 @@ function decide(mode: MixtureMode, reports: readonly LossReportLine[], current: 
       delta: w - p.oldWeight,
       reason: '',
     };
+    const o = overfit.get(p.category);
     change.reason = explain(change, config, unit);
+    if (o) {
+      change.reason = `over-fitting: held-out loss ${fmt(o.heldOut[0])} → ${fmt(o.heldOut[1])} while training loss ${fmt(o.train[0])} → ${fmt(o.train[1])} (epochs ${o.epochs[0]} → ${o.epochs[1]}), signal set to −${config.signalClip}; ${change.reason}`;
+    }
     return change;
   });
 
@@ -374,13 +419,18 @@ export function nextMixture(
  * Same rule as {@link nextMixture}, with {@link SFT_DEFAULTS} under `config`: no EMA (each
  * point is already an epoch mean) and a slope from 2–3 epochs. Feed training losses: a
  * category the model memorises shows a loss far below its first epoch and loses share.
+ * With `heldOutLosses` (one line per category per epoch on a held-out split, `step` = epoch; the
+ * epoch before training may be 0), a category over-fits when its held-out loss rose over the last
+ * two epochs while its training loss fell (`overfittingCategories`); its raw signal is set to −c,
+ * the lowest, so it loses share (flag `over-fitting`, named in its reason).
  */
 export function nextSftRatios(
   epochLosses: readonly LossReportLine[],
   currentRatios: Weights,
   config: MixtureConfigInput = {},
+  heldOutLosses?: readonly LossReportLine[],
 ): MixtureDecision {
   const merged: Record<string, unknown> = { ...SFT_DEFAULTS };
   for (const [key, value] of Object.entries(config)) if (value !== undefined) merged[key] = value;
-  return decide('sft-epoch', epochLosses, currentRatios, merged);
+  return decide('sft-epoch', epochLosses, currentRatios, merged, heldOutLosses);
 }

@@ -75,6 +75,11 @@ export const MixtureConfig = z
     newCategoryShare: z.number().gt(0).lt(1).optional(),
     /** Per-category overrides of minShare / maxShare. */
     bounds: z.record(z.string().min(1), ShareBounds).optional(),
+    /**
+     * SFT over-fitting test (`nextSftRatios` with held-out losses): held-out loss of the last epoch
+     * above the previous epoch's by more than this relative margin, while training loss fell.
+     */
+    overfitTolerance: z.number().min(0).default(0),
   })
   .strict()
   .refine((c) => c.minShare <= c.maxShare, { error: 'minShare must not exceed maxShare', path: ['minShare'] })

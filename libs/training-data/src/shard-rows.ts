@@ -29,11 +29,12 @@ import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BUCKET_STAGE, DirectoryStore, IndexedDatasetReader, StoreArtifacts, idxName, type ArtifactSource } from '@xyp/bucketing';
 import { BucketManifest, bucketPrefix } from '@xyp/packing';
-import { RunId } from '@xyp/contracts';
+import { RunId, StageRefFormat, splitInstanceId } from '@xyp/contracts';
 import type { PackedRows } from '@xyp/engine';
 import type { ArtifactStore } from '@xyp/storage';
 
-export type ShardsRef = { kind: 'directory'; dir: string; id: string } | { kind: 'store'; runId: string; id: string };
+/** A directory of `xyp corpus bucket`, or a committed corpus.bucket stage (or instance, `corpus.bucket#byte`) of a run. */
+export type ShardsRef = { kind: 'directory'; dir: string; id: string } | { kind: 'store'; runId: string; stage: string; id: string };
 
 function isDirectory(path: string): boolean {
   try {
@@ -46,19 +47,21 @@ function isDirectory(path: string): boolean {
 /**
  * Reads a shards reference: an existing directory (or a path starting with `/`, `./`, `../`) is the
  * output directory of `xyp corpus bucket`; otherwise it must be the run id of a committed
- * `corpus.bucket` stage (`<runId>` or `<runId>/corpus.bucket`).
+ * `corpus.bucket` stage (`<runId>` or `<runId>/corpus.bucket`), or of one of its instances
+ * (`<runId>/corpus.bucket#byte`).
  */
 export function parseShardsRef(text: string): ShardsRef {
   const value = text.trim();
   if (value === '') throw new Error('shards: empty; give a directory written by `xyp corpus bucket` or the run id of a corpus.bucket stage');
   if (/^(\/|\.\.?\/)/.test(value) || isDirectory(value)) return { kind: 'directory', dir: resolve(value), id: value };
   const [runId, stage, ...rest] = value.split('/');
-  if (rest.length > 0 || (stage !== undefined && stage !== BUCKET_STAGE)) {
-    throw new Error(`shards "${value}": not an existing directory, and not <runId> or <runId>/${BUCKET_STAGE}`);
+  const instance = stage === undefined ? null : splitInstanceId(stage);
+  if (rest.length > 0 || (instance && (instance.stage !== BUCKET_STAGE || !StageRefFormat.safeParse(stage).success))) {
+    throw new Error(`shards "${value}": not an existing directory, and not <runId>, <runId>/${BUCKET_STAGE} or <runId>/${BUCKET_STAGE}#<instance>`);
   }
   const run = RunId.safeParse(runId);
   if (!run.success) throw new Error(`shards "${value}": not an existing directory, and "${runId}" is not a run id: ${run.error.issues[0]?.message}`);
-  return { kind: 'store', runId, id: runId };
+  return { kind: 'store', runId, stage: stage ?? BUCKET_STAGE, id: stage && stage !== BUCKET_STAGE ? `${runId}/${stage}` : runId };
 }
 
 /** The files of one bucketing run, wherever they are. */
@@ -117,11 +120,11 @@ export async function openBucketShards(ref: ShardsRef | string, store?: Artifact
   }
   if (!store) throw new Error(`shards ${parsed.id}: the run id of a ${BUCKET_STAGE} stage, but no artifact store was given to read it from`);
   const target = store;
-  const stage = await target.readManifest(parsed.runId, BUCKET_STAGE);
-  const location = `${parsed.runId}/${BUCKET_STAGE} in ${target.describe()}`;
-  if (!stage) throw new Error(`shards ${parsed.id}: no committed ${BUCKET_STAGE} stage for run ${parsed.runId} in ${target.describe()}`);
+  const stage = await target.readManifest(parsed.runId, parsed.stage);
+  const location = `${parsed.runId}/${parsed.stage} in ${target.describe()}`;
+  if (!stage) throw new Error(`shards ${parsed.id}: no committed ${parsed.stage} stage for run ${parsed.runId} in ${target.describe()}`);
   const known = Object.fromEntries(stage.artifacts.map((a) => [a.name, a]));
-  const source = new StoreArtifacts(target, parsed.runId, BUCKET_STAGE, known);
+  const source = new StoreArtifacts(target, parsed.runId, parsed.stage, known);
   return { id: parsed.id, location, source, manifest: await readBucketManifest(source, location), openDataset: (prefix) => IndexedDatasetReader.fromSource(source, prefix) };
 }
 
