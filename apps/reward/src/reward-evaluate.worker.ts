@@ -3,9 +3,8 @@ import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
 import { PreferenceRecord, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
 import { alignmentByCategory, alignmentChart, alignmentTables, summarizeSeeds, type AlignmentReport } from '@xyp/ufrm';
-import { checkpointOf } from './checkpoint-of';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
 
 /**

@@ -4,10 +4,8 @@ import { UnrecoverableError } from 'bullmq';
 import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
-import { checkpointOf } from './checkpoint-of';
-import { withLocalCopies } from './local-copies';
 
 /**
  * reward.train: one UFRM reward-model job on the local engine (`LocalEngine.trainRewardModel`), as

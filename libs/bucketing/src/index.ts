@@ -22,6 +22,17 @@ export { isGzipFile, planInput, readLines, type InputPlan, type PlanInputOptions
 export { RejectRateExceededError, ShardMerger, mergeShards, type MergeOptions, type MergerOptions } from './io/merge';
 export { bucketCorpus, inProcessRunner, type BucketCorpusOptions, type BucketCorpusResult, type ShardRunner } from './io/pipeline';
 export { packShard, type PackShardOptions, type ShardProgress } from './io/shard';
+// Per-category Megatron datasets of a bucketing run, for blends by weight (Megatron --data-path).
+export {
+  CATEGORY_SPLIT_INDEX,
+  CategoryBucketEntry,
+  CategorySplitIndex,
+  categoryDatasetPrefix,
+  categorySlug,
+  splitBucketsByCategory,
+  type CategorySplitOptions,
+  type CategorySplitResult,
+} from './io/category-split';
 // Long documents: streamed lines, chunked encoding, whole pieces written at once.
 export type { LineConsumer, LineStreamOptions } from './io/jsonl';
 export { StreamedDocument, TokenSpill, describeDocumentProgress, type StreamedDocumentOptions, type StreamedDocumentProgress, type StreamedDocumentResult } from './io/long-document';

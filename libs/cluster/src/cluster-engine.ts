@@ -22,7 +22,7 @@ import {
   type SftSpecInput,
   type TrainingEngine,
 } from '@xyp/contracts';
-import { checkpointDir, renderPpoJob, renderPyTorchJob, renderRewardModelJob, type RenderOptions } from './render';
+import { DEFAULT_RENDER_OPTIONS, checkpointDir, renderPpoJob, renderPyTorchJob, renderRewardModelJob, type RenderOptions } from './render';
 import { validateManifest } from './validate';
 
 export interface ClusterEngineOptions {
@@ -43,7 +43,7 @@ export class ClusterEngine implements TrainingEngine {
 
   constructor(options: ClusterEngineOptions) {
     if (!options.dryRun) throw new Error('ClusterEngine: only dry-run mode is built (render and validate manifests); submitting jobs is not');
-    this.render = { megatronDir: options.megatronDir ?? '/opt/megatron-lm', rayVersion: options.rayVersion ?? '2.41.0' };
+    this.render = { megatronDir: options.megatronDir ?? DEFAULT_RENDER_OPTIONS.megatronDir, rayVersion: options.rayVersion ?? DEFAULT_RENDER_OPTIONS.rayVersion };
   }
 
   private job(kind: JobKind, spec: { runId: string; stage: string; resources: Resources }, object: KubernetesObject): EngineJob {

@@ -24,6 +24,29 @@ export interface RenderOptions {
   rayVersion: string;
 }
 
+/** What `ClusterEngine` renders with unless told otherwise. */
+export const DEFAULT_RENDER_OPTIONS: RenderOptions = { megatronDir: '/opt/megatron-lm', rayVersion: '2.41.0' };
+
+/**
+ * Per-job changes to a Megatron job, for jobs that are one part of a longer run (the stages of a
+ * CPT mixture plan): its own name and `--save` directory, and an LR schedule over `lrDecayIters`
+ * iterations instead of this job's `--train-iters`.
+ */
+export interface MegatronJobOverrides {
+  /** `metadata.name` (default `<runId>-cpt` / `<runId>-sft`). */
+  name?: string;
+  /** `--save` directory (default `checkpointDir(resources, runId, stage)`). */
+  save?: string;
+  /**
+   * `--lr-decay-iters`: the length of the whole run's cosine schedule; warm-up is then capped by it
+   * rather than by `steps`, so every part renders the same schedule (Megatron asserts a resumed
+   * checkpoint's scheduler matches the arguments).
+   */
+  lrDecayIters?: number;
+  /** Extra labels on the object. */
+  labels?: Record<string, string>;
+}
+
 const LABEL_PREFIX = 'xyp.io';
 
 /** A DNS-1035 name within KubeRay's 47-character limit for RayJobs (the stricter of the two CRDs). */
@@ -105,20 +128,36 @@ function checkMegatronLayout(what: string, a: Architecture, r: Resources, batchS
   return dataParallel;
 }
 
-/** `--data-path`: `prefix ...`, or `weight prefix ...` when any weight is given (Megatron's blend syntax). */
+/** `--data-path`: `prefix ...`, or `weight prefix ...` when any weight is given (Megatron's blend syntax; weights to 6 significant digits). */
 function dataPathArgs(r: Resources, data: { prefix: string; weight?: number }[]): string[] {
   const weighted = data.some((d) => d.weight !== undefined);
-  return data.flatMap((d) => (weighted ? [String(d.weight ?? 1), onVolume(r, d.prefix)] : [onVolume(r, d.prefix)]));
+  return data.flatMap((d) => (weighted ? [arg(d.weight ?? 1), onVolume(r, d.prefix)] : [onVolume(r, d.prefix)]));
 }
 
 /** `pretrain_gpt.py` arguments for a Llama-style model (RMSNorm, SwiGLU, RoPE, untied embeddings, no biases). */
-export function megatronArgs(spec: CausalLmSpec | SftSpec, what: string, finetune: boolean): string[] {
+export function megatronArgs(spec: CausalLmSpec | SftSpec, what: string, finetune: boolean, overrides: MegatronJobOverrides = {}): string[] {
   const r = spec.resources;
   const a = spec.architecture;
   if (!spec.data.megatron) throw new Error(`${what} spec: data.megatron: the cluster engine trains on Megatron shards (prefixes of .bin/.idx pairs)`);
   if (!spec.tokenizer) throw new Error(`${what} spec: tokenizer: the cluster engine needs a Hugging Face tokenizer directory (--tokenizer-model)`);
+  // The local engine's in-the-loop mixtures re-set weights from losses during one job; on the
+  // cluster each mixture stage (or SFT epoch) is a job of its own with a weighted data.megatron.
+  if ('mixture' in spec && spec.mixture !== undefined) {
+    throw new Error(`${what} spec: mixture: re-setting the mixture inside one job is local only; on the cluster render one job per stage with renderCptMixturePlan`);
+  }
+  if ('epochs' in spec && spec.epochs !== undefined) {
+    throw new Error(
+      `${what} spec: epochs: per-epoch SFT ratios are re-set by the local engine only; on the cluster give steps and data.megatron weighted per category (megatronCategoryBlend of the ratios), one job per epoch`,
+    );
+  }
+  const steps = spec.steps;
+  if (steps === undefined) throw new Error(`${what} spec: steps: the cluster engine needs the number of optimiser steps (--train-iters)`);
   checkMegatronLayout(what, a, r, spec.batchSize, spec.microBatchSize);
   const o = spec.optimizer;
+  const { lrDecayIters } = overrides;
+  if (lrDecayIters !== undefined && !(Number.isInteger(lrDecayIters) && lrDecayIters >= steps)) {
+    throw new Error(`${what} spec: lrDecayIters ${lrDecayIters} must be an integer of at least steps (${steps})`);
+  }
   const args = [
     ['--tensor-model-parallel-size', r.tensorParallel],
     ['--pipeline-model-parallel-size', r.pipelineParallel],
@@ -137,11 +176,12 @@ export function megatronArgs(spec: CausalLmSpec | SftSpec, what: string, finetun
     ['--disable-bias-linear'],
     ['--micro-batch-size', spec.microBatchSize],
     ['--global-batch-size', spec.batchSize],
-    ['--train-iters', spec.steps],
+    ['--train-iters', steps],
     ['--lr', o.lr],
     ['--min-lr', o.minLr ?? o.lr / 10],
     ['--lr-decay-style', 'cosine'],
-    ['--lr-warmup-iters', Math.min(o.warmupSteps, spec.steps)],
+    ...(lrDecayIters !== undefined ? [['--lr-decay-iters', lrDecayIters]] : []),
+    ['--lr-warmup-iters', Math.min(o.warmupSteps, lrDecayIters ?? steps)],
     ['--weight-decay', o.weightDecay],
     ['--clip-grad', o.clipNorm],
     ['--bf16'],
@@ -152,8 +192,8 @@ export function megatronArgs(spec: CausalLmSpec | SftSpec, what: string, finetun
     ['--eval-iters', 0],
     ['--tokenizer-type', 'HuggingFaceTokenizer'],
     ['--tokenizer-model', onVolume(r, spec.tokenizer)],
-    ['--save', checkpointDir(r, spec.runId, spec.stage)],
-    ['--save-interval', Math.max(1, Math.min(1000, spec.steps))],
+    ['--save', overrides.save ?? checkpointDir(r, spec.runId, spec.stage)],
+    ['--save-interval', Math.max(1, Math.min(1000, steps))],
     ['--log-interval', 1],
     ...(spec.init ? [['--load', onVolume(r, spec.init)]] : []),
     // Fine-tuning starts at iteration 0 without the base run's optimizer and RNG state.
@@ -167,11 +207,11 @@ function arg(value: string | number): string {
   return typeof value === 'number' && !Number.isInteger(value) ? String(Number(value.toPrecision(6))) : String(value);
 }
 
-export function renderPyTorchJob(spec: CausalLmSpec | SftSpec, kind: 'cpt' | 'sft', options: RenderOptions): KubernetesObject {
+export function renderPyTorchJob(spec: CausalLmSpec | SftSpec, kind: 'cpt' | 'sft', options: RenderOptions, overrides: MegatronJobOverrides = {}): KubernetesObject {
   const what = kind === 'cpt' ? 'causal LM' : 'SFT';
   const r = spec.resources;
   const image = requireImage(r, what);
-  const args = megatronArgs(spec, what, kind === 'sft');
+  const args = megatronArgs(spec, what, kind === 'sft', overrides);
   const template = podTemplate(r, {
     containerName: 'pytorch',
     image,
@@ -182,10 +222,12 @@ export function renderPyTorchJob(spec: CausalLmSpec | SftSpec, kind: 'cpt' | 'sf
   });
   const replicas: Record<string, unknown> = { Master: { replicas: 1, restartPolicy: 'OnFailure', template } };
   if (r.nodes > 1) replicas.Worker = { replicas: r.nodes - 1, restartPolicy: 'OnFailure', template };
+  const meta = metadata(overrides.name ?? jobName(spec.runId, kind), r, spec.runId, spec.stage);
+  if (overrides.labels) meta.labels = { ...meta.labels, ...overrides.labels };
   return {
     apiVersion: 'kubeflow.org/v1',
     kind: 'PyTorchJob',
-    metadata: metadata(jobName(spec.runId, kind), r, spec.runId, spec.stage),
+    metadata: meta,
     spec: {
       nprocPerNode: String(r.gpusPerNode),
       runPolicy: { cleanPodPolicy: 'None', backoffLimit: 3 },

@@ -21,7 +21,8 @@ export const SERVICE_ENVS = {
   corpus: PlatformEnv.extend({
     XYP_CORPUS_HTTP_PORT: envPort().default(3101),
   }),
-  trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102) }),
+  /** The trainer trains and evaluates policies on the engine (`XYP_ENGINE_*`). */
+  trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102), ...EngineEnv.shape }),
   synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),
   /**
    * The reward service serves `RewardService.Score` over gRPC on `XYP_REWARD_GRPC_PORT` when

@@ -56,3 +56,6 @@ export function manifestKey(runId: string, stageRef: string): string {
 export function objectKey(runId: string, stageRef: string, sha256: string): string {
   return `runs/${runId}/${stageFolder(stageRef)}/objects/${sha256}`;
 }
+
+/** The manifest `result.kind` of a stage that holds an engine checkpoint (`@xyp/engine` writes it). */
+export const CHECKPOINT_RESULT_KIND = 'xyp-engine-checkpoint';

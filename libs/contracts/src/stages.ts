@@ -3,7 +3,9 @@ import { CorpusBucketPayload, CorpusBucketResult, CorpusBucketShardPayload, Corp
 import { CorpusComparePayload, CorpusCompareResult, corpusComparePlan } from './stages/corpus-compare';
 import { CorpusInspectPayload, CorpusInspectResult, corpusInspectPlan } from './stages/corpus-inspect';
 import { CorpusMixPayload, CorpusMixResult, corpusMixPlan } from './stages/corpus-mix';
-import { CptPayload, CptResult } from './stages/cpt';
+import { CptPayload, CptResult, cptPlan } from './stages/cpt';
+import { SftPayload, SftResult, sftPlan } from './stages/sft';
+import { EvalPayload, EvalResult, evalPlan } from './stages/eval';
 import { PipelineRunPayload, PipelineRunResult } from './stages/pipeline-run';
 import { RewardEvaluatePayload, RewardEvaluateResult, rewardEvaluatePlan } from './stages/reward-evaluate';
 import { RewardPairsPayload, RewardPairsResult, rewardPairsPlan } from './stages/reward-pairs';
@@ -20,6 +22,8 @@ export * from './stages/corpus-bucket';
 export * from './stages/corpus-mix';
 export * from './stages/corpus-compare';
 export * from './stages/cpt';
+export * from './stages/sft';
+export * from './stages/eval';
 export * from './stages/synthesis-generate';
 export * from './stages/reward-prepare';
 export * from './stages/reward-pairs';
@@ -41,6 +45,8 @@ export const STAGE_OWNERS = {
   'corpus.mix': 'corpus',
   'corpus.compare': 'corpus',
   'cpt': 'trainer',
+  'sft': 'trainer',
+  'eval': 'trainer',
   'synthesis.generate': 'synthesis',
   'reward.prepare': 'reward',
   'reward.pairs': 'reward',
@@ -64,6 +70,8 @@ export const STAGES = {
   'corpus.mix': { payload: CorpusMixPayload, result: CorpusMixResult },
   'corpus.compare': { payload: CorpusComparePayload, result: CorpusCompareResult },
   'cpt': { payload: CptPayload, result: CptResult },
+  'sft': { payload: SftPayload, result: SftResult },
+  'eval': { payload: EvalPayload, result: EvalResult },
   'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
   'reward.prepare': { payload: RewardPreparePayload, result: RewardPrepareResult },
   'reward.pairs': { payload: RewardPairsPayload, result: RewardPairsResult },
@@ -87,6 +95,8 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
   'corpus.mix': STAGES['corpus.mix'].payload,
   'corpus.compare': STAGES['corpus.compare'].payload,
   'cpt': STAGES['cpt'].payload,
+  'sft': STAGES['sft'].payload,
+  'eval': STAGES['eval'].payload,
   'synthesis.generate': STAGES['synthesis.generate'].payload,
   'reward.prepare': STAGES['reward.prepare'].payload,
   'reward.pairs': STAGES['reward.pairs'].payload,
@@ -96,7 +106,7 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
 };
 
 /** Stages a run spec can include: those whose capability is in this build. */
-export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate'] as const satisfies readonly StageName[];
+export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'cpt', 'sft', 'eval', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate'] as const satisfies readonly StageName[];
 export type RunnableStage = (typeof RUNNABLE_STAGES)[number];
 
 /**
@@ -109,6 +119,9 @@ export const STAGE_PLANS: { readonly [S in RunnableStage]: StagePlan<PayloadOf<S
   'corpus.bucket': corpusBucketPlan,
   'corpus.mix': corpusMixPlan,
   'corpus.compare': corpusComparePlan,
+  cpt: cptPlan,
+  sft: sftPlan,
+  eval: evalPlan,
   'reward.prepare': rewardPreparePlan,
   'reward.pairs': rewardPairsPlan,
   'reward.train': rewardTrainPlan,

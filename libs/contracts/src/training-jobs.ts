@@ -64,7 +64,48 @@ export const LocalShards = z.object({
   source: z.string().min(1),
   bucket: z.number().int().positive().optional(),
   maxSequences: z.number().int().positive().optional(),
+  /** With `mixture`: the bucket lengths to read (default every non-empty bucket); `bucket` is then ignored. */
+  buckets: z.array(z.number().int().positive()).min(1).optional(),
 });
+
+/**
+ * Local only: continued pretraining with the dynamic data mixture in the loop (`trainCptMixture` of
+ * `@xyp/local-engine`). The job's `steps` are cut into `stages`; at each boundary the controller of
+ * `@xyp/mixture` (`nextMixture`, as `corpus.mix`) re-sets the per-category sampling weights from the
+ * stage's per-category training loss. Needs `data.shards` (the category sidecar labels each packed
+ * sequence).
+ */
+export const CptMixture = z.object({
+  stages: z.number().int().positive().default(3),
+  /** First-stage weights per category; default: each category's share of the training tokens. */
+  weights: z.record(z.string().min(1), z.number().nonnegative()).optional(),
+  /** Controller settings (`MixtureConfig` of `@xyp/mixture`: learningRate, minShare, maxShare, maxStep, ...). */
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** Share of packed sequences held out for the validation loss (whole sequences). */
+  validationFraction: z.number().min(0).lt(1).default(0.1),
+  /** Validation rows scored per category at each evaluation. */
+  validationRows: z.number().int().positive().default(16),
+  /** Validation loss every this many steps (and at the start and each stage end). */
+  evalEvery: z.number().int().positive().default(10),
+  /** A training-loss line per category every this many steps. */
+  logEvery: z.number().int().positive().default(2),
+});
+export type CptMixture = z.output<typeof CptMixture>;
+
+/**
+ * Local only: SFT in epochs whose category ratios are re-set after each epoch (`trainSftEpochs` of
+ * `@xyp/local-engine`, `nextSftRatios` of `@xyp/mixture`). The job's steps are
+ * `count × ⌈examplesPerEpoch / batchSize⌉`; `steps` is then not given.
+ */
+export const SftEpochs = z.object({
+  count: z.number().int().positive().default(3),
+  /** Conversations drawn per epoch (default: the training set's size). */
+  examplesPerEpoch: z.number().int().positive().optional(),
+  /** First-epoch ratios per category; default: each category's share of the training conversations. */
+  ratios: z.record(z.string().min(1), z.number().nonnegative()).optional(),
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+export type SftEpochs = z.output<typeof SftEpochs>;
 
 const JobBase = {
   runId: RunId,
@@ -80,7 +121,8 @@ const JobBase = {
 
 export const CausalLmSpec = z.object({
   ...JobBase,
-  stage: StageNameFormat.default('engine.lm'),
+  /** The stage (or stage instance) whose folder holds the checkpoint. */
+  stage: StageRefFormat.default('engine.lm'),
   /**
    * Local: a corpus JSONL (`{id, text, category}` lines, byte tokenizer) or `shards`, one bucket of
    * the corpus stage's packed Megatron datasets (`readShardRows`). Cluster: Megatron shards.
@@ -91,16 +133,24 @@ export const CausalLmSpec = z.object({
   architecture: Architecture.default(Architecture.parse({})),
   /** Cluster only: Hugging Face tokenizer (`--tokenizer-model`); the local engine uses bytes. */
   tokenizer: z.string().min(1).optional(),
+  mixture: CptMixture.optional(),
 });
 export type CausalLmSpecInput = z.input<typeof CausalLmSpec>;
 export type CausalLmSpec = z.output<typeof CausalLmSpec>;
 
 export const SftSpec = z.object({
   ...JobBase,
-  stage: StageNameFormat.default('engine.sft'),
-  /** Local: `{category, messages}` JSONL. Cluster: Megatron shards of the packed SFT conversations. */
-  data: z.object({ jsonl: z.string().min(1).optional(), megatron: MegatronData.optional() }),
-  init: z.string().min(1),
+  /** Optimiser steps; with `epochs` (local) they follow from the epochs and are not given. */
+  steps: z.number().int().positive().optional(),
+  stage: StageRefFormat.default('engine.sft'),
+  /**
+   * Local: `{category, messages}` JSONL, and `heldOut` in the same format (per-category held-out loss
+   * after every epoch, the over-fitting test). Cluster: Megatron shards of the packed SFT conversations.
+   */
+  data: z.object({ jsonl: z.string().min(1).optional(), heldOut: z.string().min(1).optional(), megatron: MegatronData.optional() }),
+  epochs: SftEpochs.optional(),
+  /** The policy to fine-tune (the CPT checkpoint); local: a fresh model of `architecture` when absent. */
+  init: z.string().min(1).optional(),
   architecture: Architecture.default(Architecture.parse({})),
   tokenizer: z.string().min(1).optional(),
   /** Local only: a per-category loss line every this many steps. */

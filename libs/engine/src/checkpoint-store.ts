@@ -13,7 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { RunId, StageRefFormat, splitInstanceId, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
+import { CHECKPOINT_RESULT_KIND, RunId, StageRefFormat, splitInstanceId, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
 import { DirectorySink, type CheckpointSink } from './checkpoint';
 
 /**
@@ -28,8 +28,7 @@ export interface CheckpointObjectStore {
   describe(): string;
 }
 
-/** The manifest `result.kind` of a stage that holds an engine checkpoint. */
-export const CHECKPOINT_RESULT_KIND = 'xyp-engine-checkpoint';
+export { CHECKPOINT_RESULT_KIND } from '@xyp/contracts';
 
 export type CheckpointRef = { kind: 'store'; runId: string; stage: string; id: string } | { kind: 'directory'; dir: string; id: string };
 

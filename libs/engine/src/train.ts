@@ -264,3 +264,16 @@ export async function trainSft(
   });
   return { steps, log };
 }
+
+/**
+ * Per-position NLL `[B·T]` of a batch under the model, without gradients or dropout (evaluation:
+ * validation loss per category, perplexity). Weight it with `batch.weights` to count only the
+ * positions that count.
+ */
+export function batchNll(model: Model, batch: TokenBatch): Float32Array<ArrayBufferLike> {
+  let out: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  tf.tidy(() => {
+    out = lmLoss(model, batch).nll.dataSync() as Float32Array;
+  });
+  return out;
+}

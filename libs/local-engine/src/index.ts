@@ -3,3 +3,4 @@ export * from './job-control';
 export * from './thread-task';
 export * from './training-processor';
 export * from './reward-curves';
+export * from './policy-scorer';

@@ -12,6 +12,7 @@ import {
   SftSpec,
   parseSpec,
   type CausalLmSpecInput,
+  type CptMixture,
   type EngineJob,
   type GenerateSpecInput,
   type PreferenceRecord,
@@ -58,7 +59,9 @@ import {
 } from '@xyp/engine';
 import { HandedBackError } from '@xyp/offload';
 import { PpoConfig, ppoRound, type PpoRoundResult, type RewardFn } from '@xyp/ppo';
-import { openBucketShards, readCorpusDocuments, readPreferencePairs, readPrompts, readShardRows, readSftExamples } from '@xyp/training-data';
+import { openBucketShards, readCategoryRows, readCorpusDocuments, readPreferencePairs, readPrompts, readShardRows, readSftExamples } from '@xyp/training-data';
+import { cptMixtureCharts, tokenShareWeights, trainCptMixture, validationSummary, type CptMixtureState } from './cpt-mixture';
+import { countRatios, heldOutSummary, sftEpochCharts, stepsPerEpoch, trainSftEpochs, type SftEpochState } from './sft-epochs';
 import { fitPair, pairRewards, textRewardScorer, tokenizeRecord, trainRewardModel, type PreferencePair } from '@xyp/ufrm';
 import { mean, rewardCurvesCharts, type RewardCurvePoint, type RewardEvalPoint } from './reward-curves';
 import type { ArtifactStore } from '@xyp/storage';
@@ -268,6 +271,7 @@ export class LocalEngine implements TrainingEngine {
         'causal LM spec: data.jsonl: the local engine trains on a corpus JSONL or on data.shards (the corpus stage\'s packed shards); data.megatron is read by the cluster engine',
       );
     }
+    if (spec.mixture) return this.trainCptWithMixture(spec, spec.mixture, control);
     await initBackend(this.options.backend);
     const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
     const a = spec.architecture;
@@ -323,22 +327,162 @@ export class LocalEngine implements TrainingEngine {
     }
   }
 
-  /** SFT from an `init` checkpoint; the per-category loss log survives a resume. Control as `trainCausalLm`. */
+  /**
+   * CPT with the data mixture in the loop (`trainCptMixture`): the shards' rows by category, a
+   * validation split of whole packed sequences, stages whose weights the mixture controller re-sets.
+   * Besides the checkpoint it writes `category-loss.jsonl` (training and validation loss per category),
+   * `mixture.json` (every stage's weights, draws and the controller's decision with its reasons),
+   * `weights.json` (the weights the next stage would use) and three PNGs. The loop's state is in every
+   * resume checkpoint, so a resumed job goes on mid-stage.
+   */
+  private async trainCptWithMixture(spec: CausalLmSpec, mixture: CptMixture, control: JobControl): Promise<EngineJob> {
+    if (!spec.data.shards) throw new Error("causal LM spec: mixture: needs data.shards (the corpus stage's packed shards, whose category sidecar labels every packed sequence)");
+    await initBackend(this.options.backend);
+    const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
+    const a = spec.architecture;
+    const resumed = await this.resumeTrainer(control, 'causal-lm', spec.runId, spec.stage);
+    let model: Model | undefined = resumed?.trainer.model ?? (spec.init ? await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed) : undefined);
+    try {
+      const shards = await openBucketShards(spec.data.shards.source, this.store);
+      const declared = shards.manifest?.tokenizer;
+      const rows = await readCategoryRows(shards, {
+        context: model?.config.contextLength ?? a.context,
+        vocabSize: model?.config.vocabSize ?? declared?.vocabSize,
+        buckets: spec.data.shards.buckets ?? (spec.data.shards.bucket ? [spec.data.shards.bucket] : undefined),
+        validationFraction: mixture.validationFraction,
+        seed: spec.seed,
+        maxSequencesPerBucket: spec.data.shards.maxSequences,
+      });
+      model ??= initParams({ vocabSize: declared?.vocabSize ?? rows.maxTokenId + 1, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads }, spec.seed);
+      const trainer = resumed?.trainer ?? new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+      try {
+        const weights = mixture.weights ?? tokenShareWeights(rows);
+        // The loop mutates this state in place; every resume checkpoint saves it as it is then.
+        const state: CptMixtureState = structuredClone(resumed?.marker.state.mixture as CptMixtureState | undefined) ?? { stage: 0, weights: { ...weights }, stages: [], lines: [], sums: {} };
+        const session = this.session('causal-lm', spec, trainer, control, spec.steps, () => ({ mixture: state }));
+        const result = await trainCptMixture(trainer, rows, {
+          steps: spec.steps,
+          stages: mixture.stages,
+          batchSize: spec.batchSize,
+          weights,
+          config: mixture.config,
+          logEvery: mixture.logEvery,
+          evalEvery: mixture.evalEvery,
+          validationRows: mixture.validationRows,
+          seed: spec.seed,
+          state,
+          ...session.loop('cpt'),
+          onStage: (record) => this.options.onProgress?.(`cpt stage ${record.stage}/${mixture.stages} done at step ${record.toStep}${record.decision ? `: next weights ${Object.entries(record.decision.weights).map(([c, w]) => `${c} ${w.toFixed(3)}`).join(', ')}` : ''}`),
+        });
+        if (trainer.step < spec.steps) await session.handBack();
+        const final = result.state;
+        const lastDecision = final.stages[final.stages.length - 1]?.decision?.weights;
+        await sink.put('category-loss.jsonl', encoder.encode(final.lines.map((l) => JSON.stringify(l)).join('\n') + '\n'));
+        await sink.put('mixture.json', encoder.encode(`${JSON.stringify({ stages: final.stages, config: mixture.config, validation: validationSummary(final.lines) }, null, 2)}\n`));
+        await sink.put('weights.json', encoder.encode(`${JSON.stringify(lastDecision ?? final.weights, null, 2)}\n`));
+        for (const [name, png] of Object.entries(cptMixtureCharts(final, `CPT ${spec.runId}`))) await sink.put(name, png);
+        const validation = validationSummary(final.lines);
+        const metrics = {
+          steps: trainer.step,
+          initialLoss: session.initialLoss,
+          finalLoss: session.finalLoss,
+          stages: mixture.stages,
+          categories: Object.keys(validation).length,
+          categoriesImproved: Object.values(validation).filter((v) => v.change < 0).length,
+          packedSequences: rows.packedSequences,
+          trainRows: Object.values(rows.train).reduce((n, l) => n + l.length, 0),
+          validationRows: Object.values(rows.validation).reduce((n, l) => n + l.length, 0),
+          tokensRead: rows.tokenCount,
+          tokensTrained: spec.steps * spec.batchSize * (rows.rowLength - 1),
+          params: countParams(model.config).total,
+          seconds: session.seconds(),
+        };
+        return await this.finish('causal-lm', sink, trainer, metrics, {
+          tokenizer: declared?.name ?? 'unknown',
+          shards: { source: shards.id, buckets: rows.buckets },
+          validation,
+          weights: { first: weights, next: lastDecision ?? final.weights },
+        });
+      } finally {
+        trainer.dispose();
+      }
+    } finally {
+      if (model) disposeModel(model);
+    }
+  }
+
+  /**
+   * SFT from an `init` checkpoint. With `epochs`, the epoch loop with dynamic ratios
+   * (`trainSftEpochs`): per-category training and held-out loss per epoch, ratios re-set after each
+   * epoch; it writes `sft-epochs.json`, `sft-category-loss.jsonl` and three PNGs. Without, `steps`
+   * steps on uniformly drawn conversations with a per-category loss line every `logEvery` steps.
+   * Either way the loss counts assistant tokens only and the loop's state survives a resume.
+   */
   async trainSft(input: SftSpecInput, control: JobControl = {}): Promise<EngineJob> {
     const spec = parseSpec(SftSpec, input, 'SFT');
     if (!spec.data.jsonl) throw new Error('SFT spec: data.jsonl: the local engine trains on a {category, messages} JSONL');
+    if (!spec.epochs && spec.steps === undefined) throw new Error('SFT spec: steps: give steps, or epochs');
+    if (spec.epochs && spec.steps !== undefined) throw new Error('SFT spec: steps: with epochs the steps follow from them; leave steps out');
     await initBackend(this.options.backend);
     const sink = await createStoreCheckpoint(this.store, spec.runId, spec.stage);
     const examples = await readSftExamples(spec.data.jsonl);
+    const heldOut = spec.data.heldOut ? await readSftExamples(spec.data.heldOut) : [];
+    const examplesPerEpoch = spec.epochs?.examplesPerEpoch ?? examples.length;
+    const steps = spec.epochs ? spec.epochs.count * stepsPerEpoch(examplesPerEpoch, spec.batchSize) : (spec.steps as number);
     const resumed = await this.resumeTrainer(control, 'sft', spec.runId, spec.stage);
-    const model = resumed?.trainer.model ?? (await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed));
-    const trainer = resumed?.trainer ?? new Trainer(model, optimConfig(spec.optimizer, spec.steps), spec.seed);
+    const a = spec.architecture;
+    const model =
+      resumed?.trainer.model ??
+      (spec.init
+        ? await this.loadInit(spec.init, { lmHead: true, valueHead: false }, spec.seed)
+        : initParams({ vocabSize: this.tokenizer.vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads }, spec.seed));
+    const trainer = resumed?.trainer ?? new Trainer(model, optimConfig(spec.optimizer, steps), spec.seed);
     try {
+      if (spec.epochs) {
+        const epochs = spec.epochs;
+        const ratios = epochs.ratios ?? countRatios(examples);
+        // The loop mutates this state in place; every resume checkpoint saves it as it is then.
+        const state: SftEpochState = structuredClone(resumed?.marker.state.epochs as SftEpochState | undefined) ?? { epoch: 0, ratios: { ...ratios }, epochs: [], lines: [], sums: {} };
+        const session = this.session('sft', spec, trainer, control, steps, () => ({ epochs: state }));
+        const result = await trainSftEpochs(trainer, this.tokenizer, examples, heldOut, {
+          epochs: epochs.count,
+          batchSize: spec.batchSize,
+          seq: model.config.contextLength,
+          examplesPerEpoch,
+          ratios,
+          config: epochs.config,
+          seed: spec.seed,
+          state,
+          ...session.loop('sft'),
+          onEpoch: (record) => {
+            const next = record.decision ? `: next ratios ${Object.entries(record.decision.ratios).map(([c, w]) => `${c} ${w.toFixed(3)}`).join(', ')}` : '';
+            this.options.onProgress?.(`sft epoch ${record.epoch}/${epochs.count} done at step ${record.toStep}${next}`);
+          },
+        });
+        if (trainer.step < steps) await session.handBack();
+        const final = result.state;
+        const heldOutLoss = heldOutSummary(final.lines);
+        await sink.put('sft-category-loss.jsonl', encoder.encode(final.lines.map((l) => JSON.stringify(l)).join('\n') + '\n'));
+        await sink.put('sft-epochs.json', encoder.encode(`${JSON.stringify({ epochs: final.epochs, config: epochs.config, heldOut: heldOutLoss }, null, 2)}\n`));
+        for (const [name, png] of Object.entries(sftEpochCharts(final, `SFT ${spec.runId}`))) await sink.put(name, png);
+        const metrics = {
+          steps: trainer.step,
+          epochs: epochs.count,
+          initialLoss: session.initialLoss,
+          finalLoss: session.finalLoss,
+          examples: examples.length,
+          heldOutExamples: heldOut.length,
+          categories: Object.keys(countRatios(examples)).length,
+          categoriesImproved: Object.values(heldOutLoss).filter((v) => v.change < 0).length,
+          seconds: session.seconds(),
+        };
+        return await this.finish('sft', sink, trainer, metrics, { init: spec.init ?? null, heldOut: heldOutLoss, ratios: { first: ratios, last: final.epochs[final.epochs.length - 1]?.ratios ?? ratios } });
+      }
       const log: CategoryLossLine[] = [...((resumed?.marker.state.log as CategoryLossLine[] | undefined) ?? [])];
       const logState: SftLogState = structuredClone((resumed?.marker.state.logState as SftLogState | undefined) ?? {});
-      const session = this.session('sft', spec, trainer, control, spec.steps, () => ({ log, logState }));
+      const session = this.session('sft', spec, trainer, control, steps, () => ({ log, logState }));
       await trainSft(trainer, this.tokenizer, examples, {
-        steps: Math.max(0, spec.steps - trainer.step),
+        steps: Math.max(0, steps - trainer.step),
         batchSize: spec.batchSize,
         seq: model.config.contextLength,
         logEvery: spec.logEvery,
@@ -346,10 +490,10 @@ export class LocalEngine implements TrainingEngine {
         onLog: (line) => log.push(line),
         ...session.loop('sft'),
       });
-      if (trainer.step < spec.steps) await session.handBack();
+      if (trainer.step < steps) await session.handBack();
       await sink.put('sft-category-loss.jsonl', encoder.encode(log.map((l) => JSON.stringify(l)).join('\n') + '\n'));
       const metrics = { steps: trainer.step, initialLoss: session.initialLoss, finalLoss: session.finalLoss, examples: examples.length, seconds: session.seconds() };
-      return await this.finish('sft', sink, trainer, metrics, { init: spec.init });
+      return await this.finish('sft', sink, trainer, metrics, { init: spec.init ?? null });
     } finally {
       trainer.dispose();
       disposeModel(model);

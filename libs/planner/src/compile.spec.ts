@@ -42,7 +42,7 @@ describe('run spec validation: each refusal names its field', () => {
     expect(refusal({ stages: [{ id: 'corpus.inspect' }, { id: 'corpus.bucket' }, { id: 'corpus.nope' }] })).toEqual([
       expect.stringMatching(/^stages\[2\]\.id: unknown stage "corpus\.nope" \(stages: corpus\.inspect, /),
     ]);
-    expect(refusal({ stages: [{ id: 'cpt' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: stage cpt cannot be part of a run in this build \(runnable: corpus\.inspect, /)]);
+    expect(refusal({ stages: [{ id: 'rlhf.ppo' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: stage rlhf\.ppo cannot be part of a run in this build \(runnable: corpus\.inspect, /)]);
     expect(refusal({ stages: [{ id: 'corpus.bucket#Phase_1' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: instance key: /)]);
   });
 
@@ -52,9 +52,10 @@ describe('run spec validation: each refusal names its field', () => {
       'stages[1].params.colour: unknown parameter',
     ]);
     // A window smaller than the largest bucket passes the parameter schema, not the payload's.
-    expect(refusal({ stages: [{ id: 'corpus.inspect' }, { id: 'corpus.inspect#x' }, { id: 'corpus.bucket', params: { window_tokens: 1000, buckets: [2048, 4096] } }] })).toEqual([
-      'stages[0].id: corpus.inspect is used more than once in this spec, so each instance needs a key (corpus.inspect#<key>)',
-      'stages[2].params.window_tokens: must be at least the largest sequence length (4096)',
+    // A default instance may stand beside a keyed one; a second keyless one is a duplicate id.
+    expect(refusal({ stages: [{ id: 'corpus.inspect' }, { id: 'corpus.inspect#x' }, { id: 'corpus.inspect' }, { id: 'corpus.bucket', params: { window_tokens: 1000, buckets: [2048, 4096] } }] })).toEqual([
+      'stages[2].id: "corpus.inspect" is used twice (also stages[0])',
+      'stages[3].params.window_tokens: must be at least the largest sequence length (4096)',
     ]);
     expect(refusal({ stages: [{ id: 'corpus.bucket', params: { buckets: '2048,x' } }] })).toEqual([expect.stringMatching(/^stages\[0\]\.params\.buckets: /)]);
   });

@@ -82,16 +82,22 @@ export function compileRunSpec(spec: RunSpec, context: CompileContext): Compiled
     if (known) stageOf.set(entry.id, known);
     usage.set(stage, (usage.get(stage) ?? 0) + 1);
   });
+  const inLoops = new Set<string>();
   const loopNames = new Set<string>();
   spec.loops.forEach((loop, j) => {
     if (loopNames.has(loop.name)) issue(`loops[${j}].name`, `loop ${loop.name} is declared twice`);
     loopNames.add(loop.name);
-    for (const entry of loop.body) usage.set(entry.stage, (usage.get(entry.stage) ?? 0) + 2);
+    for (const entry of loop.body) {
+      usage.set(entry.stage, (usage.get(entry.stage) ?? 0) + 1);
+      inLoops.add(entry.stage);
+    }
   });
   spec.stages.forEach((entry, i) => {
     const { stage, instance } = splitInstanceId(entry.id);
-    if (instance === undefined && (usage.get(stage) ?? 0) > 1) {
-      issue(`stages[${i}].id`, `${stage} is used more than once in this spec, so each instance needs a key (${stage}#<key>)`);
+    // One keyless (default) instance may stand beside keyed ones (`corpus.bucket` and `corpus.bucket#byte`);
+    // a stage whose rounds a loop adds must key its static instances too.
+    if (instance === undefined && inLoops.has(stage)) {
+      issue(`stages[${i}].id`, `${stage} is also in a loop body, so each of its instances needs a key (${stage}#<key>)`);
     }
     for (const loop of spec.loops) {
       if (instance !== undefined && new RegExp(`^${loop.name}-\\d+$`).test(instance) && loop.body.some((b) => b.stage === stage)) {

@@ -9,3 +9,5 @@ export * from './run-orchestrator';
 export * from './worker-registration';
 export * from './queue.module';
 export * from './unavailable-stage';
+export { withLocalCopies } from './local-copies';
+export { checkpointOf } from './checkpoint-of';

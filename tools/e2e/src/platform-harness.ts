@@ -66,3 +66,24 @@ export class PlatformHarness {
 export function jsonl(docs: unknown[]): Buffer {
   return Buffer.from(docs.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join('\n') + '\n');
 }
+
+/**
+ * SubmitRun / `xyp up --param` overrides that run the bundled recipe's training stages on tiny
+ * models: a run that checks the wiring of the whole recipe, not the learning.
+ */
+export const TINY_RECIPE_PARAMS: Readonly<Record<string, string>> = {
+  'reward.train.steps': '2',
+  'reward.train.layers': '1',
+  'reward.train.width': '16',
+  'reward.train.heads': '2',
+  'reward.train.context': '96',
+  'cpt.steps': '3',
+  'cpt.stages': '3',
+  'cpt.layers': '1',
+  'cpt.width': '16',
+  'cpt.heads': '2',
+  'cpt.context': '96',
+  'cpt.eval_every': '3',
+  'sft.epochs': '2',
+  'sft.examples_per_epoch': '8',
+};

@@ -8,7 +8,7 @@ import { createPipelineClient, submitRunRequest, unary, type RunEvent } from '@x
 import { redisSettings } from '@xyp/config';
 import { RunEvents } from '@xyp/runs';
 import { TEST_REDIS_URL, eventually } from '@xyp/testing';
-import { PlatformHarness, jsonl } from './platform-harness';
+import { PlatformHarness, TINY_RECIPE_PARAMS, jsonl } from './platform-harness';
 
 const docs = [
   { id: 'a1', text: 'The central bank raised the policy rate by 25 basis points.', category: 'news', lang: 'en' },
@@ -43,8 +43,8 @@ describe('platform end to end: control plane and corpus service as processes', (
       inputJsonl: jsonl(docs),
       inputName: 'e2e.jsonl',
       // Two of the five lines are bad on purpose; the default limit (1%) would fail the run.
-      // The bundled recipe's reward stages on a tiny model (the wiring, not the learning).
-      params: { 'corpus.bucket.max_reject_rate': '0.5', 'reward.train.steps': '2', 'reward.train.layers': '1', 'reward.train.width': '16', 'reward.train.heads': '2', 'reward.train.context': '96' },
+      // The bundled recipe's training stages on tiny models (the wiring, not the learning).
+      params: { 'corpus.bucket.max_reject_rate': '0.5', ...TINY_RECIPE_PARAMS },
     }));
     expect(submitted.created).toBe(true);
 
@@ -116,12 +116,12 @@ describe('platform end to end: control plane and corpus service as processes', (
   });
 
   it('refuses a run with a stage this build cannot run, and records nothing', async () => {
-    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['cpt'], inputJsonl: jsonl(docs), inputName: '' })).then(
+    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['rlhf.ppo'], inputJsonl: jsonl(docs), inputName: '' })).then(
       () => null,
       (e: ServiceError) => e,
     );
     expect(refused?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
-    expect(refused?.details).toContain('stage cpt cannot be part of a run');
+    expect(refused?.details).toContain('stage rlhf.ppo cannot be part of a run');
     const missing = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-cpt' }).then(() => null, (e: ServiceError) => e);
     expect(missing?.code).toBe(GrpcStatus.NOT_FOUND);
   });
@@ -164,12 +164,12 @@ describe('platform end to end: control plane and corpus service as processes', (
     await queue.close();
   });
 
-  it('has a registered trainer worker that fails a cpt job without retry, saying the stage is not in this build', async () => {
+  it('has a registered trainer worker that fails a cpt job with a bad payload without retry, naming the field', async () => {
     const queue = new Queue('cpt', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
     const events = new QueueEvents('cpt', { connection: redisSettings(TEST_REDIS_URL), prefix: harness.prefix });
     await events.waitUntilReady();
     const job = await queue.add('cpt', { runId: 'run-e2e-cpt-direct', shardsStage: 'corpus.bucket', steps: 10 }, { jobId: 'cpt-direct-1', attempts: 3 });
-    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow('stage cpt is not available in this build');
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/invalid cpt payload in job cpt-direct-1: shardsManifestKey: /);
     expect((await queue.getJob('cpt-direct-1'))?.attemptsMade).toBe(1);
     await events.close();
     await queue.close();

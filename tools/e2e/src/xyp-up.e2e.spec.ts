@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SERVICE_NAMES, WORKSPACE_ROOT, httpPortVariable, startServiceProcess, type ServiceName, type ServiceProcess } from '@xyp/launcher';
 import { TEST_REDIS_URL, dropPrefix, eventually, freePort, testPrefix } from '@xyp/testing';
-import { jsonl } from './platform-harness';
+import { TINY_RECIPE_PARAMS, jsonl } from './platform-harness';
 
 const XYP = join(WORKSPACE_ROOT, 'tools', 'xyp', 'bin', 'xyp.js');
 
@@ -99,8 +99,8 @@ describe('xyp up', () => {
     const input = join(up.dir, 'small.jsonl');
     const sample = readFileSync(join(WORKSPACE_ROOT, 'data', 'sample', 'corpus.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, 200);
     writeFileSync(input, `${sample.join('\n')}\n`);
-    // The reward stages on a tiny model: this checks the wiring of the whole recipe, not the learning.
-    const tiny = ['steps=2', 'layers=1', 'width=16', 'heads=2', 'context=96'].flatMap((p) => ['--param', `reward.train.${p}`]);
+    // The training stages on tiny models: this checks the wiring of the whole recipe, not the learning.
+    const tiny = Object.entries(TINY_RECIPE_PARAMS).flatMap(([name, value]) => ['--param', `${name}=${value}`]);
     const run = xypUp(up, ['--input', input, ...tiny]);
     let stdout = '';
     run.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -110,7 +110,7 @@ describe('xyp up', () => {
     const runId = /^run (run-\S+): completed$/m.exec(stdout)?.[1];
     expect(runId, stdout).toBeDefined();
     expect(stdout).toContain('  corpus.bucket: committed');
-    for (const id of ['reward.prepare', 'reward.train#finetune-s3', 'reward.train#bt-only-s1', 'reward.evaluate']) expect(stdout).toContain(`  ${id}: committed`);
+    for (const id of ['corpus.bucket#byte', 'cpt', 'sft', 'eval#cpt', 'eval#sft', 'reward.prepare', 'reward.train#finetune-s3', 'reward.train#bt-only-s1', 'reward.evaluate']) expect(stdout).toContain(`  ${id}: committed`);
     const html = join(up.dir, 'reports', `${runId}.html`);
     expect(stdout).toContain(`report: ${html}\n`);
     expect(stdout).toContain(`        ${join(up.dir, 'reports', `${runId}.md`)}\n`);

@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { registerRunCommands } from './commands/run';
 import { registerCorpusBucket } from './commands/corpus-bucket';
 import { registerCorpusMix } from './commands/corpus-mix';
+import { registerEval } from './commands/eval';
+import { registerCorpusSplit } from './commands/corpus-split';
 import { registerBenchCorpus } from './commands/bench-corpus';
 import { registerBenchEngine } from './commands/bench-engine';
 import { registerBenchPacking } from './commands/bench-packing';
@@ -23,6 +25,7 @@ registerRunCommands(program.command('run').description('Submit, follow and cance
 const corpus = program.command('corpus').description('Continued-pretraining data: bucket packing and the data mixture');
 registerCorpusBucket(corpus);
 registerCorpusMix(corpus);
+registerCorpusSplit(corpus);
 const bench = program.command('bench').description('Benchmarks that print figures measured side by side in one run');
 registerBenchCorpus(bench);
 registerBenchEngine(bench);
@@ -31,6 +34,7 @@ registerBenchReward(bench);
 const reward = program.command('reward').description('The UFRM reward model: train in two phases, evaluate alignment per subcategory, score');
 registerReward(reward);
 registerRewardScore(reward);
+registerEval(program);
 registerServe(program);
 registerTrain(program);
 

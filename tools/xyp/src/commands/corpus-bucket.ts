@@ -73,7 +73,7 @@ export function registerCorpusBucket(parent: Command): void {
     .description('Tokenize a JSONL corpus and pack it into Megatron datasets per sequence length (XuanYuan3 bucket method)')
     .requiredOption('--input <file>', 'JSONL corpus, plain or gzip: one {id, text, category, lang?} per line')
     .requiredOption('--out <dir>', 'output directory: bucket_<L>.bin/.idx, sidecars, rejects.jsonl, manifest.json')
-    .option('--tokenizer <llama3|path>', 'llama3 (bundled) or a Hugging Face tokenizer.json (or its directory)', 'llama3')
+    .option('--tokenizer <llama3|path>', 'llama3 (bundled), byte (the local engine\'s byte-level tokenizer: shards its models train on) or a Hugging Face tokenizer.json (or its directory)', 'llama3')
     .option('--buckets <lengths>', `comma-separated sequence lengths (default ${DEFAULT_BUCKET_LENGTHS.join(',')} for bucket and bfd-buckets, 2048 for bfd/fixed)`)
     .option('--strategy <name>', `packing strategy: ${STRATEGY_NAMES.join(' | ')}`, 'bucket')
     .option('--max-reject-rate <r>', 'fail when rejected / documents in exceeds this (e.g. 0.01 for a production corpus)', '0.5')

@@ -5,6 +5,7 @@ import { newRunId } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
+import { registerTrainPolicy } from './train-policy';
 
 interface LmOptions {
   input?: string;
@@ -68,6 +69,7 @@ function human(job: EngineJob): string {
  */
 export function registerTrain(parent: Command): void {
   const train = parent.command('train').description('Train models with the local engine, or render the cluster job');
+  registerTrainPolicy(train);
   train
     .command('lm')
     .description('Causal LM (continued pretraining) on a corpus JSONL of {id, text, category} lines or on packed shards of `xyp corpus bucket`; prints the checkpoint ID')

@@ -1,6 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import { StageManifest, instanceId } from '@xyp/contracts';
-import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
+import { CHECKPOINT_RESULT_KIND, StageManifest, instanceId } from '@xyp/contracts';
 import type { ArtifactStore } from '@xyp/storage';
 
 /**

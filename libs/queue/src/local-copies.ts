@@ -9,7 +9,7 @@ import type { ArtifactStore } from '@xyp/storage';
  * removed afterwards, whatever happens.
  */
 export async function withLocalCopies<T>(store: ArtifactStore, objects: Record<string, string>, work: (paths: Record<string, string>) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'xyp-reward-'));
+  const dir = await mkdtemp(join(tmpdir(), 'xyp-stage-'));
   try {
     const paths: Record<string, string> = {};
     for (const [name, key] of Object.entries(objects)) {

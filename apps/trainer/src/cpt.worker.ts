@@ -1,0 +1,78 @@
+import { Inject } from '@nestjs/common';
+import { Processor } from '@nestjs/bullmq';
+import { UnrecoverableError } from 'bullmq';
+import { CHECKPOINT_RESULT_KIND, StageManifest, instanceId, splitInstanceId, type ParsedPayloadOf } from '@xyp/contracts';
+import { LocalEngine } from '@xyp/local-engine';
+import { StageRuntime, StageWorker, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
+import { TRAINER_ENGINE_BACKEND, isInputError, type TrainerEngineBackend } from './engine-options';
+
+async function readJson(context: StageContext, key: string | undefined, slot: string): Promise<Record<string, unknown> | undefined> {
+  if (!key) return undefined;
+  const text = (await context.store.getObject(key)).toString('utf8');
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new UnrecoverableError(`${slot}: ${key} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/**
+ * cpt: continued pretraining with the data mixture in the loop (`LocalEngine.trainCausalLm` with
+ * `mixture`) on the committed shards of the corpus.bucket stage or instance bound to `shards`. The
+ * checkpoint is `<runId>/cpt[#<instance>]`; the manifest lists it with the per-category losses, the
+ * mixture decisions and the plots.
+ */
+@Processor('cpt')
+export class CptWorker extends StageWorker<'cpt'> {
+  readonly stage = 'cpt' as const;
+
+  constructor(
+    runtime: StageRuntime,
+    @Inject(TRAINER_ENGINE_BACKEND) private readonly backend: TrainerEngineBackend,
+  ) {
+    super(runtime);
+  }
+
+  protected async execute(payload: ParsedPayloadOf<'cpt'>, context: StageContext): Promise<StageOutput<'cpt'>> {
+    const shards = StageManifest.parse(JSON.parse((await context.store.getObject(payload.shardsManifestKey)).toString('utf8')));
+    if (splitInstanceId(shards.stage).stage !== 'corpus.bucket') throw new UnrecoverableError(`shards: ${instanceId(shards.stage, shards.instance)} is not a corpus.bucket stage`);
+    const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
+    const weights = await readJson(context, payload.weightsKey, 'weights');
+    const config = await readJson(context, payload.configKey, 'config');
+    const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
+    const job = await engine
+      .trainCausalLm(
+        {
+          runId: payload.runId,
+          stage: instanceId(this.stage, context.instance),
+          steps: payload.steps,
+          batchSize: payload.batchSize,
+          seed: payload.seed,
+          init,
+          architecture: payload.architecture,
+          optimizer: { lr: payload.lr, warmupSteps: Math.min(10, Math.floor(payload.steps / 10)), weightDecay: 0.1, clipNorm: 1 },
+          data: { shards: { source: `${shards.runId}/${instanceId(shards.stage, shards.instance)}`, buckets: payload.buckets } },
+          mixture: {
+            stages: payload.stages,
+            weights: weights as Record<string, number> | undefined,
+            config: config ?? {},
+            validationFraction: payload.validationFraction,
+            validationRows: payload.validationRows,
+            evalEvery: payload.evalEvery,
+            logEvery: payload.logEvery,
+          },
+        },
+        { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
+      )
+      .catch((error: unknown) => {
+        if (isInputError(error)) throw new UnrecoverableError(error.message);
+        throw error;
+      });
+    if (job.engine !== 'local') throw new Error('cpt: the local engine returned a cluster job');
+    const r = job.manifest.result as { validation: Record<string, { before: number; after: number; change: number }>; weights: { first: Record<string, number>; next: Record<string, number> } };
+    return {
+      result: { ...job.manifest.result, kind: CHECKPOINT_RESULT_KIND, files: job.manifest.artifacts.map((a) => a.name), checkpoint: job.checkpoint, metrics: job.metrics, validation: r.validation, weights: r.weights },
+      artifacts: job.manifest.artifacts,
+    };
+  }
+}

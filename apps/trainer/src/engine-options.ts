@@ -1,0 +1,13 @@
+import type { BackendOptions } from '@xyp/engine';
+
+/** The engine backend the trainer's stages train and evaluate on (`engineBackendOptions` of the app's env). */
+export const TRAINER_ENGINE_BACKEND = Symbol('TRAINER_ENGINE_BACKEND');
+export type TrainerEngineBackend = BackendOptions;
+
+/**
+ * A spec, data or mixture-config problem does not go away on retry: such errors name a spec path or
+ * a `file:line`, or are the mixture controller's own (`MixtureInputError`).
+ */
+export function isInputError(error: unknown): error is Error {
+  return error instanceof Error && (error.name === 'MixtureInputError' || /spec: |:\d+: |CPT mixture: |SFT ratios: |shards /.test(error.message));
+}
