@@ -170,7 +170,7 @@ describe('SFT resumed after a kill mid-epoch', () => {
     const markers: ResumeMarker[] = [];
     const kill = new AbortController();
     const killed = await new LocalEngine({ store })
-      .trainSft(spec('sft-killed'), { signal: kill.signal, checkpointEverySteps: 2, onCheckpoint: (m) => void markers.push(structuredClone(m)), onProgress: (p) => void (p.done >= 5 && kill.abort(new Error('killed'))) })
+      .trainSft(spec('sft-killed'), { signal: kill.signal, checkpointEverySteps: 2, onCheckpoint: async (m) => void markers.push(structuredClone(m)), onProgress: (p) => void (p.done >= 5 && kill.abort(new Error('killed'))) })
       .catch((e: unknown) => e);
     expect(killed).toBeInstanceOf(Error);
     expect(markers.map((m) => m.step)).toEqual([2, 4]);
