@@ -4,7 +4,7 @@ import { UnrecoverableError } from 'bullmq';
 import { CHECKPOINT_RESULT_KIND, StageManifest, instanceId, splitInstanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
-import { TRAINER_ENGINE_BACKEND, isInputError, type TrainerEngineBackend } from './engine-options';
+import { TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
 
 async function readJson(context: StageContext, key: string | undefined, slot: string): Promise<Record<string, unknown> | undefined> {
   if (!key) return undefined;
@@ -62,7 +62,7 @@ export class CptWorker extends StageWorker<'cpt'> {
             logEvery: payload.logEvery,
           },
         },
-        { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
+        resumable(context),
       )
       .catch((error: unknown) => {
         if (isInputError(error)) throw new UnrecoverableError(error.message);

@@ -7,7 +7,7 @@ import { CHECKPOINT_RESULT_KIND, instanceId, type ArtifactEntry, type ParsedPayl
 import { LocalEngine } from '@xyp/local-engine';
 import { StageFailedError, StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { SFT_FILES, ingestSft, writeSftCollections } from '@xyp/training-data';
-import { TRAINER_ENGINE_BACKEND, isInputError, type TrainerEngineBackend } from './engine-options';
+import { TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
 
 async function json(context: StageContext, key: string | undefined, slot: string): Promise<Record<string, unknown> | undefined> {
   if (!key) return undefined;
@@ -73,7 +73,7 @@ export class SftWorker extends StageWorker<'sft'> {
             data: { jsonl: files.train, heldOut },
             epochs: { count: payload.epochs, examplesPerEpoch: payload.examplesPerEpoch, ratios: ratios as Record<string, number> | undefined, config: config ?? {} },
           },
-          { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
+          resumable(context),
         )
         .catch((error: unknown) => {
           if (isInputError(error)) throw new UnrecoverableError(error.message);

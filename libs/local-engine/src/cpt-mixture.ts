@@ -49,7 +49,7 @@ export interface MixtureStageRecord {
   /** The controller's decision at the stage end (none after the last stage). */
   decision?: {
     weights: Record<string, number>;
-    changes: { category: string; oldWeight: number; newWeight: number; signal: number | null; flags: string[]; reason: string }[];
+    changes: { category: string; oldWeight: number; newWeight: number; lossReference: number | null; lossNow: number | null; signal: number | null; flags: string[]; reason: string }[];
     notes: string[];
   };
 }
@@ -201,7 +201,7 @@ export async function trainCptMixture(trainer: Trainer, rows: CategoryRows, opti
       const decision = nextMixture(reports, state.weights, options.config ?? {});
       record.decision = {
         weights: decision.weights,
-        changes: decision.changes.map((c) => ({ category: c.category, oldWeight: c.oldWeight, newWeight: c.newWeight, signal: c.signal, flags: c.flags, reason: c.reason })),
+        changes: decision.changes.map((c) => ({ category: c.category, oldWeight: c.oldWeight, newWeight: c.newWeight, lossReference: c.lossReference, lossNow: c.lossNow, signal: c.signal, flags: c.flags, reason: c.reason })),
         notes: decision.notes,
       };
       state.weights = { ...decision.weights };

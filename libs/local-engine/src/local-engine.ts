@@ -402,6 +402,7 @@ export class LocalEngine implements TrainingEngine {
           shards: { source: shards.id, buckets: rows.buckets },
           validation,
           weights: { first: weights, next: lastDecision ?? final.weights },
+          stages: final.stages.map((st) => ({ stage: st.stage, fromStep: st.fromStep, toStep: st.toStep, weights: st.weights, draws: st.draws, changes: st.decision?.changes.map(({ reason: _reason, ...c }) => c) ?? [] })),
         });
       } finally {
         trainer.dispose();
@@ -476,7 +477,9 @@ export class LocalEngine implements TrainingEngine {
           categoriesImproved: Object.values(heldOutLoss).filter((v) => v.change < 0).length,
           seconds: session.seconds(),
         };
-        return await this.finish('sft', sink, trainer, metrics, { init: spec.init ?? null, heldOut: heldOutLoss, ratios: { first: ratios, last: final.epochs[final.epochs.length - 1]?.ratios ?? ratios } });
+        return await this.finish('sft', sink, trainer, metrics, { init: spec.init ?? null, heldOut: heldOutLoss, ratios: { first: ratios, last: final.epochs[final.epochs.length - 1]?.ratios ?? ratios },
+          epochs: final.epochs.map((ep) => ({ epoch: ep.epoch, ratios: ep.ratios, draws: ep.draws, changes: ep.decision?.changes.map(({ reason: _reason, ...c }) => c) ?? [] })),
+        });
       }
       const log: CategoryLossLine[] = [...((resumed?.marker.state.log as CategoryLossLine[] | undefined) ?? [])];
       const logState: SftLogState = structuredClone((resumed?.marker.state.logState as SftLogState | undefined) ?? {});

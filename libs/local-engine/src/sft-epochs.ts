@@ -37,7 +37,7 @@ export interface SftEpochRecord {
   upsampled: string[];
   decision?: {
     ratios: Record<string, number>;
-    changes: { category: string; oldWeight: number; newWeight: number; signal: number | null; flags: string[]; reason: string }[];
+    changes: { category: string; oldWeight: number; newWeight: number; lossReference: number | null; lossNow: number | null; signal: number | null; flags: string[]; reason: string }[];
     notes: string[];
   };
 }
@@ -184,7 +184,7 @@ export async function trainSftEpochs(
       const decision = nextSftRatios(epochReport(state.lines, 'train'), state.ratios, options.config ?? {}, heldOut.length > 0 ? epochReport(state.lines, 'held-out') : undefined);
       record.decision = {
         ratios: decision.weights,
-        changes: decision.changes.map((c) => ({ category: c.category, oldWeight: c.oldWeight, newWeight: c.newWeight, signal: c.signal, flags: c.flags, reason: c.reason })),
+        changes: decision.changes.map((c) => ({ category: c.category, oldWeight: c.oldWeight, newWeight: c.newWeight, lossReference: c.lossReference, lossNow: c.lossNow, signal: c.signal, flags: c.flags, reason: c.reason })),
         notes: decision.notes,
       };
       state.ratios = { ...decision.weights };

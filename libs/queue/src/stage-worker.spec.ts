@@ -29,6 +29,7 @@ const events = new RunEvents(redis, prefix);
 const queues = {
   'corpus.inspect': new Queue('corpus.inspect', { connection, prefix }),
   'corpus.bucket': new Queue('corpus.bucket', { connection, prefix }),
+  'corpus.mix': new Queue('corpus.mix', { connection, prefix }),
 } as Record<StageName, Queue>;
 const runtime = new StageRuntime(registry, events, store, { queue: (stage: StageName) => queues[stage] } as unknown as StageProducer);
 const workers: Worker[] = [];
@@ -281,5 +282,33 @@ describe('StageWorker: fan-out', () => {
     expect(trail[0]).toBe('stage-started corpus.bucket');
     expect(trail.filter((t) => t === 'stage-progress corpus.bucket')).toHaveLength(4);
     expect(trail[trail.length - 1]).toBe('stage-completed corpus.bucket');
+  });
+});
+
+/** corpus.mix whose first attempt keeps a resume checkpoint and then crashes. */
+class CrashingStage extends StageWorker<'corpus.mix'> {
+  readonly stage = 'corpus.mix' as const;
+  seen: unknown[] = [];
+
+  protected async execute(payload: ParsedPayloadOf<'corpus.mix'>, context: StageContext): Promise<StageOutput<'corpus.mix'>> {
+    this.seen.push(context.resumeCheckpoint);
+    if (context.attempt === 1) {
+      await context.keepCheckpoint({ step: 4, files: ['resume/trainer.json'] });
+      throw new Error('worker crashed mid-training');
+    }
+    return { result: { mode: 'cpt', weights: { a: 1 }, changes: [], notes: [], maxWeightChange: 0, decision: { continue: false, reason: 'done' } }, artifacts: [] };
+  }
+}
+
+describe('StageWorker: resume checkpoints', () => {
+  it('hands the checkpoint an attempt kept to the next attempt, and keeps it out of the payload', async () => {
+    const crashing = new CrashingStage(runtime);
+    serve('corpus.mix', crashing);
+    await newRun('sw-resume', ['corpus.mix']);
+    const job = await queues['corpus.mix'].add('corpus.mix', { runId: 'sw-resume', lossesKey: 'l', weightsKey: 'w' }, { jobId: 'sw-resume.corpus.mix', attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+    const { state } = await settled(queues['corpus.mix'], String(job.id));
+    expect(state).toBe('completed');
+    // The strict payload schema would refuse the kept key, had it not been removed before validation.
+    expect(crashing.seen).toEqual([undefined, { step: 4, files: ['resume/trainer.json'] }]);
   });
 });

@@ -59,6 +59,13 @@ export interface StageContext {
    * job resumes, so nothing the plan computed is computed again.
    */
   fanOutWithState<T>(plan: () => Promise<FanOutPlan<T>>): Promise<FanOutResult<T>>;
+  /**
+   * The resume checkpoint an earlier attempt of this job kept (`keepCheckpoint`), or undefined: a
+   * retry after a crash, or a stalled job taken over by another worker, goes on from it.
+   */
+  resumeCheckpoint: unknown;
+  /** Keeps a resume checkpoint (JSON, e.g. the engine's `ResumeMarker`) on this job (`job.updateData`). */
+  keepCheckpoint(checkpoint: unknown): Promise<void>;
 }
 
 /** A plan with state to keep for after the parts (see `StageContext.fanOutWithState`). */
@@ -79,10 +86,16 @@ export interface FanOutResult<T> {
  */
 export const FAN_OUT_STATE_KEY = 'xypFanOutState';
 
-/** A stage job's data without the fan-out state a worker stored on it. */
+/**
+ * The key under which a stage job's data keeps the resume checkpoint of its long-running work
+ * (`StageContext.keepCheckpoint`); like the fan-out state, removed before the payload is validated.
+ */
+export const RESUME_CHECKPOINT_KEY = 'xypResumeCheckpoint';
+
+/** A stage job's data without the fan-out state and resume checkpoint a worker stored on it. */
 function withoutFanOutState(data: unknown): unknown {
-  if (typeof data !== 'object' || data === null || !(FAN_OUT_STATE_KEY in data)) return data;
-  const { [FAN_OUT_STATE_KEY]: _state, ...payload } = data as Record<string, unknown>;
+  if (typeof data !== 'object' || data === null || !(FAN_OUT_STATE_KEY in data || RESUME_CHECKPOINT_KEY in data)) return data;
+  const { [FAN_OUT_STATE_KEY]: _state, [RESUME_CHECKPOINT_KEY]: _checkpoint, ...payload } = data as Record<string, unknown>;
   return payload;
 }
 
@@ -349,6 +362,10 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       log: (message) => this.logger.log(`run ${runId} job ${job.id}: ${message}`),
       fanOut: async (plan) => (await this.fanOut(job, token, async () => ({ parts: await plan(), state: null }), false)).results,
       fanOutWithState: <T>(plan: () => Promise<FanOutPlan<T>>) => this.fanOut(job, token, plan, true) as Promise<FanOutResult<T>>,
+      resumeCheckpoint: (job.data as Record<string, unknown> | undefined)?.[RESUME_CHECKPOINT_KEY] ?? undefined,
+      keepCheckpoint: async (checkpoint) => {
+        await job.updateData({ ...(job.data as Record<string, unknown>), [RESUME_CHECKPOINT_KEY]: checkpoint });
+      },
       progress: async (done, total, unit, message = '') => {
         const now = Date.now();
         if (now - lastReport < PROGRESS_INTERVAL_MS && done < total) return;

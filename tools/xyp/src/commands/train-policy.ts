@@ -127,14 +127,14 @@ export function registerTrainPolicy(train: Command): void {
       .option('--shards <dir|runId>', 'output directory of `xyp corpus bucket`, or a run id (`<runId>` or `<runId>/corpus.bucket#<instance>`) with a committed corpus.bucket stage')
       .option('--buckets <L,...>', 'bucket lengths to read (default: every non-empty bucket)')
       .option('--stages <n>', 'mixture stages: the controller re-sets the weights at each boundary', '3')
-      .option('--steps <n>', 'optimiser steps over all stages', '90')
+      .option('--steps <n>', 'optimiser steps over all stages', '240')
       .option('--weights <file>', 'first-stage weights, JSON {category: weight} (default: token shares)')
       .option('--mixture-config <file>', 'controller settings, JSON (libs/mixture MixtureConfig)')
       .option('--validation-fraction <f>', 'share of packed sequences held out', '0.1')
       .option('--validation-rows <n>', 'validation rows scored per category at each evaluation', '16')
-      .option('--eval-every <n>', 'validation loss every n steps', '10')
+      .option('--eval-every <n>', 'validation loss every n steps', '20')
       .option('--log-every <n>', 'training-loss line per category every n steps', '2'),
-    { layers: '2', width: '64', context: '128', batch: '8', lr: '3e-3' },
+    { layers: '2', width: '64', context: '256', batch: '8', lr: '3e-3' },
   ).action(async (o: CptOptions) => {
     try {
       if (o.sample === Boolean(o.shards)) throw new Error('give --sample or --shards (one of them)');
@@ -173,6 +173,7 @@ export function registerTrainPolicy(train: Command): void {
         ...job.metrics,
         validationLoss: Object.fromEntries(Object.entries(result.validation).map(([c, v]) => [c, { before: fixed(v.before), after: fixed(v.after), change: fixed(v.change) }])),
         weights: result.weights,
+        stages: (job.manifest.result as { stages?: unknown }).stages,
         artifacts: job.manifest.artifacts.map((a) => a.name).filter((n) => !n.startsWith('model') && !n.startsWith('optimizer') && !n.endsWith('.bin')),
       };
       printResult(out, o.json === true, () =>
@@ -239,6 +240,7 @@ export function registerTrainPolicy(train: Command): void {
         input: { lines: ingested.counts.lines, accepted: ingested.counts.accepted, rejected: ingested.counts.rejected, duplicates: ingested.counts.duplicates, train: ingested.counts.train, heldOut: ingested.counts.heldOut, rejects: ingested.rejects.slice(0, 10) },
         heldOutLoss: Object.fromEntries(Object.entries(result.heldOut).map(([c, v]) => [c, { before: fixed(v.before), after: fixed(v.after), change: fixed(v.change) }])),
         ratios: result.ratios,
+        epochs: (job.manifest.result as { epochs?: unknown }).epochs,
         collections: dir,
       };
       printResult(out, o.json === true, () =>
