@@ -236,7 +236,7 @@ export function cptMixtureCharts(state: CptMixtureState, title: string): Record<
     categories.map((name) => ({ name, points: state.lines.filter((l) => l.kind === kind && l.category === name).map((l) => [l.step, l.loss] as [number, number]) })).filter((s) => s.points.length > 0);
   return {
     'mixture-weights.png': lineChart({
-      title: `${title}: sampling weight per mixture stage`,
+      title: `${title}: sampling weight per stage`,
       xLabel: 'stage',
       yLabel: 'weight',
       series: categories.map((name) => ({ name, points: weightsAt.map((w) => [w.stage, w.weights[name] ?? 0] as [number, number]) })),

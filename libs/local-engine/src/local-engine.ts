@@ -380,7 +380,7 @@ export class LocalEngine implements TrainingEngine {
         await sink.put('category-loss.jsonl', encoder.encode(final.lines.map((l) => JSON.stringify(l)).join('\n') + '\n'));
         await sink.put('mixture.json', encoder.encode(`${JSON.stringify({ stages: final.stages, config: mixture.config, validation: validationSummary(final.lines) }, null, 2)}\n`));
         await sink.put('weights.json', encoder.encode(`${JSON.stringify(lastDecision ?? final.weights, null, 2)}\n`));
-        for (const [name, png] of Object.entries(cptMixtureCharts(final, `CPT ${spec.runId}`))) await sink.put(name, png);
+        for (const [name, png] of Object.entries(cptMixtureCharts(final, 'CPT'))) await sink.put(name, png);
         const validation = validationSummary(final.lines);
         const metrics = {
           steps: trainer.step,
@@ -465,7 +465,7 @@ export class LocalEngine implements TrainingEngine {
         const heldOutLoss = heldOutSummary(final.lines);
         await sink.put('sft-category-loss.jsonl', encoder.encode(final.lines.map((l) => JSON.stringify(l)).join('\n') + '\n'));
         await sink.put('sft-epochs.json', encoder.encode(`${JSON.stringify({ epochs: final.epochs, config: epochs.config, heldOut: heldOutLoss }, null, 2)}\n`));
-        for (const [name, png] of Object.entries(sftEpochCharts(final, `SFT ${spec.runId}`))) await sink.put(name, png);
+        for (const [name, png] of Object.entries(sftEpochCharts(final, 'SFT'))) await sink.put(name, png);
         const metrics = {
           steps: trainer.step,
           epochs: epochs.count,

@@ -55,8 +55,8 @@ describe('SFT epochs: the ratios of epoch e + 1 are the controller\'s decision o
         expect(epoch.decision).toBeUndefined();
       }
     }
-    // One training line per category per epoch, and held-out lines for epochs 0 (before training) to 3.
-    expect(state.lines.filter((l) => l.kind === 'train').map((l) => `${l.epoch}:${l.category}`)).toEqual(['1:calc', '1:free', '1:rule', '2:calc', '2:free', '2:rule', '3:calc', '3:free', '3:rule']);
+    // One training line per category per epoch (epoch 0: before training), held-out lines for epochs 0 to 3.
+    expect(state.lines.filter((l) => l.kind === 'train').map((l) => `${l.epoch}:${l.category}`)).toEqual(['0:calc', '0:free', '0:rule', '1:calc', '1:free', '1:rule', '2:calc', '2:free', '2:rule', '3:calc', '3:free', '3:rule']);
     expect([...new Set(state.lines.filter((l) => l.kind === 'held-out').map((l) => l.epoch))]).toEqual([0, 1, 2, 3]);
     trainer.dispose();
     disposeModel(model);

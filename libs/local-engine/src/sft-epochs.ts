@@ -9,9 +9,11 @@
  * only (`sftBatch`).
  *
  * Logged per epoch e (1-based) and category: the training loss (mean NLL per assistant token over
- * the epoch's steps) and the held-out loss after the epoch (epoch 0: before training). After every
- * epoch but the last, `nextSftRatios` of `@xyp/mixture` re-sets the ratios from the training lines of
- * every epoch so far, with the held-out lines for its over-fitting test.
+ * the epoch's steps) and the held-out loss after the epoch. Epoch 0 is before training: the loss of
+ * up to `TRAIN_SAMPLE` training conversations per category and of the held-out set, so the first
+ * decision already sees how far each category fell in epoch 1. After every epoch but the last,
+ * `nextSftRatios` of `@xyp/mixture` re-sets the ratios from the training lines of every epoch so
+ * far, with the held-out lines for its over-fitting test.
  */
 import { batchNll, lmLoss, runStepLoop, sftBatch, type ByteTokenizer, type LoopControl, type SftExample, type StepResult, type Trainer } from '@xyp/engine';
 import { allocateTokens, nextSftRatios, type LossReportLine, type MixtureConfigInput } from '@xyp/mixture';
@@ -65,6 +67,9 @@ export interface SftEpochOptions extends LoopControl {
   state?: SftEpochState;
   onEpoch?: (record: SftEpochRecord) => void | Promise<void>;
 }
+
+/** Training conversations per category scored before the first epoch (the epoch-0 training line). */
+export const TRAIN_SAMPLE = 64;
 
 /** Steps of one epoch: ⌈examples / batch⌉ (the last batch may be smaller). */
 export function stepsPerEpoch(examplesPerEpoch: number, batchSize: number): number {
@@ -144,7 +149,15 @@ export async function trainSftEpochs(
   const per = stepsPerEpoch(options.examplesPerEpoch, options.batchSize);
   const total = per * options.epochs;
   const state: SftEpochState = options.state ?? { epoch: 0, ratios: { ...options.ratios }, epochs: [], lines: [], sums: {} };
-  if (heldOut.length > 0 && !state.lines.some((l) => l.kind === 'held-out')) state.lines.push(...heldOutLines(trainer, tokenizer, heldOut, options, 0));
+  if (!state.lines.some((l) => l.epoch === 0)) {
+    // Epoch 0, before training: the loss of up to TRAIN_SAMPLE conversations per category of the
+    // training set (the reference the first decision compares epoch 1 with), and of the held-out set.
+    const byCategory = new Map<string, SftExample[]>();
+    for (const e of train) if ((byCategory.get(e.category)?.length ?? 0) < TRAIN_SAMPLE) byCategory.set(e.category, [...(byCategory.get(e.category) ?? []), e]);
+    const start = sftCategoryLoss(trainer, tokenizer, [...byCategory.values()].flat(), options.seq, options.batchSize);
+    for (const [category, l] of Object.entries(start).sort(([a], [b]) => a.localeCompare(b))) state.lines.push({ kind: 'train', epoch: 0, category, ...l });
+    if (heldOut.length > 0) state.lines.push(...heldOutLines(trainer, tokenizer, heldOut, options, 0));
+  }
   const done: StepResult[] = [];
   while (state.epoch < options.epochs) {
     const e = state.epoch + 1;
@@ -215,7 +228,7 @@ export function sftEpochCharts(state: SftEpochState, title: string): Record<stri
     categories.map((name) => ({ name, points: state.lines.filter((l) => l.kind === kind && l.category === name).map((l) => [l.epoch, l.loss] as [number, number]) })).filter((s) => s.points.length > 0);
   return {
     'sft-ratios.png': lineChart({ title: `${title}: category ratio per epoch`, xLabel: 'epoch', yLabel: 'ratio', series: categories.map((name) => ({ name, points: ratiosAt.map((r) => [r.epoch, r.ratios[name] ?? 0] as [number, number]) })) }),
-    'sft-train-loss.png': lineChart({ title: `${title}: training loss per category (assistant tokens)`, xLabel: 'epoch', yLabel: 'loss (nats/token)', series: series('train') }),
-    'sft-held-out-loss.png': lineChart({ title: `${title}: held-out loss per category (assistant tokens)`, xLabel: 'epoch', yLabel: 'loss (nats/token)', series: series('held-out') }),
+    'sft-train-loss.png': lineChart({ title: `${title}: training loss per category`, xLabel: 'epoch', yLabel: 'loss (nats/token)', series: series('train') }),
+    'sft-held-out-loss.png': lineChart({ title: `${title}: held-out loss per category`, xLabel: 'epoch', yLabel: 'loss (nats/token)', series: series('held-out') }),
   };
 }
