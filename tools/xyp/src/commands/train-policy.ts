@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CausalLmSpecInput, EngineJob, SftSpecInput } from '@xyp/contracts';
 import { newRunId } from '@xyp/engine';
-import { LocalEngine } from '@xyp/local-engine';
+import { renderCptMixturePlan } from '@xyp/cluster';
+import { LocalEngine, stageEnd } from '@xyp/local-engine';
 import { ingestSft, writeSftCollections } from '@xyp/training-data';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
@@ -94,6 +95,15 @@ function local(job: EngineJob): Extract<EngineJob, { engine: 'local' }> {
 const fixed = (x: number) => Number(x.toFixed(4));
 
 interface CptOptions extends ModelOptions {
+  engine: string;
+  dryRun?: boolean;
+  split?: string;
+  mountPrefix?: string;
+  image?: string;
+  namespace: string;
+  nodes: string;
+  gpusPerNode: string;
+  tokenizer?: string;
   sample?: boolean;
   shards?: string;
   buckets?: string;
@@ -118,6 +128,39 @@ interface SftOptions extends ModelOptions {
   mixtureConfig?: string;
 }
 
+/**
+ * The cluster path of `xyp train cpt`: the first mixture stage's Megatron-LM PyTorchJob over the
+ * per-category datasets of a split (`renderCptMixturePlan`), its weights from `--weights` or the
+ * split's token shares. Later stages' weights come from per-category evaluation of each stage's
+ * checkpoint, which the cluster path does not run (see libs/cluster/README.md).
+ */
+function clusterCpt(o: CptOptions): void {
+  if (!o.dryRun) throw new Error('--engine cluster needs --dry-run: submitting jobs is not built; the manifests are printed instead');
+  if (!o.split || !o.mountPrefix) throw new Error('--engine cluster needs --split (categories.json of `xyp corpus split-categories`) and --mount-prefix (its directory on the shared volume)');
+  const split = jsonFile('split', o.split) as Record<string, { buckets: Record<string, { tokens: number }> }>;
+  const tokens: Record<string, number> = {};
+  for (const [c, v] of Object.entries(split)) {
+    const n = Object.values(v.buckets).reduce((sum, b) => sum + b.tokens, 0);
+    if (n > 0) tokens[c] = n;
+  }
+  const total = Object.values(tokens).reduce((a, b) => a + b, 0);
+  const weights = o.weights ? (jsonFile('weights', o.weights) as Record<string, number>) : Object.fromEntries(Object.entries(tokens).map(([c, n]) => [c, n / total]));
+  const steps = int('steps', o.steps);
+  const stages = int('stages', o.stages);
+  const plan = renderCptMixturePlan(
+    {
+      runId: o.runId ?? newRunId('cpt'),
+      stage: 'cpt',
+      ...modelSpec(o, steps),
+      tokenizer: o.tokenizer,
+      resources: { namespace: o.namespace, image: o.image, nodes: int('nodes', o.nodes), gpusPerNode: int('gpus-per-node', o.gpusPerNode) },
+    },
+    { stages: [{ weights, steps: stageEnd(steps, stages, 0) }], split, mountPrefix: o.mountPrefix, totalSteps: steps },
+  );
+  printResult({ checkpoint: plan.checkpoint, jobs: plan.jobs.map(({ manifest: _m, ...job }) => job), manifests: plan.manifests }, o.json === true, () => plan.yaml.trimEnd());
+  process.exit(0);
+}
+
 export function registerTrainPolicy(train: Command): void {
   withModelOptions(
     train
@@ -133,10 +176,21 @@ export function registerTrainPolicy(train: Command): void {
       .option('--validation-fraction <f>', 'share of packed sequences held out', '0.1')
       .option('--validation-rows <n>', 'validation rows scored per category at each evaluation', '16')
       .option('--eval-every <n>', 'validation loss every n steps', '20')
-      .option('--log-every <n>', 'training-loss line per category every n steps', '2'),
+      .option('--log-every <n>', 'training-loss line per category every n steps', '2')
+      .option('--engine <name>', 'local, or cluster (with --dry-run: the Megatron-LM PyTorchJob of the first mixture stage)', 'local')
+      .option('--dry-run', 'cluster: print the manifests instead of submitting (the only mode built)')
+      .option('--split <categories.json>', 'cluster: the index `xyp corpus split-categories` wrote (per-category Megatron datasets)')
+      .option('--mount-prefix <dir>', 'cluster: that split directory on the shared volume')
+      .option('--tokenizer <dir>', 'cluster: Hugging Face tokenizer directory (--tokenizer-model)')
+      .option('--image <image>', 'cluster: container image with Megatron-LM')
+      .option('--namespace <ns>', 'cluster: namespace', 'default')
+      .option('--nodes <n>', 'cluster: nodes', '1')
+      .option('--gpus-per-node <n>', 'cluster: GPUs per node', '8'),
     { layers: '2', width: '64', context: '256', batch: '8', lr: '3e-3' },
   ).action(async (o: CptOptions) => {
     try {
+      if (o.engine === 'cluster') return clusterCpt(o);
+      if (o.engine !== 'local') throw new Error(`--engine must be local or cluster, got ${o.engine}`);
       if (o.sample === Boolean(o.shards)) throw new Error('give --sample or --shards (one of them)');
       const steps = int('steps', o.steps);
       let source = o.shards as string;
