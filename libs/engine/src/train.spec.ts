@@ -174,9 +174,11 @@ describe('CPT and SFT batches', () => {
     expect(Array.from(batch.targets)).toEqual([...sequence.slice(1), 256]);
     // Position t predicts token t + 1: counted when that token is 'o', 'k' or the assistant's <eot>.
     expect(Array.from(batch.weights)).toEqual([0, 0, 0, 0, 1, 1, 1, 0]);
-    // A conversation longer than the row is cut; its counted targets stay aligned.
+    // A conversation longer than the row keeps its last T + 1 tokens (the prompt's start is cut, the
+    // reply is whole); its counted targets stay aligned.
     const cut = sftBatch(examples, tok, 6);
-    expect(Array.from(cut.targets)).toEqual(sequence.slice(1, 7));
-    expect(Array.from(cut.weights)).toEqual([0, 0, 0, 0, 1, 1]);
+    expect(Array.from(cut.ids)).toEqual(sequence.slice(1, 7));
+    expect(Array.from(cut.targets)).toEqual(sequence.slice(2, 8));
+    expect(Array.from(cut.weights)).toEqual([0, 0, 0, 1, 1, 1]);
   });
 });

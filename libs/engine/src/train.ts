@@ -186,7 +186,12 @@ export interface CategoryLossLine {
   tokens: number;
 }
 
-/** An SFT batch: chat template, right padding, loss weight 1 on assistant tokens only. */
+/**
+ * An SFT batch: chat template, right padding, loss weight 1 on assistant tokens only. A conversation
+ * longer than the row (`T + 1` tokens) keeps its last `T + 1`: the start of the prompt is cut, so the
+ * final assistant turn — what SFT learns from — is trained even after a long prompt (a document to
+ * summarise, a long dialogue).
+ */
 export function sftBatch(examples: SftExample[], tokenizer: ByteTokenizer, T: number): TokenBatch & { categories: string[] } {
   const B = examples.length;
   const ids = new Int32Array(B * T).fill(tokenizer.eosId);
@@ -194,11 +199,12 @@ export function sftBatch(examples: SftExample[], tokenizer: ByteTokenizer, T: nu
   const weights = new Float32Array(B * T);
   examples.forEach((ex, b) => {
     const { ids: seq, trainMask } = tokenizer.encodeChat(ex.messages, false);
+    const start = Math.max(0, seq.length - 1 - T);
     const n = Math.min(seq.length - 1, T);
     for (let t = 0; t < n; t++) {
-      ids[b * T + t] = seq[t];
-      targets[b * T + t] = seq[t + 1];
-      weights[b * T + t] = trainMask[t + 1];
+      ids[b * T + t] = seq[start + t];
+      targets[b * T + t] = seq[start + t + 1];
+      weights[b * T + t] = trainMask[start + t + 1];
     }
   });
   return { ids, targets, weights, batch: B, seq: T, categories: examples.map((e) => e.category) };
