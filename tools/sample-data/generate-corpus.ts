@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createRng, type Rng } from '@xyp/random';
+import { argument } from './cli-args';
 
 type Lang = 'zh' | 'en';
 
@@ -218,11 +219,6 @@ export function generateCorpus(options: GenerateOptions): string {
     lines.push(JSON.stringify({ id, text: composeText(rng, category, lang, tokens), category, lang }));
   }
   return `${lines.join('\n')}\n`;
-}
-
-function argument(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : process.argv[index + 1];
 }
 
 if (require.main === module) {

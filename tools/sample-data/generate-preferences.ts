@@ -23,6 +23,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { defaultPhaseOf, PreferenceRecord, SUBCATEGORIES, type Subcategory } from '@xyp/contracts';
 import { createRng, deriveSeed, type Rng } from '@xyp/random';
+import { argument } from './cli-args';
 
 export type Lang = 'zh' | 'en';
 
@@ -1530,11 +1531,6 @@ export function formatSummary(summary: PreferenceSummary): string {
     lines.push(`${category.padEnd(32)} ${String(entry.zh).padStart(3)} ${String(entry.en).padStart(3)}  ${share.toFixed(0).padStart(3)}%`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-function argument(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : process.argv[index + 1];
 }
 
 if (require.main === module) {

@@ -31,6 +31,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { resolveSubcategory } from '@xyp/contracts';
 import { createRng, deriveSeed, type Rng } from '@xyp/random';
+import { argument } from './cli-args';
 
 export const GENERATOR = 'tools/sample-data/generate-sft.ts';
 export const DEFAULT_SEED = 20240710;
@@ -911,11 +912,6 @@ export function formatSftSummary(summary: SftSummary): string {
     lines.push(`${category.padEnd(31)} ${String(e.conversations).padStart(5)} ${String(e.withSystem).padStart(6)} ${String(e.multiTurn).padStart(10)} ${String(e.meanResponseChars).padStart(10)} ${String(e.distinctResponses).padStart(18)}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-function argument(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index === -1 ? fallback : process.argv[index + 1];
 }
 
 if (require.main === module) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture } from '../training-jobs';
-import { defineStagePlan, param, stageJob } from './stage-kit';
+import { PerCategoryChange, architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * cpt: continued pretraining of the policy on the corpus stage's packed shards with the dynamic data
@@ -31,8 +31,6 @@ export const CptPayload = stageJob({
   evalEvery: z.number().int().positive().default(10),
   logEvery: z.number().int().positive().default(2),
 });
-
-const PerCategoryChange = z.record(z.string(), z.object({ before: z.number(), after: z.number(), change: z.number() }));
 
 /** The manifest result of cpt: an engine checkpoint, its per-category validation loss and weights. */
 export const CptResult = z.looseObject({
@@ -93,7 +91,7 @@ export const cptPlan = defineStagePlan({
       ...(p.validation_rows ? { validationRows: p.validation_rows } : {}),
       ...(p.eval_every ? { evalEvery: p.eval_every } : {}),
       ...(p.log_every ? { logEvery: p.log_every } : {}),
-      architecture: { ...defaults, ...(p.layers ? { layers: p.layers } : {}), ...(p.width ? { width: p.width } : {}), ...(p.heads ? { heads: p.heads } : {}), ...(p.context ? { context: p.context } : {}) },
+      architecture: architectureFromParams(defaults, p),
     };
   },
 });

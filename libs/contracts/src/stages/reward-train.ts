@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture, UfrmWeights } from '../training-jobs';
-import { defineStagePlan, param, stageJob } from './stage-kit';
+import { architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * reward.train: one UFRM reward-model training job (seed 三). The recipe runs it as instances: phase 1
@@ -82,7 +82,7 @@ export const rewardTrainPlan = defineStagePlan({
     const initManifestKey = inputs.maybe('init');
     const defaults = RewardTrainPayload.shape.architecture.parse(undefined);
     const defaultWeights = RewardTrainPayload.shape.weights.parse(undefined);
-    const architecture = { ...defaults, ...(p.layers ? { layers: p.layers } : {}), ...(p.width ? { width: p.width } : {}), ...(p.heads ? { heads: p.heads } : {}), ...(p.context ? { context: p.context } : {}) };
+    const architecture = architectureFromParams(defaults, p);
     const weights = {
       ...defaultWeights,
       ...(p.w_bt !== undefined ? { bt: p.w_bt } : {}),

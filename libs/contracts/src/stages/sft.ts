@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture } from '../training-jobs';
-import { defineStagePlan, param, stageJob } from './stage-kit';
+import { PerCategoryChange, architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * sft: supervised fine-tuning of the policy in epochs whose category ratios are re-set after each
@@ -31,8 +31,6 @@ export const SftPayload = stageJob({
   /** A fresh model's shape (with `init`, the checkpoint's own shape is used). */
   architecture: Architecture.default(Architecture.parse({ layers: 2, width: 64, heads: 4, context: 128 })),
 });
-
-const PerCategoryChange = z.record(z.string(), z.object({ before: z.number(), after: z.number(), change: z.number() }));
 
 export const SftResult = z.looseObject({
   kind: z.literal('xyp-engine-checkpoint'),
@@ -90,7 +88,7 @@ export const sftPlan = defineStagePlan({
       ...(p.batch_size ? { batchSize: p.batch_size } : {}),
       ...(p.lr ? { lr: p.lr } : {}),
       ...(p.seed !== undefined ? { seed: p.seed } : {}),
-      architecture: { ...defaults, ...(p.layers ? { layers: p.layers } : {}), ...(p.width ? { width: p.width } : {}), ...(p.heads ? { heads: p.heads } : {}), ...(p.context ? { context: p.context } : {}) },
+      architecture: architectureFromParams(defaults, p),
     };
   },
 });

@@ -153,3 +153,14 @@ export const param = {
         .transform((list) => list.split(',').map(Number)),
     ]),
 };
+
+/** A model's shape from a stage's `layers`, `width`, `heads`, `context` params over the payload's defaults. */
+export function architectureFromParams<A extends { layers: number; width: number; heads: number; context: number }>(
+  defaults: A,
+  p: { layers?: number; width?: number; heads?: number; context?: number },
+): A {
+  return { ...defaults, ...(p.layers ? { layers: p.layers } : {}), ...(p.width ? { width: p.width } : {}), ...(p.heads ? { heads: p.heads } : {}), ...(p.context ? { context: p.context } : {}) };
+}
+
+/** A figure per category before and after a job (validation or held-out loss), and the change. */
+export const PerCategoryChange = z.record(z.string(), z.object({ before: z.number(), after: z.number(), change: z.number() }));

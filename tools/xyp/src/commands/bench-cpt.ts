@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { positiveInt as int } from '../flags';
 import { configuredBackend } from '../engine-runtime';
 import { runCptBench, type CptBenchReport } from '../bench/cpt-bench';
 
@@ -13,12 +14,6 @@ interface Options {
   steps: string;
   blocks: string;
   json?: boolean;
-}
-
-function int(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got ${value}`);
-  return n;
 }
 
 function human(r: CptBenchReport): string {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { positiveInt as int } from '../flags';
 import { DEFAULT_SIZES, runEngineBench, type EngineBenchReport, type EngineBenchSize } from '../bench/engine';
 
 interface Options {
@@ -20,12 +21,6 @@ interface Options {
   sampleTfjs?: boolean;
   torchSampleThreads: string;
   json?: boolean;
-}
-
-function int(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${value}`);
-  return n;
 }
 
 function human(report: EngineBenchReport): string {

@@ -12,6 +12,7 @@ import { renderCptMixturePlan } from '@xyp/cluster';
 import { LocalEngine, stageEnd } from '@xyp/local-engine';
 import { ingestSft, writeSftCollections } from '@xyp/training-data';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { fraction, positiveInt as int, positiveNumber as positive } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
 import { runCorpusBucket } from '../bench/corpus-run';
 
@@ -19,24 +20,6 @@ import { runCorpusBucket } from '../bench/corpus-run';
 const REPO = resolve(__dirname, '../../../..');
 export const SAMPLE_CORPUS = join(REPO, 'data/sample/corpus.jsonl');
 export const SAMPLE_SFT = join(REPO, 'data/sample/sft.jsonl');
-
-function int(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got ${value}`);
-  return n;
-}
-
-function positive(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got ${value}`);
-  return n;
-}
-
-function fraction(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0 && n < 1)) throw new Error(`--${flag} must be a number in [0, 1), got ${value}`);
-  return n;
-}
 
 function jsonFile(flag: string, path: string): Record<string, unknown> {
   if (!existsSync(path)) throw new Error(`--${flag}: file not found: ${path}`);

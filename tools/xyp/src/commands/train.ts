@@ -4,6 +4,7 @@ import type { CausalLmSpecInput, EngineJob } from '@xyp/contracts';
 import { newRunId } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { positiveInt as int, positiveNumber as positive } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
 import { registerTrainPolicy } from './train-policy';
 
@@ -34,18 +35,6 @@ interface LmOptions {
   pipelineParallel: string;
   microBatch: string;
   json?: boolean;
-}
-
-function int(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer, got ${value}`);
-  return n;
-}
-
-function positive(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got ${value}`);
-  return n;
 }
 
 /** `--data-path a,b` or `--data-path 0.7:a,0.3:b` (Megatron blend weights). */
