@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRunSpec, type CompileContext } from './compile';
+import { compileRunSpec, roundInstances, type CompileContext } from './compile';
 import { RunSpecError } from './issues';
 import { parseRunSpec, parseRunSpecText, type RunSpecInput } from './run-spec';
 import { specFromStages } from './legacy';
@@ -118,10 +118,41 @@ describe('run spec validation: each refusal names its field', () => {
       }),
     ).toEqual([
       'loops[0].decide: corpus.bucket does not decide (its result says nothing about another round); deciding stages: corpus.mix',
-      'loops[1].body[0].inputs.weights: previous needs loops[1].after (what round 1 continues from)',
+      'loops[1].body[0].inputs.weights: previous needs loops[1].after (what round 1 continues from), or previous|<instance>',
     ]);
     expect(refusal({ ...mixInputs, stages: [{ id: 'corpus.mix#round-2' }], loops: [{ name: 'round', max_rounds: 2, body: [{ stage: 'corpus.mix' }] }] })).toEqual([
       'stages[0].id: collides with the instances of loop round (corpus.mix#round-<round>)',
+    ]);
+  });
+
+  it('binds previous:<body stage> (another stage one round before) and previous|<instance> (what round 1 reads instead of after)', () => {
+    const spec = {
+      ...mixInputs,
+      stages: [{ id: 'corpus.inspect' }, { id: 'corpus.mix#start' }],
+      loops: [
+        {
+          name: 'round',
+          after: 'corpus.inspect',
+          max_rounds: 3,
+          decide: 'corpus.mix',
+          body: [
+            { stage: 'corpus.bucket', inputs: { input: 'input/corpus.jsonl' } },
+            { stage: 'corpus.mix', inputs: { losses: 'input/losses.jsonl', weights: 'previous:corpus.bucket|corpus.mix#start/weights.json', config: 'previous|corpus.mix#start' } },
+          ],
+        },
+      ],
+    };
+    const plan = compileRunSpec(parseRunSpec(spec), context(['losses.jsonl', 'weights.json']));
+    const [round1, round2] = [1, 2].map((r) => roundInstances(plan.loops[0], r).find((i) => i.stage === 'corpus.mix')!);
+    expect(round1.inputs.weights).toEqual([{ kind: 'instance', instance: 'corpus.mix#start', artifact: 'weights.json' }]);
+    expect(round1.inputs.config).toEqual([{ kind: 'instance', instance: 'corpus.mix#start' }]);
+    expect(round2.inputs.weights).toEqual([{ kind: 'instance', instance: 'corpus.bucket#round-1', artifact: 'weights.json' }]);
+    expect(round2.inputs.config).toEqual([{ kind: 'instance', instance: 'corpus.mix#round-1' }]);
+    expect(round2.needs).toEqual(expect.arrayContaining(['corpus.bucket#round-1', 'corpus.mix#round-1']));
+    const bad = { ...spec, loops: [{ ...spec.loops[0], body: [spec.loops[0].body[0], { stage: 'corpus.mix', inputs: { weights: 'previous:corpus.nope', config: 'previous|corpus.mix#nope' } }] }] };
+    expect(refusal(bad)).toEqual([
+      "loops[0].body[1].inputs.weights: previous:corpus.nope: corpus.nope is not a stage of this loop's body (corpus.bucket, corpus.mix)",
+      expect.stringMatching(/^loops\[0\]\.body\[1\]\.inputs\.config: previous\|corpus\.mix#nope: unknown instance "corpus\.mix#nope"/),
     ]);
   });
 

@@ -162,9 +162,17 @@ export function compileRunSpec(spec: RunSpec, context: CompileContext): Compiled
       bodyStages.set(entry.stage, k);
       if (!stage) return;
       const resolveRef = (ref: string, path: string, artifact?: string): SlotBinding | undefined => {
-        if (ref === 'previous') {
-          if (loop.after === undefined) return void issue(path, `previous needs ${origin}.after (what round 1 continues from)`);
-          return { kind: 'previous', ...(artifact ? { artifact } : {}) };
+        // previous[:<body stage>][|<instance>]: that body stage (default: this one) one round before;
+        // in round 1 the instance after `|`, else the loop's `after`.
+        const previous = /^previous(?::([^|]+))?(?:\|(.+))?$/.exec(ref);
+        if (previous) {
+          const [, stageName, first] = previous;
+          if (stageName !== undefined && !loop.body.some((b) => b.stage === stageName)) {
+            return void issue(path, `previous:${stageName}: ${stageName} is not a stage of this loop's body (${loop.body.map((b) => b.stage).join(', ')})`);
+          }
+          if (first !== undefined && !staticIds.has(first)) return void issue(path, `previous|${first}: ${unknownInstance(first, [...staticIds.keys()])}`);
+          if (first === undefined && loop.after === undefined) return void issue(path, `previous needs ${origin}.after (what round 1 continues from), or previous|<instance>`);
+          return { kind: 'previous', ...(stageName ? { stage: stageName } : {}), ...(first ? { first } : {}), ...(artifact ? { artifact } : {}) };
         }
         if (loop.body.some((b) => b.stage === ref)) {
           if (ref === entry.stage) return void issue(path, 'an instance cannot read its own output (previous is the same stage one round before)');
@@ -221,7 +229,7 @@ export function roundInstances(loop: PlannedLoop, round: number): PlannedInstanc
         slot,
         bindings.map((binding): SlotBinding => {
           const artifact = 'artifact' in binding && binding.artifact ? { artifact: binding.artifact } : {};
-          if (binding.kind === 'previous') return { kind: 'instance', instance: round === 1 ? (loop.after ?? '') : id(template.stage, round - 1), ...artifact };
+          if (binding.kind === 'previous') return { kind: 'instance', instance: round === 1 ? (binding.first ?? loop.after ?? '') : id(binding.stage ?? template.stage, round - 1), ...artifact };
           if (binding.kind === 'round') return { kind: 'instance', instance: id(binding.stage), ...artifact };
           return binding;
         }),

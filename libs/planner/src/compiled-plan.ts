@@ -13,8 +13,11 @@ export const SlotBinding = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('input'), name: z.string() }),
   /** A committed instance: its artifact of that name, or (no artifact) its manifest. */
   z.object({ kind: z.literal('instance'), instance: z.string(), artifact: z.string().optional() }),
-  /** Loop templates only: the same stage one round before (round 1: the loop's `after`). */
-  z.object({ kind: z.literal('previous'), artifact: z.string().optional() }),
+  /**
+   * Loop templates only: a body stage (`stage`, default the same one) one round before; round 1:
+   * `first`, default the loop's `after`.
+   */
+  z.object({ kind: z.literal('previous'), stage: z.string().optional(), first: z.string().optional(), artifact: z.string().optional() }),
   /** Loop templates only: another stage of the same round. */
   z.object({ kind: z.literal('round'), stage: z.string(), artifact: z.string().optional() }),
 ]);
