@@ -149,7 +149,10 @@ describe('run spec validation: each refusal names its field', () => {
     expect(round2.inputs.weights).toEqual([{ kind: 'instance', instance: 'corpus.bucket#round-1', artifact: 'weights.json' }]);
     expect(round2.inputs.config).toEqual([{ kind: 'instance', instance: 'corpus.mix#round-1' }]);
     expect(round2.needs).toEqual(expect.arrayContaining(['corpus.bucket#round-1', 'corpus.mix#round-1']));
-    const bad: RunSpecInput = { ...spec, loops: [{ ...spec.loops[0], body: [spec.loops[0].body[0], { stage: 'corpus.mix', inputs: { weights: 'previous:corpus.nope', config: 'previous|corpus.mix#nope' } }] }] };
+    const bad: RunSpecInput = {
+      ...spec,
+      loops: [{ ...spec.loops[0], body: [{ stage: 'corpus.bucket', inputs: { input: 'input/corpus.jsonl' } }, { stage: 'corpus.mix', inputs: { weights: 'previous:corpus.nope', config: 'previous|corpus.mix#nope' } }] }],
+    };
     expect(refusal(bad)).toEqual([
       "loops[0].body[1].inputs.weights: previous:corpus.nope: corpus.nope is not a stage of this loop's body (corpus.bucket, corpus.mix)",
       expect.stringMatching(/^loops\[0\]\.body\[1\]\.inputs\.config: previous\|corpus\.mix#nope: unknown instance "corpus\.mix#nope"/),
