@@ -1,16 +1,25 @@
 import { main, PlatformModule } from '@xyp/bootstrap';
 import { SERVICE_ENVS, engineBackendOptions } from '@xyp/config';
-import { unavailableStageWorker } from '@xyp/queue';
+import { RlhfCiFilterWorker } from './ci-filter.worker';
+import { RLHF_ENGINE_BACKEND } from './engine-options';
+import { RlhfEvaluateWorker } from './evaluate.worker';
+import { RlhfImproveWorker } from './improve.worker';
 import { serveCheckpoint } from './openai-routes';
+import { RlhfPpoWorker } from './ppo.worker';
 
 /**
- * The rlhf service: its worker is registered (the stage itself arrives with the PEI-RLHF issue), and
- * with `XYP_RLHF_SERVE_CHECKPOINT` set it serves that checkpoint over the OpenAI API at `/v1`.
+ * The rlhf service: the workers of the PEI-RLHF stages (rlhf.ci-filter, rlhf.ppo, rlhf.evaluate,
+ * rlhf.improve) on the local engine, and with `XYP_RLHF_SERVE_CHECKPOINT` set that checkpoint over
+ * the OpenAI API at `/v1`.
  */
 main({
   name: 'rlhf',
   env: SERVICE_ENVS.rlhf,
-  module: (env) => PlatformModule.forRoot(env, { workers: ['rlhf.ppo'], providers: [unavailableStageWorker('rlhf.ppo', 'the PEI-RLHF issue')] }),
+  module: (env) =>
+    PlatformModule.forRoot(env, {
+      workers: ['rlhf.ci-filter', 'rlhf.ppo', 'rlhf.evaluate', 'rlhf.improve'],
+      providers: [{ provide: RLHF_ENGINE_BACKEND, useValue: engineBackendOptions(env) }, RlhfCiFilterWorker, RlhfPpoWorker, RlhfEvaluateWorker, RlhfImproveWorker],
+    }),
   httpPort: (env) => env.XYP_RLHF_HTTP_PORT,
   configure: async (app, env) => {
     await serveCheckpoint(app, env.XYP_RLHF_SERVE_CHECKPOINT, engineBackendOptions(env));

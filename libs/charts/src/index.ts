@@ -5,3 +5,4 @@ export * from './ticks';
 export { PALETTE, seriesColor, type PlotArea } from './frame';
 export * from './line-chart';
 export * from './bar-chart';
+export * from './stacked-bar-chart';

@@ -11,7 +11,10 @@ import { RewardEvaluatePayload, RewardEvaluateResult, rewardEvaluatePlan } from 
 import { RewardPairsPayload, RewardPairsResult, rewardPairsPlan } from './stages/reward-pairs';
 import { RewardPreparePayload, RewardPrepareResult, rewardPreparePlan } from './stages/reward-prepare';
 import { RewardTrainPayload, RewardTrainResult, rewardTrainPlan } from './stages/reward-train';
-import { RlhfPpoPayload, RlhfPpoResult } from './stages/rlhf-ppo';
+import { RlhfPpoPayload, RlhfPpoResult, rlhfPpoPlan } from './stages/rlhf-ppo';
+import { RlhfCiFilterPayload, RlhfCiFilterResult, rlhfCiFilterPlan } from './stages/rlhf-ci-filter';
+import { RlhfEvaluatePayload, RlhfEvaluateResult, rlhfEvaluatePlan } from './stages/rlhf-evaluate';
+import { RlhfImprovePayload, RlhfImproveResult, rlhfImprovePlan } from './stages/rlhf-improve';
 import type { StagePlan } from './stages/stage-kit';
 import { SynthesisGeneratePayload, SynthesisGenerateResult } from './stages/synthesis-generate';
 
@@ -30,6 +33,9 @@ export * from './stages/reward-pairs';
 export * from './stages/reward-train';
 export * from './stages/reward-evaluate';
 export * from './stages/rlhf-ppo';
+export * from './stages/rlhf-ci-filter';
+export * from './stages/rlhf-evaluate';
+export * from './stages/rlhf-improve';
 
 /**
  * Every stage of the recipe, its queue and the app whose worker owns it. Each stage's schemas
@@ -52,7 +58,10 @@ export const STAGE_OWNERS = {
   'reward.pairs': 'reward',
   'reward.train': 'reward',
   'reward.evaluate': 'reward',
+  'rlhf.ci-filter': 'rlhf',
   'rlhf.ppo': 'rlhf',
+  'rlhf.evaluate': 'rlhf',
+  'rlhf.improve': 'rlhf',
 } as const;
 
 export type StageName = keyof typeof STAGE_OWNERS;
@@ -77,7 +86,10 @@ export const STAGES = {
   'reward.pairs': { payload: RewardPairsPayload, result: RewardPairsResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },
   'reward.evaluate': { payload: RewardEvaluatePayload, result: RewardEvaluateResult },
+  'rlhf.ci-filter': { payload: RlhfCiFilterPayload, result: RlhfCiFilterResult },
   'rlhf.ppo': { payload: RlhfPpoPayload, result: RlhfPpoResult },
+  'rlhf.evaluate': { payload: RlhfEvaluatePayload, result: RlhfEvaluateResult },
+  'rlhf.improve': { payload: RlhfImprovePayload, result: RlhfImproveResult },
 } as const satisfies Record<StageName, { payload: z.ZodType; result: z.ZodType }>;
 
 export type PayloadOf<S extends StageName> = z.input<(typeof STAGES)[S]['payload']>;
@@ -102,11 +114,14 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
   'reward.pairs': STAGES['reward.pairs'].payload,
   'reward.train': STAGES['reward.train'].payload,
   'reward.evaluate': STAGES['reward.evaluate'].payload,
+  'rlhf.ci-filter': STAGES['rlhf.ci-filter'].payload,
   'rlhf.ppo': STAGES['rlhf.ppo'].payload,
+  'rlhf.evaluate': STAGES['rlhf.evaluate'].payload,
+  'rlhf.improve': STAGES['rlhf.improve'].payload,
 };
 
 /** Stages a run spec can include: those whose capability is in this build. */
-export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'cpt', 'sft', 'eval', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate'] as const satisfies readonly StageName[];
+export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'cpt', 'sft', 'eval', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate', 'rlhf.ci-filter', 'rlhf.ppo', 'rlhf.evaluate', 'rlhf.improve'] as const satisfies readonly StageName[];
 export type RunnableStage = (typeof RUNNABLE_STAGES)[number];
 
 /**
@@ -126,6 +141,10 @@ export const STAGE_PLANS: { readonly [S in RunnableStage]: StagePlan<PayloadOf<S
   'reward.pairs': rewardPairsPlan,
   'reward.train': rewardTrainPlan,
   'reward.evaluate': rewardEvaluatePlan,
+  'rlhf.ci-filter': rlhfCiFilterPlan,
+  'rlhf.ppo': rlhfPpoPlan,
+  'rlhf.evaluate': rlhfEvaluatePlan,
+  'rlhf.improve': rlhfImprovePlan,
 };
 
 export function isRunnableStage(name: string): name is RunnableStage {

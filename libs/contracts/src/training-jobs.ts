@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { StageManifest } from './artifacts';
-import { RunId, StageNameFormat, StageRefFormat } from './ids';
+import { RunId, StageRefFormat } from './ids';
 
 /**
  * Model shape. The local engine builds a fresh model of this shape when there is no `init`; the
@@ -208,9 +208,16 @@ export type RewardModelSpec = z.output<typeof RewardModelSpec>;
 
 export const PpoSpec = z.object({
   ...JobBase,
-  stage: StageNameFormat.default('engine.ppo'),
+  stage: StageRefFormat.default('engine.ppo'),
   /** `{prompt}` JSONL (OpenRLHF `--prompt_data` with `--input_key prompt`). */
-  data: z.object({ jsonl: z.string().min(1) }),
+  /**
+   * `{prompt}` JSONL. Local: with `ordered`, round r takes prompts `r·P … r·P + P − 1` in file order
+   * (cycling), so a caller that drew them by subdomain ratios gets exactly those; else each round
+   * draws P prompts uniformly with the job's seeded generator.
+   */
+  data: z.object({ jsonl: z.string().min(1), ordered: z.boolean().default(false) }),
+  /** Local: the frozen reference policy of the KL (default: the starting policy). */
+  reference: z.string().min(1).optional(),
   /** The policy to improve (local: LM checkpoint; cluster: `--pretrain`). */
   policy: z.string().min(1),
   /** The reward model (local: checkpoint with a value head; cluster: `--reward_pretrain`). */
@@ -222,6 +229,11 @@ export const PpoSpec = z.object({
   maxTokens: z.number().int().positive().default(32),
   promptMaxLength: z.number().int().positive().default(1024),
   klCoef: z.number().nonnegative().default(0.01),
+  /**
+   * Per-token KL estimator of the reward penalty `−β·KL_t` and the reported KL (OpenRLHF
+   * `--kl_estimator`): k1 = log π − log π_ref, k3 = exp(d) − d − 1 with d = log π_ref − log π.
+   */
+  klEstimator: z.enum(['k1', 'k3']).default('k1'),
   temperature: z.number().positive().default(1),
   topP: z.number().positive().max(1).default(1),
   clip: z.number().positive().default(0.2),

@@ -6,3 +6,5 @@ export * from './reward-curves';
 export * from './policy-scorer';
 export * from './cpt-mixture';
 export * from './sft-epochs';
+export * from './text-reward';
+export * from './stage-control';

@@ -614,7 +614,7 @@ export class LocalEngine implements TrainingEngine {
     const start = await this.loadInit(spec.policy, { lmHead: true, valueHead: true }, spec.seed);
     const policy = resumed?.trainer.model ?? start;
     // The frozen reference is the starting policy (a resumed policy has moved away from it).
-    const reference = resumed ? start : cloneModel(start);
+    const reference = spec.reference ? await this.loadInit(spec.reference, { lmHead: true, valueHead: false }, spec.seed) : resumed ? start : cloneModel(start);
     const trainer = resumed?.trainer ?? new Trainer(policy, optimConfig(spec.optimizer, spec.rounds * spec.epochs * 2), spec.seed);
     let rewardModel: Model | undefined;
     try {
@@ -632,6 +632,7 @@ export class LocalEngine implements TrainingEngine {
       if (prompts.length === 0) throw new Error(`PPO spec: data.jsonl: no prompt fits ${room} tokens (context − maxTokens)`);
       const config = {
         klCoef: spec.klCoef,
+        klEstimator: spec.klEstimator,
         gamma: spec.gamma,
         lambda: spec.lambda,
         clip: spec.clip,
@@ -652,7 +653,9 @@ export class LocalEngine implements TrainingEngine {
       for (let round = rounds.length; round < spec.rounds; round++) {
         control.signal?.throwIfAborted();
         if (control.drain?.aborted) await session.handBack();
-        const batch = Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
+        const batch = spec.data.ordered
+          ? Array.from({ length: spec.promptsPerRound }, (_, i) => prompts[(round * spec.promptsPerRound + i) % prompts.length])
+          : Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
         const reward: RewardFn = (rollouts, options) =>
           text(rollouts.map((r) => ({ prompt: batch[r.promptIndex].text, response: tokenizer.decodeText(r.response) })), options);
         let r: PpoRoundResult;
@@ -677,13 +680,24 @@ export class LocalEngine implements TrainingEngine {
         firstMeanReward: rounds[0].meanReward,
         lastMeanReward: rounds[rounds.length - 1].meanReward,
         lastMeanKl: rounds[rounds.length - 1].meanKl,
+        lastEntropy: rounds[rounds.length - 1].entropy,
+        lastClipFraction: rounds[rounds.length - 1].clipFraction,
+        lastMeanResponseLength: rounds[rounds.length - 1].meanResponseLength,
         seconds: session.seconds(),
       };
-      return await this.finish('ppo', sink, trainer, metrics, { policy: spec.policy, rewardModel: spec.rewardModel });
+      return await this.finish('ppo', sink, trainer, metrics, {
+        policy: spec.policy,
+        rewardModel: spec.rewardModel,
+        reference: spec.reference ?? spec.policy,
+        klCoef: spec.klCoef,
+        klEstimator: spec.klEstimator,
+        rounds: rounds.map((r, i) => ({ round: i + 1, meanReward: r.meanReward, meanKl: r.meanKl, entropy: r.entropy, clipFraction: r.clipFraction, valueLoss: r.valueLoss, policyLoss: r.policyLoss, meanResponseLength: r.meanResponseLength, rollouts: r.rollouts })),
+      });
     } finally {
       trainer.dispose();
       disposeModel(policy);
       disposeModel(reference);
+      if (resumed && spec.reference) disposeModel(start);
       if (rewardModel) disposeModel(rewardModel);
     }
   }
@@ -734,7 +748,13 @@ export class LocalEngine implements TrainingEngine {
     const { sink } = await openCheckpoint(spec.checkpoint, this.storeFor(spec.checkpoint));
     const model = await loadModel(sink, false);
     try {
-      const prompts = spec.prompts.map((p) => (spec.chat ? this.tokenizer.encodeChat([{ role: 'user', content: p }], true).ids : this.tokenizer.encode(p)));
+      // A prompt longer than the context leaves for the reply keeps its last tokens (the template's
+      // generation prompt stays at the end).
+      const room = model.config.contextLength - spec.maxTokens;
+      if (room < 1) throw new Error(`generate spec: maxTokens: ${spec.maxTokens} leaves no room for a prompt in the model's context of ${model.config.contextLength}`);
+      const prompts = spec.prompts
+        .map((p) => (spec.chat ? this.tokenizer.encodeChat([{ role: 'user', content: p }], true).ids : this.tokenizer.encode(p)))
+        .map((ids) => (ids.length > room ? ids.slice(ids.length - room) : ids));
       const samples = generate(model, prompts, {
         n: spec.n,
         temperature: spec.temperature,

@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@xyp/engine';
-import { clippedPolicyLoss, clippedValueLoss } from './losses';
+import { klK1, klK3 } from './kl';
+import { approxKlToOld, clippedPolicyLoss, clippedPolicyTerms, clippedValueLoss, klTensor, maskedEntropy } from './losses';
 
 beforeAll(async () => {
   await initBackend();
@@ -38,6 +39,52 @@ describe('clipped policy loss', () => {
   it('equals −mean(A) at the old policy (ρ = 1)', () => {
     const got = tf.tidy(() => value(clippedPolicyLoss(tf.tensor1d(oldLogp), Float32Array.from(oldLogp), Float32Array.from(advantages), Float32Array.from(mask), eps)));
     expect(got).toBeCloseTo(-(2 + 2 - 1 - 1 - 0.5) / 5, 5);
+  });
+
+  it('clip fraction: the share of response tokens on which the clipped term is taken', () => {
+    // Clipped term taken (strictly larger): A = 2, ρ = 1.5 (−2.4 > −3) and A = −1, ρ = 0.5 (0.8 > 0.5);
+    // not: ρ = 0.9 and ρ = 1.1 (inside), and A = −0.5, ρ = 1.3 — ρ is outside 1 ± ε but the unclipped
+    // 0.65 is the larger term, so its gradient flows; the masked ρ = 3 does not count. 2 of 5.
+    const got = tf.tidy(() => value(clippedPolicyTerms(tf.tensor1d(logp), Float32Array.from(oldLogp), Float32Array.from(advantages), Float32Array.from(mask), eps).clipFraction));
+    expect(got).toBeCloseTo(2 / 5, 6);
+    // At the old policy nothing is clipped.
+    const none = tf.tidy(() => value(clippedPolicyTerms(tf.tensor1d(oldLogp), Float32Array.from(oldLogp), Float32Array.from(advantages), Float32Array.from(mask), eps).clipFraction));
+    expect(none).toBe(0);
+  });
+
+  it('approximate KL to the old policy: mean of (ρ − 1) − log ρ over the response tokens', () => {
+    // ρ = 1.5, 0.9, 0.5, 1.1, 1.3: 0.5 − 0.4054651 = 0.0945349, −0.1 + 0.1053605 = 0.0053605,
+    // −0.5 + 0.6931472 = 0.1931472, 0.1 − 0.0953102 = 0.0046898, 0.3 − 0.2623643 = 0.0376357.
+    const expected = (0.0945349 + 0.0053605 + 0.1931472 + 0.0046898 + 0.0376357) / 5;
+    const got = tf.tidy(() => {
+      const t = clippedPolicyTerms(tf.tensor1d(logp), Float32Array.from(oldLogp), Float32Array.from(advantages), Float32Array.from(mask), eps);
+      return value(approxKlToOld(t.ratio, t.logRatio, Float32Array.from(mask)));
+    });
+    expect(got).toBeCloseTo(expected, 6);
+  });
+});
+
+describe('token entropy over the response tokens', () => {
+  it('is the mean over masked rows of −Σ p log p of softmax(logits)', () => {
+    // Row 0: logits (0, 0) → p = (½, ½), H = ln 2 = 0.6931472.
+    // Row 1: logits (0, ln 3) → p = (¼, ¾), H = ¼ ln 4 + ¾ ln(4/3) = 0.3465736 + 0.2157616 = 0.5623351.
+    // Row 2 (masked): logits (10, 0), not counted.
+    const logits = [0, 0, 0, Math.log(3), 10, 0];
+    const got = tf.tidy(() => value(maskedEntropy(tf.tensor2d(logits, [3, 2]), Float32Array.from([1, 1, 0]))));
+    expect(got).toBeCloseTo((0.6931472 + 0.5623351) / 2, 6);
+    // Uniform over 4 tokens: ln 4.
+    expect(tf.tidy(() => value(maskedEntropy(tf.tensor2d([3, 3, 3, 3], [1, 4]), Float32Array.from([1]))))).toBeCloseTo(Math.log(4), 6);
+  });
+});
+
+describe('KL estimates as tensors', () => {
+  it('match the plain-number k1 and k3 token by token', () => {
+    const logp = [-1.2, -0.4, -2, -0.7];
+    const ref = [-1.0, -0.9, -1, -0.7];
+    for (const estimator of ['k1', 'k3'] as const) {
+      const got = tf.tidy(() => Array.from(klTensor(estimator, tf.tensor1d(logp), Float32Array.from(ref)).dataSync()));
+      got.forEach((x, i) => expect(x).toBeCloseTo((estimator === 'k1' ? klK1 : klK3)(logp[i], ref[i]), 6));
+    }
   });
 });
 

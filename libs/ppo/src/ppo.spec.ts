@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cloneModel, coordinateGradientCheck, directionalGradientCheck, initBackend, initParams, Trainer, type Model, type ModelConfigInput } from '@xyp/engine';
+import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, Trainer, type Model, type ModelConfigInput } from '@xyp/engine';
 import { createRng, nextNormal } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
+import { klK3 } from './kl';
 import { packRollouts, ppoLoss, ppoRound, scoreRollouts, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
 
 beforeAll(async () => {
@@ -59,6 +60,44 @@ describe('PPO round: asynchronous batched reward, progress, cancel', () => {
     expect(done).toEqual([1, 2, 3, 4, 5, 6]);
     const expectedMean = calls[0].reduce((s, r) => s + r.response.length / 5 + r.promptIndex, 0) / calls[0].length;
     expect(result.meanReward).toBeCloseTo(expectedMean, 10);
+  });
+
+  it('logs every update (losses, KL, entropy, clip fraction, approximate KL) and times the phases of the round', async () => {
+    const policy = initParams(config, 9);
+    const trainer = new Trainer(policy, { lr: 1e-2, warmupSteps: 0, totalSteps: 12, weightDecay: 0 }, 10);
+    const reference = cloneModel(policy);
+    const reward: RewardFn = async (batch) => batch.map((r) => r.response.filter((t) => t === 3).length);
+    const result = await ppoRound(trainer, reference, prompts, reward, { ...settings, klEstimator: 'k3' });
+    expect(result.steps.map((s) => s.update)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(result.steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const s of result.steps) {
+      for (const x of Object.values(s)) expect(Number.isFinite(x)).toBe(true);
+      expect(s.entropy).toBeGreaterThan(0);
+      expect(s.entropy).toBeLessThanOrEqual(Math.log(8) + 1e-5);
+      expect(s.clipFraction).toBeGreaterThanOrEqual(0);
+      expect(s.clipFraction).toBeLessThanOrEqual(1);
+      expect(s.approxKl).toBeGreaterThanOrEqual(-1e-6);
+      // k3 is ≥ 0 token by token.
+      expect(s.klMean).toBeGreaterThanOrEqual(-1e-6);
+    }
+    // The first update runs at θ_old = the reference: ratio 1 everywhere, KL 0, nothing clipped.
+    expect(result.steps[0].approxKl).toBeCloseTo(0, 5);
+    expect(result.steps[0].klMean).toBeCloseTo(0, 5);
+    expect(result.steps[0].clipFraction).toBe(0);
+    const mean = (k: 'entropy' | 'clipFraction' | 'policyLoss' | 'valueLoss') => result.steps.reduce((a, s) => a + s[k], 0) / result.steps.length;
+    expect(result.entropy).toBeCloseTo(mean('entropy'), 6);
+    expect(result.clipFraction).toBeCloseTo(mean('clipFraction'), 6);
+    expect(result.policyLoss).toBeCloseTo(mean('policyLoss'), 6);
+    expect(result.valueLoss).toBeCloseTo(mean('valueLoss'), 6);
+    expect(result.meanResponseLength).toBeCloseTo(result.responseTokens / result.rollouts, 10);
+    expect(result.meanResponseLength).toBeGreaterThan(0);
+    expect(result.meanResponseLength).toBeLessThanOrEqual(5);
+    // The rollouts were measured at the reference itself: k3 (and k1) are 0.
+    expect(result.meanKl).toBeCloseTo(0, 5);
+    const t = result.timings;
+    for (const x of Object.values(t)) expect(x).toBeGreaterThanOrEqual(0);
+    expect(t.rolloutSeconds).toBeCloseTo(t.samplingSeconds + t.scoringSeconds + t.experienceSeconds, 6);
+    expect(t.updateSeconds).toBeGreaterThan(0);
   });
 
   it('fails with a clear message when the reward returns the wrong number of scores', async () => {
@@ -139,7 +178,7 @@ describe('finite-difference gradient checks of the PPO loss on a tiny model', ()
     jitter(policy, 'lm_head', 0.1);
     jitter(policy, 'value_w', 0.15);
     jitter(policy, 'layers.0.wv', 0.05);
-    return { policy, mb: { ...rollouts, oldLogp, oldValues, advantages, returns }, clip: 0.2, valueClip: 0.2 };
+    return { policy, mb: { ...rollouts, oldLogp, refLogp, oldValues, advantages, returns }, clip: 0.2, valueClip: 0.2 };
   }
 
   it('PPO loss: clipped policy term and clipped value term on advantages from KL-penalised rewards', () => {
@@ -168,6 +207,33 @@ describe('finite-difference gradient checks of the PPO loss on a tiny model', ()
     expect(policyClipped).toBeLessThan(responseTokens);
     expect(valueClipped).toBeGreaterThan(0);
     expect(valueClipped).toBeLessThan(responseTokens);
+
+    // The statistics ppoLoss reads off its own forward pass match what a separate pass gives.
+    const stats = tf.tidy(() => {
+      const t = ppoLoss(policy, mb, { clip, valueClip, valueCoef: 0.5, klEstimator: 'k3' });
+      return { clipFraction: t.clipFraction.dataSync()[0], entropy: t.entropy.dataSync()[0], approxKl: t.approxKl.dataSync()[0], klMean: t.klMean.dataSync()[0] };
+    });
+    const separate = tf.tidy(() => {
+      const hidden = forwardHidden(policy, { ids: mb.ids, batch: mb.batch, seq: mb.seq });
+      const logits = lmLogits(policy, hidden);
+      const probs = tf.softmax(logits).arraySync() as number[][];
+      const logp = scoreRollouts(policy, mb, false).logp.dataSync();
+      let entropy = 0;
+      let approxKl = 0;
+      let klMean = 0;
+      for (let n = 0; n < mb.mask.length; n++) {
+        if (!mb.mask[n]) continue;
+        entropy -= probs[n].reduce((a, p) => a + (p > 0 ? p * Math.log(p) : 0), 0);
+        const logRatio = logp[n] - mb.oldLogp[n];
+        approxKl += Math.exp(logRatio) - 1 - logRatio;
+        klMean += klK3(logp[n], mb.refLogp[n]);
+      }
+      return { entropy: entropy / responseTokens, approxKl: approxKl / responseTokens, klMean: klMean / responseTokens };
+    });
+    expect(stats.clipFraction).toBeCloseTo(policyClipped / responseTokens, 6);
+    expect(stats.entropy).toBeCloseTo(separate.entropy, 4);
+    expect(stats.approxKl).toBeCloseTo(separate.approxKl, 5);
+    expect(stats.klMean).toBeCloseTo(separate.klMean, 5);
 
     const c = { clip, valueClip, valueCoef: 0.5 };
     expectMatch(directionalGradientCheck(policy.params, () => ppoLoss(policy, mb, c).loss, 16));

@@ -10,11 +10,14 @@ import { checkRewardScores, type BatchReward } from '@xyp/contracts';
 import { forwardHidden, generateAsync, lmLogits, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
-import { clippedPolicyLoss, clippedValueLoss } from './losses';
+import { KL_ESTIMATORS } from './kl';
+import { approxKlToOld, clippedPolicyTerms, clippedValueLoss, klTensor, maskedEntropy, maskedMean } from './losses';
 
 export const PpoConfig = z.object({
   /** KL coefficient β of this round. */
   klCoef: z.number().nonnegative(),
+  /** Per-token KL estimator of the reward penalty and the reported KL (`kl.ts`): k1 = log π − log π_ref, k3 = exp(d) − d − 1. */
+  klEstimator: z.enum(KL_ESTIMATORS).default('k1'),
   gamma: z.number().min(0).max(1).default(1),
   lambda: z.number().min(0).max(1).default(0.95),
   clip: z.number().positive().default(0.2),
@@ -49,13 +52,56 @@ export type RewardFn = BatchReward<RolloutToScore>;
 /** Cancel and reporting of a round: `signal` stops it within one decoding step or update. */
 export type PpoRoundControl = Omit<LoopControl, 'stop'>;
 
-export interface PpoRoundResult {
-  meanReward: number;
-  /** Mean over rollouts of Σ_t (log π(y_t) − log π_ref(y_t)), measured on the rollouts. */
-  meanKl: number;
+/** What one PPO update (one minibatch) measured, on the tensors of its loss (no second forward pass). */
+export interface PpoUpdateLog {
+  /** The update's index in the round, from 1. */
+  update: number;
+  /** The trainer's step after it. */
+  step: number;
   policyLoss: number;
   valueLoss: number;
+  /** Mean over the minibatch's response tokens of the KL estimate (`klEstimator`) between the current π and π_ref. */
+  klMean: number;
+  /** Mean over the response tokens of the current policy's token entropy (nats). */
+  entropy: number;
+  /** Share of response tokens on which the clipped policy term was taken (`clippedPolicyTerms`). */
+  clipFraction: number;
+  /** `mean_t (ρ_t − 1) − log ρ_t`: approximate KL(π_old ‖ π) over the response tokens. */
+  approxKl: number;
+  /** Gradient norm before clipping. */
+  gradNorm: number;
+}
+
+/** Wall-clock seconds of the phases of a round (`performance.now()` around each). */
+export interface PpoRoundTimings {
+  /** Decoding the responses (`generateAsync`). */
+  samplingSeconds: number;
+  /** The batched reward call. */
+  scoringSeconds: number;
+  /** Packing, old/ref log-probabilities and values, rewards, GAE and whitening. */
+  experienceSeconds: number;
+  /** The whole rollout phase: sampling + scoring + experience. */
+  rolloutSeconds: number;
+  /** The `epochs × minibatches` updates. */
+  updateSeconds: number;
+}
+
+export interface PpoRoundResult {
+  meanReward: number;
+  /** Mean over rollouts of Σ_t KL_t (the configured estimator between π_old and π_ref), measured on the rollouts. */
+  meanKl: number;
+  /** Mean response length in tokens over the rollouts of the round. */
+  meanResponseLength: number;
+  /** Response tokens sampled in the round (Σ over rollouts). */
+  responseTokens: number;
+  /** Means over the updates of the per-update values in `steps`. */
+  policyLoss: number;
+  valueLoss: number;
+  entropy: number;
+  clipFraction: number;
   rollouts: number;
+  steps: PpoUpdateLog[];
+  timings: PpoRoundTimings;
 }
 
 /** Packed rollouts: prompt·response rows of L tokens `[R·L]`. */
@@ -99,31 +145,57 @@ export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean)
 /** A minibatch of rollouts with what the rollout pass measured at the old policy, all `[R·L]`. */
 export interface PpoMinibatch extends PpoRollouts {
   oldLogp: Float32Array;
+  /** Log-probabilities of the frozen reference (for the per-update KL; the loss does not read it). */
+  refLogp: Float32Array;
   oldValues: Float32Array;
   advantages: Float32Array;
   returns: Float32Array;
 }
 
+/** The terms and statistics of `ppoLoss`. */
+export interface PpoLossTerms {
+  loss: tf.Scalar;
+  policyLoss: tf.Scalar;
+  valueLoss: tf.Scalar;
+  /** Mean token entropy over the response tokens (not part of the loss). */
+  entropy: tf.Scalar;
+  clipFraction: tf.Scalar;
+  /** Approximate KL(π_old ‖ π), `approxKlToOld`. */
+  approxKl: tf.Scalar;
+  /** Mean per-token KL estimate between the current π and π_ref. */
+  klMean: tf.Scalar;
+}
+
 /**
  * The PPO objective of one minibatch at the current policy (formulas in `losses.ts`):
- * `loss = policyLoss + c_v · valueLoss`, both means over the response tokens.
+ * `loss = policyLoss + c_v · valueLoss`, both means over the response tokens. The statistics
+ * (entropy, clip fraction, approximate KL to π_old, KL to π_ref) are read off the same forward pass:
+ * the logits, log-probabilities and ratios of the loss.
  */
-export function ppoLoss(
-  policy: Model,
-  mb: PpoMinibatch,
-  c: Pick<PpoConfig, 'clip' | 'valueClip' | 'valueCoef'>,
-): { loss: tf.Scalar; policyLoss: tf.Scalar; valueLoss: tf.Scalar } {
-  const { logp, values } = scoreRollouts(policy, mb, true);
-  const pLoss = clippedPolicyLoss(logp, mb.oldLogp, mb.advantages, mb.mask, c.clip);
-  const vLoss = clippedValueLoss(values as tf.Tensor1D, mb.oldValues, mb.returns, mb.mask, c.valueClip);
-  return { loss: tf.add(pLoss, tf.mul(vLoss, c.valueCoef)) as tf.Scalar, policyLoss: pLoss, valueLoss: vLoss };
+export function ppoLoss(policy: Model, mb: PpoMinibatch, c: Pick<PpoConfig, 'clip' | 'valueClip' | 'valueCoef'> & { klEstimator?: PpoConfig['klEstimator'] }): PpoLossTerms {
+  const hidden = forwardHidden(policy, { ids: mb.ids, batch: mb.batch, seq: mb.seq });
+  const logits = lmLogits(policy, hidden);
+  const logp = tf.neg(tokenNll(logits, tf.tensor1d(mb.targets, 'int32'))) as tf.Tensor1D;
+  const values = valueHead(policy, hidden);
+  const pg = clippedPolicyTerms(logp, mb.oldLogp, mb.advantages, mb.mask, c.clip);
+  const vLoss = clippedValueLoss(values, mb.oldValues, mb.returns, mb.mask, c.valueClip);
+  return {
+    loss: tf.add(pg.loss, tf.mul(vLoss, c.valueCoef)) as tf.Scalar,
+    policyLoss: pg.loss,
+    valueLoss: vLoss,
+    entropy: maskedEntropy(logits, mb.mask),
+    clipFraction: pg.clipFraction,
+    approxKl: approxKlToOld(pg.ratio, pg.logRatio, mb.mask),
+    klMean: maskedMean(klTensor(c.klEstimator ?? 'k1', logp, mb.refLogp), mb.mask),
+  };
 }
 
 /**
  * One PPO round:
  *  1. sample `samplesPerPrompt` responses per prompt (temperature, top-p) and score them with `reward`,
  *     one batched call for the round;
- *  2. per-token reward `r_t = −β (log π_old(y_t) − log π_ref(y_t))`, plus the score on the last token;
+ *  2. per-token reward `r_t = −β·KL_t` (`klEstimator`: k1 = log π_old − log π_ref, or k3 = exp(d) − d − 1
+ *     with d = log π_ref − log π_old), plus the score on the last token;
  *  3. GAE: `δ_t = r_t + γV_{t+1} − V_t`, `A_t = δ_t + γλA_{t+1}`, returns `G_t = A_t + V_t`; A whitened
  *     (steps 2-3: `ppoAdvantages`);
  *  4. `epochs` passes over `minibatches` minibatches of (`ppoLoss`)
@@ -133,6 +205,9 @@ export function ppoLoss(
  * Asynchronous and step-wise: sampling serves the event loop after every decoding step, the reward is
  * awaited, and the updates run on `runStepLoop` (progress after every update). An aborted `signal`
  * stops the round within one decoding step, the reward call, or one update, rejecting with its reason.
+ *
+ * The result carries one `PpoUpdateLog` per update (`steps`), round means, and the wall-clock
+ * seconds of each phase (`timings`).
  */
 export async function ppoRound(
   trainer: Trainer,
@@ -145,6 +220,7 @@ export async function ppoRound(
   const c = PpoConfig.parse(configInput);
   const policy = trainer.model;
   const { signal } = control;
+  const t0 = performance.now();
   const samples = (
     await generateAsync(policy, prompts, {
       n: c.samplesPerPrompt,
@@ -157,9 +233,11 @@ export async function ppoRound(
     })
   ).filter((s) => s.tokens.length > 0);
   if (samples.length === 0) throw new Error('every rollout was empty');
+  const t1 = performance.now();
   const toScore = samples.map((s) => ({ promptIndex: s.prompt, prompt: prompts[s.prompt], response: s.tokens }));
   const scores = checkRewardScores(await reward(toScore, { signal }), toScore.length, 'PPO reward');
   signal?.throwIfAborted();
+  const t2 = performance.now();
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
   const [oldLogp, oldValues, refLogp] = tf.tidy(() => {
@@ -168,9 +246,9 @@ export async function ppoRound(
     return [p.logp.dataSync() as Float32Array, (p.values as tf.Tensor1D).dataSync() as Float32Array, q.logp.dataSync() as Float32Array];
   });
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
+  const t3 = performance.now();
 
-  let policyLoss = 0;
-  let valueLoss = 0;
+  const steps: PpoUpdateLog[] = [];
   const order = Array.from({ length: R }, (_, i) => i);
   const size = Math.ceil(R / c.minibatches);
   const perEpoch = Math.ceil(R / size);
@@ -190,23 +268,42 @@ export async function ppoRound(
       batch: rows.length,
       seq: L,
       oldLogp: take(oldLogp, (n) => new Float32Array(n)),
+      refLogp: take(refLogp, (n) => new Float32Array(n)),
       oldValues: take(oldValues, (n) => new Float32Array(n)),
       advantages: take(advantages, (n) => new Float32Array(n)),
       returns: take(returns, (n) => new Float32Array(n)),
     };
+    let stats: Float32Array | undefined;
     const result = trainer.trainStep(() => {
       const terms = ppoLoss(policy, mb, c);
-      policyLoss += terms.policyLoss.dataSync()[0];
-      valueLoss += terms.valueLoss.dataSync()[0];
+      // One read for every statistic of the update.
+      stats = tf.stack([terms.policyLoss, terms.valueLoss, terms.klMean, terms.entropy, terms.clipFraction, terms.approxKl]).dataSync() as Float32Array;
       return terms.loss;
     });
+    const [policyLoss, valueLoss, klMean, entropy, clipFraction, approxKl] = stats as Float32Array;
+    steps.push({ update: index + 1, step: result.step, policyLoss, valueLoss, klMean, entropy, clipFraction, approxKl, gradNorm: result.gradNorm });
     return { result, tokens: rows.length * L };
   });
+  const t4 = performance.now();
+  const mean = (key: keyof PpoUpdateLog): number => steps.reduce((a, s) => a + s[key], 0) / Math.max(1, updates.length);
+  const responseTokens = samples.reduce((a, s) => a + s.tokens.length, 0);
   return {
     meanReward: scores.reduce((a, b) => a + b, 0) / scores.length,
     meanKl: klSum / R,
-    policyLoss: policyLoss / updates.length,
-    valueLoss: valueLoss / updates.length,
+    meanResponseLength: responseTokens / R,
+    responseTokens,
+    policyLoss: mean('policyLoss'),
+    valueLoss: mean('valueLoss'),
+    entropy: mean('entropy'),
+    clipFraction: mean('clipFraction'),
     rollouts: R,
+    steps,
+    timings: {
+      samplingSeconds: (t1 - t0) / 1000,
+      scoringSeconds: (t2 - t1) / 1000,
+      experienceSeconds: (t3 - t2) / 1000,
+      rolloutSeconds: (t3 - t0) / 1000,
+      updateSeconds: (t4 - t3) / 1000,
+    },
   };
 }

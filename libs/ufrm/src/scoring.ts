@@ -63,11 +63,13 @@ export async function scoreSequences(model: Model, sequences: readonly number[][
 
 /**
  * The in-process reward function of a reward model: each item's prompt and response become
- * `rewardSequence`, scored `batchSize` at a time. `category` is not scored.
+ * `rewardSequence`, scored `batchSize` at a time. `category` is not scored. A sequence longer than
+ * the model's context keeps its last tokens, as `fitPair` does in training (the prompt loses its start).
  */
 export function textRewardScorer(model: Model, tokenizer: ByteTokenizer, options: { batchSize?: number } = {}): TextReward {
+  const limit = model.config.contextLength;
   return async (batch, call = {}) => {
-    const sequences = batch.map((item) => rewardSequence(tokenizer, item.prompt, item.response));
+    const sequences = batch.map((item) => rewardSequence(tokenizer, item.prompt, item.response)).map((ids) => (ids.length > limit ? ids.slice(ids.length - limit) : ids));
     return checkRewardScores(await scoreSequences(model, sequences, { ...options, signal: call.signal }), batch.length, 'reward model');
   };
 }

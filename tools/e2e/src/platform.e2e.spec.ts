@@ -31,7 +31,7 @@ describe('platform end to end: control plane and corpus service as processes', (
   let boardUrl = '';
 
   beforeAll(async () => {
-    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer'), harness.start('reward')]);
+    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer'), harness.start('reward'), harness.start('rlhf')]);
     boardUrl = `${controlPlane.httpUrl}/queues`;
   }, 90_000);
   afterAll(() => harness.stopAll(), 30_000);
@@ -116,12 +116,12 @@ describe('platform end to end: control plane and corpus service as processes', (
   });
 
   it('refuses a run with a stage this build cannot run, and records nothing', async () => {
-    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['rlhf.ppo'], inputJsonl: jsonl(docs), inputName: '' })).then(
+    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['synthesis.generate'], inputJsonl: jsonl(docs), inputName: '' })).then(
       () => null,
       (e: ServiceError) => e,
     );
     expect(refused?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
-    expect(refused?.details).toContain('stage rlhf.ppo cannot be part of a run');
+    expect(refused?.details).toContain('stage synthesis.generate cannot be part of a run');
     const missing = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-cpt' }).then(() => null, (e: ServiceError) => e);
     expect(missing?.code).toBe(GrpcStatus.NOT_FOUND);
   });

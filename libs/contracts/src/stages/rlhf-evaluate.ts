@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { defineStagePlan, param, stageJob } from './stage-kit';
+
+/**
+ * rlhf.evaluate (`rlhf.evaluate#round-k`, seed 四, 评估): the round's policy against the SFT model
+ * on held-out prompts, per subdomain: pairwise verdicts in both orders (a verdict that flips is a
+ * tie), win / tie / loss and the net win rate (W − L)/N; the mean UFRM score of both models'
+ * responses; the policy's KL to the reference on its own responses. The judge on one machine is
+ * the reference judge (closer to the sample's reference answer; independent of UFRM); annotators'
+ * verdicts (`human`, JSONL `{id, verdict}`) take precedence. Commits `evaluation.json`/`.md`,
+ * `pairs.csv` and `pairs.jsonl` (for annotators) and `win-tie-loss.png`.
+ */
+export const RlhfEvaluatePayload = stageJob({
+  policyManifestKey: z.string().min(1),
+  baselineManifestKey: z.string().min(1),
+  rewardManifestKey: z.string().min(1),
+  /** Held-out prompts with reference answers (e.g. sft/held-out.jsonl). */
+  promptsKey: z.string().min(1),
+  humanKey: z.string().min(1).optional(),
+  subdomainPrefix: z.string().default('finance.'),
+  maxTokens: z.number().int().positive().default(48),
+  /** 0: greedy. */
+  temperature: z.number().min(0).default(0),
+  /** The reference judge's tie band on the difference of character-bigram F1. */
+  tieMargin: z.number().min(0).max(1).default(0.02),
+  seed: z.number().int().nonnegative().default(1),
+});
+
+const Figures = z.object({ win: z.number(), tie: z.number(), loss: z.number(), skip: z.number(), n: z.number(), netWinRate: z.number().nullable(), policyScore: z.number(), baselineScore: z.number(), scoreGain: z.number(), kl: z.number(), klPerToken: z.number(), pairs: z.number() });
+export const RlhfEvaluateResult = z.object({ judge: z.string(), prompts: z.number().int(), overall: Figures, bySubdomain: z.record(z.string(), Figures) });
+
+export const rlhfEvaluatePlan = defineStagePlan({
+  description: 'the round\'s policy against the SFT model per subdomain: win/tie/loss (both orders), UFRM score gain, KL',
+  slots: {
+    policy: { description: 'the round\'s policy (rlhf.ppo of the round)' },
+    baseline: { description: 'the SFT model' },
+    reward: { description: 'the UFRM reward model, for the mean scores' },
+    prompts: { description: 'held-out prompts with reference answers (e.g. sft/held-out.jsonl)', artifact: 'held-out.jsonl' },
+    human: { description: 'annotators\' verdicts, JSONL {id, verdict: win|tie|loss}', optional: true },
+  },
+  params: z.object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), seed: param.int() }).partial().strict(),
+  paramPaths: { maxTokens: 'max_tokens', tieMargin: 'tie_margin' },
+  build: ({ runId, inputs, params: p }) => {
+    const humanKey = inputs.maybe('human');
+    return {
+      runId,
+      policyManifestKey: inputs.one('policy'),
+      baselineManifestKey: inputs.one('baseline'),
+      rewardManifestKey: inputs.one('reward'),
+      promptsKey: inputs.one('prompts'),
+      ...(humanKey ? { humanKey } : {}),
+      ...(p.subdomain_prefix !== undefined ? { subdomainPrefix: p.subdomain_prefix } : {}),
+      ...(p.max_tokens ? { maxTokens: p.max_tokens } : {}),
+      ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
+      ...(p.tie_margin !== undefined ? { tieMargin: p.tie_margin } : {}),
+      ...(p.seed !== undefined ? { seed: p.seed } : {}),
+    };
+  },
+});
