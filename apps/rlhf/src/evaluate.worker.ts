@@ -69,12 +69,14 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
         const put = async (name: string, body: string | Uint8Array, type: string) => artifacts.push(await context.store.putObject(payload.runId, stage, name, Buffer.from(body), type));
         const exported = annotationExport(out.pairs);
         await put('evaluation.json', `${JSON.stringify({ policy, baseline, judge: out.judge, overall: out.overall, bySubdomain: out.bySubdomain, pairs: out.pairs }, null, 2)}\n`, 'application/json');
-        await put('evaluation.md', evaluationMarkdown(out, { policy, baseline }), 'text/markdown');
+        await put('evaluation.md', `${evaluationMarkdown(out, { policy, baseline })}\nKL bound: ${payload.maxKl} nats per response; ${out.overall.kl <= payload.maxKl ? 'within it' : 'ABOVE it'} (${out.overall.kl.toFixed(3)}).\n`, 'text/markdown');
         await put('pairs.csv', exported.csv, 'text/csv');
         await put('pairs.jsonl', exported.jsonl, 'application/x-ndjson');
         await put('win-tie-loss.png', winTieLossChart(out.bySubdomain, { labels: LABELS, title: `${policy} vs ${baseline}` }), 'image/png');
         context.log(`judge ${out.judge}: win ${out.overall.win}, tie ${out.overall.tie}, loss ${out.overall.loss}, skip ${out.overall.skip}; UFRM gain ${out.overall.scoreGain.toFixed(4)}, KL ${out.overall.kl.toFixed(3)}`);
-        return { result: { judge: out.judge, prompts: read.prompts.length, overall: out.overall, bySubdomain: out.bySubdomain }, artifacts };
+        const klWithinBound = out.overall.kl <= payload.maxKl;
+        if (!klWithinBound) context.log(`KL ${out.overall.kl.toFixed(3)} nats per response is above the bound ${payload.maxKl}`);
+        return { result: { judge: out.judge, prompts: read.prompts.length, overall: out.overall, bySubdomain: out.bySubdomain, maxKl: payload.maxKl, klWithinBound }, artifacts };
       } finally {
         reward.dispose();
         policyScorer.dispose();

@@ -23,11 +23,13 @@ export const RlhfEvaluatePayload = stageJob({
   temperature: z.number().min(0).default(0),
   /** The reference judge's tie band on the difference of character-bigram F1. */
   tieMargin: z.number().min(0).max(1).default(0.02),
+  /** The KL bound (nats per response, policy vs reference, on the policy's own responses) the round must stay under. */
+  maxKl: z.number().positive().default(5),
   seed: z.number().int().nonnegative().default(1),
 });
 
 const Figures = z.object({ win: z.number(), tie: z.number(), loss: z.number(), skip: z.number(), n: z.number(), netWinRate: z.number().nullable(), policyScore: z.number(), baselineScore: z.number(), scoreGain: z.number(), kl: z.number(), klPerToken: z.number(), pairs: z.number() });
-export const RlhfEvaluateResult = z.object({ judge: z.string(), prompts: z.number().int(), overall: Figures, bySubdomain: z.record(z.string(), Figures) });
+export const RlhfEvaluateResult = z.object({ judge: z.string(), prompts: z.number().int(), overall: Figures, bySubdomain: z.record(z.string(), Figures), maxKl: z.number(), klWithinBound: z.boolean() });
 
 export const rlhfEvaluatePlan = defineStagePlan({
   description: 'the round\'s policy against the SFT model per subdomain: win/tie/loss (both orders), UFRM score gain, KL',
@@ -38,7 +40,7 @@ export const rlhfEvaluatePlan = defineStagePlan({
     prompts: { description: 'held-out prompts with reference answers (e.g. sft/held-out.jsonl)', artifact: 'held-out.jsonl' },
     human: { description: 'annotators\' verdicts, JSONL {id, verdict: win|tie|loss}', optional: true },
   },
-  params: z.object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), seed: param.int() }).partial().strict(),
+  params: z.object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), max_kl: z.coerce.number().positive(), seed: param.int() }).partial().strict(),
   paramPaths: { maxTokens: 'max_tokens', tieMargin: 'tie_margin' },
   build: ({ runId, inputs, params: p }) => {
     const humanKey = inputs.maybe('human');
@@ -53,6 +55,7 @@ export const rlhfEvaluatePlan = defineStagePlan({
       ...(p.max_tokens ? { maxTokens: p.max_tokens } : {}),
       ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
       ...(p.tie_margin !== undefined ? { tieMargin: p.tie_margin } : {}),
+      ...(p.max_kl !== undefined ? { maxKl: p.max_kl } : {}),
       ...(p.seed !== undefined ? { seed: p.seed } : {}),
     };
   },
