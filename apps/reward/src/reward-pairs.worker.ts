@@ -2,7 +2,8 @@ import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
 import type { ParsedPayloadOf } from '@xyp/contracts';
-import { EndpointError, PairsInputError, runRewardPairs } from '@xyp/preference-pairs';
+import { EndpointError } from '@xyp/llm';
+import { PairsInputError, runRewardPairs } from '@xyp/preference-pairs';
 import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
 

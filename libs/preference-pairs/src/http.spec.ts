@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EndpointError } from './http';
+import { EndpointError } from '@xyp/llm';
 import { OpenAiChatSource, namedSetting } from './sources';
 import { chatServer, type ChatServer } from './testing/fixtures';
 

@@ -1,7 +1,6 @@
 export * from './errors';
 export * from './jsonl';
 export * from './prompts';
-export * from './http';
 export * from './sources';
 export * from './labeller';
 export * from './verifiable';

@@ -6,7 +6,7 @@
  * picked the winner) or the score gap (the mean of (winner's score − loser's) / 10 over all replies).
  */
 import { deriveSeed } from '@xyp/random';
-import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from './http';
+import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from '@xyp/llm';
 import { DEFAULT_JUDGE_PROMPT, JUDGE_PROMPTS, parseVerdict, type JudgePrompt, type Verdict } from './judge-prompt';
 import type { Labeller, PairCandidate, PairLabel } from './labeller';
 

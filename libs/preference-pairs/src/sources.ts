@@ -5,7 +5,7 @@
  */
 import { ByteTokenizer, countParams, disposeModel, generateAsync, initBackend, loadModel, openCheckpoint, type BackendOptions, type CheckpointObjectStore, type Model } from '@xyp/engine';
 import { z } from 'zod';
-import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from './http';
+import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from '@xyp/llm';
 
 export const SamplingSetting = z
   .object({
