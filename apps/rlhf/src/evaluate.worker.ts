@@ -6,7 +6,7 @@ import { SUBCATEGORIES, instanceId, type ArtifactEntry, type ParsedPayloadOf } f
 import { LocalEngine, openPolicyScorer, openTextReward } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { winTieLossChart } from '@xyp/rlhf';
-import { annotationExport, evaluationMarkdown, parseHumanVerdicts, readRlhfPrompts, runEvaluation } from '@xyp/rlhf-stages';
+import { annotationExport, evaluationMarkdown, llmPairJudge, parseHumanVerdicts, readRlhfPrompts, runEvaluation } from '@xyp/rlhf-stages';
 import { RLHF_ENGINE_BACKEND, isInputError, type RlhfEngineBackend } from './engine-options';
 
 const LABELS = Object.fromEntries(SUBCATEGORIES.map((s) => [s.id, s.label]));
@@ -42,6 +42,13 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
       } catch (error) {
         throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
       }
+      let judge;
+      if (payload.judge === 'llm') {
+        if (!payload.judgeBaseUrl || !payload.judgeModel) throw new UnrecoverableError('rlhf.evaluate: judge llm needs judge_base_url and judge_model');
+        const apiKey = payload.judgeApiKeyEnv ? process.env[payload.judgeApiKeyEnv] : undefined;
+        if (payload.judgeApiKeyEnv && !apiKey) throw new UnrecoverableError(`rlhf.evaluate: judge_api_key_env: ${payload.judgeApiKeyEnv} is not set in the rlhf service's environment`);
+        judge = llmPairJudge({ baseUrl: payload.judgeBaseUrl, model: payload.judgeModel, apiKey });
+      }
       const engine = new LocalEngine({ store: context.store, backend: this.backend });
       const reward = await openTextReward(rewardModel, context.store, this.backend);
       const policyScorer = await openPolicyScorer(policy, context.store, { backend: this.backend });
@@ -59,6 +66,8 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
           seed: payload.seed,
           tieMargin: payload.tieMargin,
           human,
+          judge,
+          judgeName: judge ? `llm:${payload.judgeModel}` : undefined,
           signal: context.signal,
           onProgress: (done, total, what) => context.progress(done, total, 'phases', what),
         }).catch((error: unknown) => {

@@ -18,6 +18,7 @@ import type { LocalEngine, openPolicyScorer } from '@xyp/local-engine';
 import { combineOrders, winTieLoss, type PairOutcome, type WinTieLoss } from '@xyp/rlhf';
 import type { RlhfPrompt } from './prompts';
 import { referenceVerdict } from './reference-judge';
+import type { PairJudge } from './llm-judge';
 
 type Scorer = Awaited<ReturnType<typeof openPolicyScorer>>['scorer'];
 
@@ -38,6 +39,9 @@ export interface EvaluateRun {
   tieMargin: number;
   /** Annotators' verdicts by prompt id (the policy's outcome); they take precedence. */
   human?: ReadonlyMap<string, HumanVerdict>;
+  /** An LLM judge (`llmPairJudge`) instead of the reference judge, named `judgeName` in the report. */
+  judge?: PairJudge;
+  judgeName?: string;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number, what: string) => void | Promise<void>;
 }
@@ -50,7 +54,7 @@ export interface EvaluatedPair {
   policyResponse: string;
   baselineResponse: string;
   outcome: PairOutcome;
-  judge: 'human' | 'reference-f1' | 'none';
+  judge: string;
   reason: string;
   policyScore: number;
   baselineScore: number;
@@ -110,15 +114,32 @@ export async function runEvaluation(engine: LocalEngine, run: EvaluateRun): Prom
   const llPolicy = await run.policyScorer.conversationLogLikelihood(conversations, { signal: run.signal });
   const llReference = await run.referenceScorer.conversationLogLikelihood(conversations, { signal: run.signal });
   await run.onProgress?.(4, 4, 'KL');
+  const llm = run.judge
+    ? await Promise.all(
+        prompts.map(async (p, i) => {
+          if (run.human?.has(p.id)) return undefined;
+          const ab = await (run.judge as PairJudge)(p.prompt, policy[i], baseline[i], run.signal);
+          const ba = await (run.judge as PairJudge)(p.prompt, baseline[i], policy[i], run.signal);
+          return { ab, ba };
+        }),
+      )
+    : undefined;
+  const llmName = run.judgeName ?? 'llm';
   const pairs: EvaluatedPair[] = prompts.map((p, i) => {
     const human = run.human?.get(p.id);
+    const judged = llm?.[i];
     let outcome: PairOutcome;
-    let judge: EvaluatedPair['judge'];
+    let judge: string;
     let reason: string;
     if (human) {
       outcome = human;
       judge = 'human';
       reason = `human verdict: ${human}`;
+    } else if (judged) {
+      const combined = combineOrders(judged.ab.verdict, judged.ba.verdict);
+      outcome = combined.outcome;
+      judge = llmName;
+      reason = `${combined.reason}; ab: ${judged.ab.reason}; ba: ${judged.ba.reason}`;
     } else if (p.reference === undefined) {
       outcome = 'skip';
       judge = 'none';
@@ -153,7 +174,8 @@ export async function runEvaluation(engine: LocalEngine, run: EvaluateRun): Prom
     return { ...wtl, policyScore, baselineScore, scoreGain: policyScore - baselineScore, kl: mean(own.map((p) => p.kl)), klPerToken: tokens > 0 ? own.reduce((a, p) => a + p.kl, 0) / tokens : 0, pairs: own.length };
   };
   const bySubdomain = Object.fromEntries(Object.entries(tally.bySubdomain).map(([s, wtl]) => [s, summarize(pairs.filter((p) => p.subdomain === s), wtl)]));
-  return { judge: run.human && run.human.size > 0 ? 'human where given, else reference-f1' : 'reference-f1', pairs, overall: summarize(pairs, tally.overall), bySubdomain };
+  const base = run.judge ? llmName : 'reference-f1';
+  return { judge: run.human && run.human.size > 0 ? `human where given, else ${base}` : base, pairs, overall: summarize(pairs, tally.overall), bySubdomain };
 }
 
 /** The pairs for annotators: CSV (RFC 4180 quoting) and JSONL, one row per prompt, with an empty `verdict` column. */

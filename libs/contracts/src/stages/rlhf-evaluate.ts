@@ -23,6 +23,15 @@ export const RlhfEvaluatePayload = stageJob({
   temperature: z.number().min(0).default(0),
   /** The reference judge's tie band on the difference of character-bigram F1. */
   tieMargin: z.number().min(0).max(1).default(0.02),
+  /**
+   * `reference`: the reference judge (one machine, no model). `llm`: MT-Bench's pairwise judge over an
+   * OpenAI-compatible endpoint (`judgeBaseUrl`, `judgeModel`, the API key from the environment
+   * variable `judgeApiKeyEnv`, never logged).
+   */
+  judge: z.enum(['reference', 'llm']).default('reference'),
+  judgeBaseUrl: z.string().url().optional(),
+  judgeModel: z.string().min(1).optional(),
+  judgeApiKeyEnv: z.string().min(1).optional(),
   /** The KL bound (nats per response, policy vs reference, on the policy's own responses) the round must stay under. */
   maxKl: z.number().positive().default(5),
   seed: z.number().int().nonnegative().default(1),
@@ -40,7 +49,10 @@ export const rlhfEvaluatePlan = defineStagePlan({
     prompts: { description: 'held-out prompts with reference answers (e.g. sft/held-out.jsonl)', artifact: 'held-out.jsonl' },
     human: { description: 'annotators\' verdicts, JSONL {id, verdict: win|tie|loss}', optional: true },
   },
-  params: z.object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), max_kl: z.coerce.number().positive(), seed: param.int() }).partial().strict(),
+  params: z
+    .object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), max_kl: z.coerce.number().positive(), seed: param.int(), judge: z.enum(['reference', 'llm']), judge_base_url: z.string().url(), judge_model: z.string().min(1), judge_api_key_env: z.string().min(1) })
+    .partial()
+    .strict(),
   paramPaths: { maxTokens: 'max_tokens', tieMargin: 'tie_margin' },
   build: ({ runId, inputs, params: p }) => {
     const humanKey = inputs.maybe('human');
@@ -56,6 +68,10 @@ export const rlhfEvaluatePlan = defineStagePlan({
       ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
       ...(p.tie_margin !== undefined ? { tieMargin: p.tie_margin } : {}),
       ...(p.max_kl !== undefined ? { maxKl: p.max_kl } : {}),
+      ...(p.judge ? { judge: p.judge } : {}),
+      ...(p.judge_base_url ? { judgeBaseUrl: p.judge_base_url } : {}),
+      ...(p.judge_model ? { judgeModel: p.judge_model } : {}),
+      ...(p.judge_api_key_env ? { judgeApiKeyEnv: p.judge_api_key_env } : {}),
       ...(p.seed !== undefined ? { seed: p.seed } : {}),
     };
   },
