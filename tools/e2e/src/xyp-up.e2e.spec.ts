@@ -110,7 +110,7 @@ describe('xyp up', () => {
     const runId = /^run (run-\S+): completed$/m.exec(stdout)?.[1];
     expect(runId, stdout).toBeDefined();
     expect(stdout).toContain('  corpus.bucket: committed');
-    for (const id of ['corpus.bucket#byte', 'cpt', 'sft', 'eval#cpt', 'eval#sft', 'reward.prepare', 'reward.train#finetune-s3', 'reward.train#bt-only-s1', 'reward.evaluate']) expect(stdout).toContain(`  ${id}: committed`);
+    for (const id of ['corpus.bucket#byte', 'cpt', 'sft', 'eval#cpt', 'eval#sft', 'reward.prepare', 'reward.train#finetune-s3', 'reward.train#bt-only-s1', 'reward.evaluate', 'rlhf.ci-filter', 'rlhf.ppo#round-1', 'rlhf.evaluate#round-1', 'rlhf.improve#round-1']) expect(stdout).toContain(`  ${id}: committed`);
     const html = join(up.dir, 'reports', `${runId}.html`);
     expect(stdout).toContain(`report: ${html}\n`);
     expect(stdout).toContain(`        ${join(up.dir, 'reports', `${runId}.md`)}\n`);
