@@ -4,6 +4,6 @@ export * from './ci-filter';
 export * from './evaluate';
 export * from './ppo';
 export * from './improve';
-export * from './stages';
+export * from './stage-runs';
 export * from './loop';
 export * from './llm-judge';

@@ -11,6 +11,7 @@ import { registerBenchPacking } from './commands/bench-packing';
 import { registerBenchReward } from './commands/bench-reward';
 import { registerBenchRlhf } from './commands/bench-rlhf';
 import { registerRewardScore } from './commands/reward-score';
+import { registerRlhf } from './commands/rlhf';
 import { registerReward } from './commands/reward';
 import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
@@ -39,6 +40,7 @@ const reward = program.command('reward').description('The UFRM reward model: tra
 registerReward(reward);
 registerRewardScore(reward);
 registerEval(program);
+registerRlhf(program);
 registerServe(program);
 registerTrain(program);
 
