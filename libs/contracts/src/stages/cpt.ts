@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture } from '../training-jobs';
-import { PerCategoryChange, architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
+import { PerCategoryChange, architectureFromParams, architectureParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * cpt: continued pretraining of the policy on the corpus stage's packed shards with the dynamic data
@@ -57,10 +57,7 @@ export const cptPlan = defineStagePlan({
       batch_size: param.positiveInt(),
       lr: z.coerce.number().positive(),
       seed: param.int(),
-      layers: param.positiveInt(),
-      width: param.positiveInt(),
-      heads: param.positiveInt(),
-      context: param.positiveInt(),
+      ...architectureParams(),
       buckets: param.intList(),
       validation_fraction: z.coerce.number().min(0).lt(1),
       validation_rows: param.positiveInt(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture, UfrmWeights } from '../training-jobs';
-import { architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
+import { architectureFromParams, architectureParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * reward.train: one UFRM reward-model training job (seed 三). The recipe runs it as instances: phase 1
@@ -59,10 +59,7 @@ export const rewardTrainPlan = defineStagePlan({
       steps: param.positiveInt(),
       batch_size: param.positiveInt(),
       lr: z.coerce.number().positive(),
-      layers: param.positiveInt(),
-      width: param.positiveInt(),
-      heads: param.positiveInt(),
-      context: param.positiveInt(),
+      ...architectureParams(),
       dropout: z.coerce.number().min(0).max(0.9),
       w_bt: z.coerce.number().nonnegative(),
       w_irl: z.coerce.number().nonnegative(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture } from '../training-jobs';
-import { PerCategoryChange, architectureFromParams, defineStagePlan, param, stageJob } from './stage-kit';
+import { PerCategoryChange, architectureFromParams, architectureParams, defineStagePlan, param, stageJob } from './stage-kit';
 
 /**
  * sft: supervised fine-tuning of the policy in epochs whose category ratios are re-set after each
@@ -60,10 +60,7 @@ export const sftPlan = defineStagePlan({
       batch_size: param.positiveInt(),
       lr: z.coerce.number().positive(),
       seed: param.int(),
-      layers: param.positiveInt(),
-      width: param.positiveInt(),
-      heads: param.positiveInt(),
-      context: param.positiveInt(),
+      ...architectureParams(),
     })
     .partial()
     .strict(),

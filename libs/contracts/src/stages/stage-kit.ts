@@ -154,6 +154,9 @@ export const param = {
     ]),
 };
 
+/** A stage's model-shape parameters (`layers`, `width`, `heads`, `context`), read by `architectureFromParams`. */
+export const architectureParams = () => ({ layers: param.positiveInt(), width: param.positiveInt(), heads: param.positiveInt(), context: param.positiveInt() });
+
 /** A model's shape from a stage's `layers`, `width`, `heads`, `context` params over the payload's defaults. */
 export function architectureFromParams<A extends { layers: number; width: number; heads: number; context: number }>(
   defaults: A,
