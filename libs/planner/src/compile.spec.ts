@@ -117,7 +117,7 @@ describe('run spec validation: each refusal names its field', () => {
         ],
       }),
     ).toEqual([
-      'loops[0].decide: corpus.bucket does not decide (its result says nothing about another round); deciding stages: corpus.mix',
+      'loops[0].decide: corpus.bucket does not decide (its result says nothing about another round); deciding stages: corpus.mix, rlhf.improve',
       'loops[1].body[0].inputs.weights: previous needs loops[1].after (what round 1 continues from), or previous|<instance>',
     ]);
     expect(refusal({ ...mixInputs, stages: [{ id: 'corpus.mix#round-2' }], loops: [{ name: 'round', max_rounds: 2, body: [{ stage: 'corpus.mix' }] }] })).toEqual([
