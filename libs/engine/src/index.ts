@@ -6,6 +6,8 @@ export * from './optim';
 export * from './train';
 export * from './step-loop';
 export * from './generate';
+// Teacher-forced scoring on the native addon (PPO's rollout scores); the rest of native.ts stays internal.
+export { nativeScore, type NativeScoreInput, type NativeScores } from './native';
 export * from './checkpoint';
 export * from './checkpoint-store';
 export * from './grad-check';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
-import { initParams, type Model } from './model';
-import { loadNativeBlas, nativeBlas, nativeDecoder, useNativeKernels } from './native';
+import { forwardHidden, initParams, lmLogits, valueHead, type Model, type ModelConfigInput } from './model';
+import { loadNativeBlas, nativeBlas, nativeDecoder, nativeScore, useNativeKernels } from './native';
 import { attention, gatherRows, gelu, rmsNorm, rotary, tokenNll } from './ops';
 import { AdamW } from './optim';
 import { lmLoss, type TokenBatch } from './train';
@@ -184,6 +184,80 @@ describe('native decoder and nucleus: argument checks', () => {
     expect(() => blas.nucleus(logits, new Float32Array(10) as unknown as Float64Array, new Float64Array(2), new Int32Array(10), new Int32Array(2), 2, 5)).toThrow(
       /wrong array type/,
     );
+    for (const p of Object.values(m.params)) p.dispose();
+  });
+});
+
+describe('native teacher-forced scoring', () => {
+  const maxDiff = (a: Float32Array, b: Float32Array | Int32Array | Uint8Array | ArrayLike<number>) => {
+    expect(a.length).toBe(b.length);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+    return m;
+  };
+  // 3 rows of 9 tokens; rows 1 and 2 left-padded by 2 and 5 (masked keys, positions from their first real token).
+  const [B, T] = [3, 9];
+  const pads = [0, 2, 5];
+  const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7 + 3) % 23);
+  const targets = Int32Array.from({ length: B * T }, (_, i) => (i * 5 + 1) % 23);
+  const positions = Int32Array.from({ length: B * T }, (_, n) => Math.max(0, (n % T) - pads[Math.floor(n / T)]));
+  const keyValid = Uint8Array.from({ length: B * T }, (_, n) => (n % T >= pads[Math.floor(n / T)] ? 1 : 0));
+  const starts = Int32Array.from(pads);
+
+  /** forwardHidden + lmLogits / tokenNll + valueHead: the TF.js reference. */
+  const reference = (m: Model, padded: boolean) =>
+    tf.tidy(() => {
+      const hidden = forwardHidden(m, { ids, batch: B, seq: T, ...(padded ? { positions, keyValid } : {}) });
+      const logp = tf.neg(tokenNll(lmLogits(m, hidden), tf.tensor1d(targets, 'int32'))).dataSync() as Float32Array;
+      const values = m.params.value_w ? (valueHead(m, hidden).dataSync() as Float32Array) : undefined;
+      return { logp, values };
+    });
+
+  const configs: ModelConfigInput[] = [
+    { vocabSize: 23, contextLength: 12, layers: 2, width: 16, heads: 2, valueHead: true },
+    { vocabSize: 23, contextLength: 12, layers: 1, width: 16, heads: 4, positions: 'learned', valueHead: true },
+  ];
+  configs.forEach((config, i) => {
+    it(`log-probabilities and values equal forwardHidden's, left padding and masks included (${config.positions ?? 'rotary'})`, (ctx) => {
+      if (typeof nativeBlas()?.score !== 'function') return ctx.skip();
+      const m = initParams(config, 7 + i);
+      // Larger weights than the init's, so that the positions, masks and heads matter.
+      for (const p of Object.values(m.params)) p.assign(tf.add(p, tf.mul(tf.randomNormal(p.shape, 0, 1, 'float32', 3 + i), 0.3)));
+      for (const padded of [false, true]) {
+        const got = nativeScore(m, { ids, targets, batch: B, seq: T, ...(padded ? { positions, starts } : {}) }, true);
+        expect(got).toBeDefined();
+        for (const want of [reference(m, padded), onWasm(() => reference(m, padded))]) {
+          expect(maxDiff(got!.logp, want.logp)).toBeLessThan(1e-4);
+          expect(maxDiff(got!.values!, want.values!)).toBeLessThan(1e-4);
+        }
+        // Without values only the log-probabilities.
+        const bare = nativeScore(m, { ids, targets, batch: B, seq: T, ...(padded ? { positions, starts } : {}) }, false);
+        expect(bare!.values).toBeUndefined();
+        expect(maxDiff(bare!.logp, got!.logp)).toBe(0);
+      }
+      for (const p of Object.values(m.params)) p.dispose();
+    });
+  });
+
+  it('is undefined without the heads asked for or the native kernels', (ctx) => {
+    if (typeof nativeBlas()?.score !== 'function') return ctx.skip();
+    const m = initParams({ vocabSize: 23, contextLength: 12, layers: 1, width: 8, heads: 2 }, 1);
+    const input = { ids, targets, batch: B, seq: T };
+    expect(nativeScore(m, input, true)).toBeUndefined();
+    expect(nativeScore(m, input, false)).toBeDefined();
+    onWasm(() => expect(nativeScore(m, input, false)).toBeUndefined());
+    // (An addon built before `score` lacks the function: `nativeScore` checks for it; the addon's exports are read-only, so it is not simulated here.)
+    for (const p of Object.values(m.params)) p.dispose();
+  });
+
+  it('throws instead of reading outside its arrays', (ctx) => {
+    if (typeof nativeBlas()?.score !== 'function') return ctx.skip();
+    const m = initParams({ vocabSize: 23, contextLength: 12, layers: 1, width: 8, heads: 2 }, 1);
+    const bad = Int32Array.from(targets);
+    bad[4] = 23;
+    expect(() => nativeScore(m, { ids, targets: bad, batch: B, seq: T }, false)).toThrow(/targets has an index outside/);
+    expect(() => nativeScore(m, { ids, targets, batch: B, seq: T, starts: Int32Array.of(0, 10, 0) }, false)).toThrow(/starts has an index outside/);
+    expect(() => nativeScore(m, { ids: ids.subarray(1), targets, batch: B, seq: T }, false)).toThrow(/must hold/);
     for (const p of Object.values(m.params)) p.dispose();
   });
 });

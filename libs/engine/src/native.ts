@@ -146,6 +146,25 @@ export interface NativeBlas {
     dims: Float64Array,
   ): void;
   /**
+   * Teacher-forced scoring (`nativeScore`; layouts in blas.c): the forward pass of `decode` over all T
+   * tokens per row without a KV cache (`dims` as decode's, past 0 and S = T), and for every token its
+   * log-probability of `targets` (log-softmax of the LM logits) and, when `values` is not empty, its
+   * value (`weights` then ends with value_w, value_b). Absent from an addon built before it.
+   */
+  score?(
+    heap: Float32Array,
+    weights: Float64Array,
+    scratch: Float32Array,
+    ids: Int32Array,
+    positions: Int32Array,
+    starts: Int32Array,
+    rope: Float32Array,
+    targets: Int32Array,
+    logp: Float32Array,
+    values: Float32Array,
+    dims: Float64Array,
+  ): void;
+  /**
    * The nucleus step of top-p sampling for each row (`nucleusCandidates` in generate.ts, same result):
    * `order[r, 0..counts[r])` the tokens sorted by p descending (ties by index), a prefix of that
    * order whose mass reaches `targets[r]`, or all V tokens.
@@ -519,6 +538,45 @@ export function nativeSumSquares(x: tf.Tensor): number {
 
 /** Attention scratch rows the decoder reserves, one per worker (`MAX_WORKERS` in blas.c). */
 const DECODE_WORKERS = 16;
+/** Rows of LM logits each scoring worker holds at a time (`SCORE_CHUNK` in blas.c). */
+const SCORE_CHUNK = 128;
+
+/** The tables of `rotaryHalfTables` (model.ts) for positions 0..P−1: cos `[P, Dh/2]`, then sin; empty for learned positions. */
+function ropeTables(config: Model['config']): Float32Array {
+  const { width: D, heads: H, contextLength: P, positions, ropeBase } = config;
+  const Dh = D / H;
+  const half = Dh / 2;
+  const rope = new Float32Array(positions === 'rotary' ? 2 * P * half : 0);
+  if (positions === 'rotary') {
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = p * Math.pow(ropeBase, (-2 * i) / Dh);
+        rope[p * half + i] = Math.cos(angle);
+        rope[(P + p) * half + i] = Math.sin(angle);
+      }
+    }
+  }
+  return rope;
+}
+
+/** The weights `decode` reads, in its order (blas.c `W_*`, `WL_*`). */
+function decoderWeightNames(config: Model['config']): string[] {
+  const names = ['tok_emb', config.positions === 'learned' ? 'pos_emb' : 'tok_emb', 'norm_f', 'lm_head'];
+  for (let l = 0; l < config.layers; l++) for (const n of ['norm1', 'wq', 'wk', 'wv', 'wo', 'norm2', 'w1', 'w2']) names.push(`layers.${l}.${n}`);
+  return names;
+}
+
+/**
+ * Heap indices of the named weights into `out`. Looked up on every call: another tensor may have been
+ * allocated (and the heap grown) since, or a variable reassigned.
+ */
+function lookUpWeights(backend: BackendWasm, model: Model, names: string[], out: Float64Array, who: string): void {
+  names.forEach((name, i) => {
+    const t = model.params[name];
+    if (!t || t.isDisposed || t.dtype !== 'float32') throw new Error(`${who}: weight ${name} is missing, disposed or not float32`);
+    out[i] = heapIndex(backend, t);
+  });
+}
 
 /**
  * The forward pass of sampling on the addon (`decode` in blas.c): every layer for the next tokens of
@@ -548,27 +606,14 @@ export class NativeDecoder {
     readonly slots: number,
     private readonly starts: Int32Array,
   ) {
-    const { layers, width: D, heads: H, vocabSize: V, contextLength: P, positions, ropeBase } = model.config;
+    const { layers, width: D, vocabSize: V, contextLength: P } = model.config;
     if (starts.length !== rows) throw new Error(`NativeDecoder: ${starts.length} starts for ${rows} rows`);
     if (slots > P) throw new Error(`NativeDecoder: ${slots} slots exceed the context of ${P}`);
     this.k = new Float32Array(layers * rows * slots * D);
     this.v = new Float32Array(layers * rows * slots * D);
     this.logits = new Float32Array(rows * V);
-    const Dh = D / H;
-    const half = Dh / 2;
-    // The tables of `rotaryHalfTables` (model.ts) for positions 0..P−1: cos, then sin.
-    this.rope = new Float32Array(positions === 'rotary' ? 2 * P * half : 0);
-    if (positions === 'rotary') {
-      for (let p = 0; p < P; p++) {
-        for (let i = 0; i < half; i++) {
-          const angle = p * Math.pow(ropeBase, (-2 * i) / Dh);
-          this.rope[p * half + i] = Math.cos(angle);
-          this.rope[(P + p) * half + i] = Math.sin(angle);
-        }
-      }
-    }
-    this.names = ['tok_emb', positions === 'learned' ? 'pos_emb' : 'tok_emb', 'norm_f', 'lm_head'];
-    for (let l = 0; l < layers; l++) for (const n of ['norm1', 'wq', 'wk', 'wv', 'wo', 'norm2', 'w1', 'w2']) this.names.push(`layers.${l}.${n}`);
+    this.rope = ropeTables(model.config);
+    this.names = decoderWeightNames(model.config);
     this.weights = new Float64Array(this.names.length);
   }
 
@@ -584,20 +629,74 @@ export class NativeDecoder {
     const F = mlpRatio * D;
     const need = this.rows * seq * (5 * D + F) + DECODE_WORKERS * this.slots;
     if (this.scratch.length < need) this.scratch = new Float32Array(need);
-    // The variables' places are looked up on every call: another tensor may have been allocated (and
-    // the heap grown) since, or a variable reassigned.
     const backend = tf.backend() as BackendWasm;
-    this.names.forEach((name, i) => {
-      const t = this.model.params[name];
-      if (!t || t.isDisposed || t.dtype !== 'float32') throw new Error(`NativeDecoder: weight ${name} is missing, disposed or not float32`);
-      this.weights[i] = heapIndex(backend, t);
-    });
+    lookUpWeights(backend, this.model, this.names, this.weights, 'NativeDecoder');
     const dims = Float64Array.of(layers, this.rows, seq, this.length, this.slots, D, H, F, V, normEps, P, this.model.config.positions === 'learned' ? 1 : 0);
     this.blas.decode(heapF32(backend), this.weights, this.k, this.v, this.scratch, ids, positions, this.starts, this.rope, this.logits, dims);
     this.length += seq;
     return this.logits;
   }
 }
+
+/** Teacher-forced input of `nativeScore`: `batch` rows of `seq` tokens, all `[batch·seq]` row-major. */
+export interface NativeScoreInput {
+  ids: Int32Array;
+  /** The token each position predicts (its log-probability is returned), `< V`. */
+  targets: Int32Array;
+  batch: number;
+  seq: number;
+  /** Position of every token (rotary angle or learned row); default 0..seq−1 in each row, as `forwardHidden`. */
+  positions?: Int32Array;
+  /** `[batch]`: the first position row b may attend (left padding before it, as `keyValid` 0 there); default 0. */
+  starts?: Int32Array;
+}
+
+/** Per token `[batch·seq]`: log π(target) at temperature 1 and, when asked for, the value head's value. */
+export interface NativeScores {
+  logp: Float32Array;
+  values?: Float32Array;
+}
+
+/**
+ * Teacher-forced scoring in one addon call (`score` in blas.c): for every position t of every row,
+ * `logp[t] = log softmax(lmLogits(h_t))[targets[t]]` and, with `withValues`, `values[t] = valueHead(h_t)`,
+ * h_t the final-norm hidden state of token t (as `forwardHidden` + `lmLogits` / `valueHead` and
+ * `tokenNll`; tested against them). No dropout, no KV cache kept, no `[N, V]` logits in JS.
+ * Undefined when the native kernels do not serve this backend, the addon lacks `score` (built before
+ * it), or the model lacks the heads asked for: the caller then takes the TF.js path.
+ */
+export function nativeScore(model: Model, input: NativeScoreInput, withValues: boolean): NativeScores | undefined {
+  const blas = nativeBlas();
+  if (!blas || typeof blas.score !== 'function' || tf.getBackend() !== 'wasm' || !model.params.lm_head) return undefined;
+  if (withValues && (!model.params.value_w || !model.params.value_b)) return undefined;
+  const { layers, width: D, heads: H, mlpRatio, vocabSize: V, contextLength: P, normEps } = model.config;
+  const { batch: B, seq: T } = input;
+  const N = B * T;
+  if (T > P) throw new Error(`nativeScore: sequence of ${T} exceeds the context of ${P}`);
+  if (input.ids.length !== N || input.targets.length !== N) throw new Error(`nativeScore: ids and targets must hold ${B} × ${T}`);
+  if (N === 0) return { logp: new Float32Array(0), values: withValues ? new Float32Array(0) : undefined };
+  const positions = input.positions ?? Int32Array.from({ length: N }, (_, n) => n % T);
+  const starts = input.starts ?? new Int32Array(B);
+  if (positions.length !== N || starts.length !== B) throw new Error(`nativeScore: positions must hold ${B} × ${T}, starts ${B}`);
+  const F = mlpRatio * D;
+  const names = decoderWeightNames(model.config);
+  if (withValues) names.push('value_w', 'value_b');
+  const weights = new Float64Array(names.length);
+  const logp = new Float32Array(N);
+  const values = new Float32Array(withValues ? N : 0);
+  const need = N * (5 * D + F) + DECODE_WORKERS * T + DECODE_WORKERS * (SCORE_CHUNK * V + T * T);
+  // Kept between calls (PPO scores the policy, then the reference, every round): allocating and
+  // zeroing megabytes per call costs a good part of the call itself.
+  if (scoreScratch.length < need) scoreScratch = new Float32Array(need);
+  const backend = tf.backend() as BackendWasm;
+  lookUpWeights(backend, model, names, weights, 'nativeScore');
+  const dims = Float64Array.of(layers, B, T, 0, T, D, H, F, V, normEps, P, model.config.positions === 'learned' ? 1 : 0);
+  blas.score(heapF32(backend), weights, scoreScratch, input.ids, positions, starts, ropeTables(model.config), input.targets, logp, values, dims);
+  return { logp, values: withValues ? values : undefined };
+}
+
+/** `nativeScore`'s scratch, grown to the largest call so far. */
+let scoreScratch = new Float32Array(0);
 
 /**
  * A `NativeDecoder` for `rows` rows of up to `slots` tokens when the native kernels serve this backend

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, Trainer, type Model, type ModelConfigInput } from '@xyp/engine';
+import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, nativeScore, Trainer, useNativeKernels, type Model, type ModelConfigInput } from '@xyp/engine';
 import { createRng, nextNormal } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { klK3 } from './kl';
-import { packRollouts, ppoLoss, ppoRound, scoreRollouts, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
+import { packRollouts, ppoLoss, ppoRound, scoreRollouts, scoreRolloutsTfjs, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
 
 beforeAll(async () => {
   await initBackend();
@@ -249,5 +249,52 @@ describe('finite-difference gradient checks of the PPO loss on a tiny model', ()
     // The value term does not depend on the LM head.
     const valueParams = Object.fromEntries(Object.entries(policy.params).filter(([name]) => name !== 'lm_head'));
     expectMatch(directionalGradientCheck(valueParams, () => ppoLoss(policy, mb, { clip, valueClip, valueCoef: 1 }).valueLoss, 20));
+  });
+});
+
+describe('scoreRollouts on the native addon', () => {
+  it('equals the TF.js forward pass (log-probabilities and values) on packed rollouts', (ctx) => {
+    const policy = initParams({ vocabSize: 16, contextLength: 16, layers: 2, width: 16, heads: 2, valueHead: true }, 21);
+    const rng = createRng(22);
+    for (const v of Object.values(policy.params)) {
+      const moved = tf.tidy(() => tf.add(v, tf.tensor(Float32Array.from({ length: v.size }, () => nextNormal(rng) * 0.3), v.shape)));
+      v.assign(moved);
+      moved.dispose();
+    }
+    const reference = cloneModel(policy);
+    const rollouts = packRollouts(
+      [[1, 2], [3], [4, 5, 6, 7]],
+      [
+        { prompt: 0, tokens: [3, 4, 5, 9] },
+        { prompt: 1, tokens: [7, 8] },
+        { prompt: 2, tokens: [9, 10, 1, 2, 15, 11] },
+        { prompt: 0, tokens: [6] },
+      ],
+    );
+    if (!nativeScore(policy, rollouts, true)) return ctx.skip();
+    const read = (f: () => { logp: tf.Tensor1D; values?: tf.Tensor1D }) =>
+      tf.tidy(() => {
+        const { logp, values } = f();
+        return { logp: logp.dataSync() as Float32Array, values: values?.dataSync() as Float32Array | undefined };
+      });
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+    const tfjs = read(() => scoreRolloutsTfjs(policy, rollouts, true));
+    const wasm = (() => {
+      const previous = useNativeKernels(false);
+      try {
+        return read(() => scoreRollouts(policy, rollouts, true));
+      } finally {
+        useNativeKernels(previous);
+      }
+    })();
+    const native = read(() => scoreRollouts(policy, rollouts, true));
+    for (const want of [tfjs, wasm]) {
+      expect(native.logp).toHaveLength(want.logp.length);
+      expect(maxDiff(native.logp, want.logp)).toBeLessThan(1e-4);
+      expect(maxDiff(native.values!, want.values!)).toBeLessThan(1e-4);
+    }
+    const ref = read(() => scoreRollouts(reference, rollouts, false));
+    expect(ref.values).toBeUndefined();
+    expect(maxDiff(ref.logp, read(() => scoreRolloutsTfjs(reference, rollouts, false)).logp)).toBeLessThan(1e-4);
   });
 });

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { checkRewardScores, type BatchReward } from '@xyp/contracts';
-import { forwardHidden, generateAsync, lmLogits, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Trainer } from '@xyp/engine';
+import { forwardHidden, generateAsync, lmLogits, nativeScore, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { KL_ESTIMATORS } from './kl';
@@ -135,8 +135,19 @@ export function packRollouts(prompts: number[][], samples: { prompt: number; tok
   return { ids, targets, mask, batch: R, seq: L };
 }
 
-/** Log-probabilities of the targets `[R·L]` and, with a value head, values `[R·L]`. */
+/**
+ * Log-probabilities of the targets `[R·L]` and, with a value head, values `[R·L]` (value t from token
+ * t's hidden state). Outside the gradient tape: on the native addon in one call (`nativeScore`) when it
+ * serves this backend, else one TF.js forward pass.
+ */
 export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
+  const native = nativeScore(model, { ids: r.ids, targets: r.targets, batch: r.batch, seq: r.seq }, withValues);
+  if (native) return { logp: tf.tensor1d(native.logp), values: native.values ? tf.tensor1d(native.values) : undefined };
+  return scoreRolloutsTfjs(model, r, withValues);
+}
+
+/** `scoreRollouts` on TF.js kernels (the fallback, and the reference the native path is tested against). */
+export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ids: r.ids, batch: r.batch, seq: r.seq });
   const logp = tf.neg(tokenNll(lmLogits(model, hidden), tf.tensor1d(r.targets, 'int32')));
   return { logp, values: withValues ? valueHead(model, hidden) : undefined };

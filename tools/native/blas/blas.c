@@ -1058,7 +1058,94 @@ typedef struct {
   int groups;
   float eps;
   bool learned;
+  /* Scoring (`score`): every position's log-probability of its target, and value when values is set. */
+  const int32_t* targets;
+  float *logp, *values;
 } decode_t;
+
+/* Rows of LM logits one scoring worker holds at a time. */
+#define SCORE_CHUNK 128
+
+/* A scoring worker's scratch (after the M·(5D + F) + 16·S of decoding): SCORE_CHUNK·V logits, then S·S attention weights. */
+static float* score_scratch(const decode_t* c, int worker) {
+  return c->scratch + c->B * c->T * (5 * c->D + c->F) + MAX_WORKERS * c->S + (int64_t)worker * (SCORE_CHUNK * c->V + c->S * c->S);
+}
+
+/*
+ * Scoring attention for rows b0..b1−1 (all T tokens of each, from slot 0, no cache): per row and head,
+ * A = scale · q·kᵀ `[T, T]` and o = softmax(A + mask)·v by sgemm, query t seeing keys [starts[b], t];
+ * a query with no visible key attends to every key with equal weight (as the −1e9 bias of TF.js).
+ * q, k, v, o: the group's `[rows, D]` matrices, row b's tokens from (b − b0)·T.
+ */
+static void score_attention(const decode_t* c, const float* q, const float* k, const float* v, float* o, int64_t b0, int64_t b1, float* a) {
+  const int64_t T = c->T, D = c->D, dh = D / c->H;
+  const float scale = 1.0f / sqrtf((float)dh);
+  for (int64_t b = b0; b < b1; b++) {
+    const int64_t base = (b - b0) * T * D;
+    const int64_t start = c->starts[b];
+    for (int64_t h = 0; h < c->H; h++) {
+      const int64_t off = base + h * dh;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)T, (blasint)dh, scale, q + off, (blasint)D, k + off, (blasint)D, 0.0f, a,
+                  (blasint)T);
+      for (int64_t t = 0; t < T; t++) {
+        float* ar = a + t * T;
+        if (start > t) {
+          for (int64_t j = 0; j < T; j++) ar[j] = 1.0f / (float)T;
+          continue;
+        }
+        float max = -FLT_MAX;
+        for (int64_t j = start; j <= t; j++) max = ar[j] > max ? ar[j] : max;
+        float sum = 0;
+        for (int64_t j = 0; j < start; j++) ar[j] = 0;
+        for (int64_t j = start; j <= t; j++) {
+          ar[j] = expf(ar[j] - max);
+          sum += ar[j];
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t j = start; j <= t; j++) ar[j] *= inv;
+        for (int64_t j = t + 1; j < T; j++) ar[j] = 0;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)dh, (blasint)T, 1.0f, a, (blasint)T, v + off, (blasint)D, 0.0f, o + off,
+                  (blasint)D);
+    }
+  }
+}
+
+/*
+ * Scoring, after the last layer, for the group's `rows` tokens from token m0 (x their residual
+ * stream): h = RMSNorm(x)·norm_f (into hn), then per token logp = z[t] − logsumexp(z) with
+ * z = h·lm_head (SCORE_CHUNK tokens at a time, never all [rows, V]), and value = h·value_w + value_b.
+ */
+static void score_rows(const decode_t* c, const float* x, float* hn, int64_t m0, int64_t rows, int worker) {
+  const int64_t D = c->D, V = c->V;
+  const float* lm = c->heap + (int64_t)c->w[W_HEAD];
+  rms_norm_rows(x, c->heap + (int64_t)c->w[W_NORM_F], hn, rows, D, c->eps);
+  float* z = score_scratch(c, worker);
+  for (int64_t r0 = 0; r0 < rows; r0 += SCORE_CHUNK) {
+    const int64_t n = rows - r0 < SCORE_CHUNK ? rows - r0 : SCORE_CHUNK;
+    sgemm_nn(n, V, D, hn + r0 * D, lm, 0.0f, z);
+    for (int64_t i = 0; i < n; i++) {
+      const float* zr = z + i * V;
+      float max = zr[0];
+      for (int64_t j = 1; j < V; j++) max = zr[j] > max ? zr[j] : max;
+      float sum = 0;
+      for (int64_t j = 0; j < V; j++) sum += expf(zr[j] - max);
+      const int64_t m = m0 + r0 + i;
+      c->logp[m] = -(max + logf(sum) - zr[c->targets[m]]);
+    }
+  }
+  if (c->values) {
+    const int64_t wl = W_LAYER0 + WL_COUNT * c->layers;
+    const float* vw = c->heap + (int64_t)c->w[wl];
+    const float vb = c->heap[(int64_t)c->w[wl + 1]];
+    for (int64_t i = 0; i < rows; i++) {
+      const float* h = hn + i * D;
+      float s = 0;
+      for (int64_t j = 0; j < D; j++) s += h[j] * vw[j];
+      c->values[m0 + i] = s + vb;
+    }
+  }
+}
 
 /*
  * Rows [B·g/groups, B·(g+1)/groups) through every layer: rows do not interact while decoding, so each
@@ -1090,8 +1177,8 @@ static void decode_group(void* ctx, int64_t g, int worker) {
   }
   for (int64_t l = 0; l < c->layers; l++) {
     const int64_t wl = W_LAYER0 + WL_COUNT * l;
-    float* kc = c->kcache + l * c->B * S * D;
-    float* vc = c->vcache + l * c->B * S * D;
+    float* kc = c->logp ? NULL : c->kcache + l * c->B * S * D; /* scoring keeps no cache */
+    float* vc = c->logp ? NULL : c->vcache + l * c->B * S * D;
     rms_norm_rows(x, W(wl + WL_NORM1), h, rows, D, c->eps);
     sgemm_nn(rows, D, D, h, W(wl + WL_Q), 0.0f, q);
     sgemm_nn(rows, D, D, h, W(wl + WL_K), 0.0f, k);
@@ -1100,20 +1187,27 @@ static void decode_group(void* ctx, int64_t g, int worker) {
       rotary_positions(q, positions, c->cosT, c->sinT, rows, H, dh);
       rotary_positions(k, positions, c->cosT, c->sinT, rows, H, dh);
     }
-    for (int64_t b = b0; b < b1; b++) {
-      memcpy(kc + (b * S + c->past) * D, k + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
-      memcpy(vc + (b * S + c->past) * D, v + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
+    if (c->logp) score_attention(c, q, k, v, h, b0, b1, score_scratch(c, worker) + SCORE_CHUNK * c->V);
+    else {
+      for (int64_t b = b0; b < b1; b++) {
+        memcpy(kc + (b * S + c->past) * D, k + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
+        memcpy(vc + (b * S + c->past) * D, v + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
+      }
+      /* Row b's queries and outputs at rows (b − b0)·T.. of the group's q and h. */
+      const decode_attention_t a = {.q = q - m0 * D, .kc = kc, .vc = vc, .o = h - m0 * D, .scores = scores, .starts = c->starts, .T = T, .past = c->past, .S = S,
+                                    .D = D, .H = H, .dh = dh, .scale = 1.0f / sqrtf((float)dh)};
+      for (int64_t b = b0; b < b1; b++)
+        for (int64_t hd = 0; hd < H; hd++) decode_attention_head(&a, b, hd);
     }
-    /* Row b's queries and outputs at rows (b − b0)·T.. of the group's q and h. */
-    const decode_attention_t a = {.q = q - m0 * D, .kc = kc, .vc = vc, .o = h - m0 * D, .scores = scores, .starts = c->starts, .T = T, .past = c->past, .S = S,
-                                  .D = D, .H = H, .dh = dh, .scale = 1.0f / sqrtf((float)dh)};
-    for (int64_t b = b0; b < b1; b++)
-      for (int64_t hd = 0; hd < H; hd++) decode_attention_head(&a, b, hd);
     sgemm_nn(rows, D, D, h, W(wl + WL_O), 1.0f, x);
     rms_norm_rows(x, W(wl + WL_NORM2), h, rows, D, c->eps);
     sgemm_nn(rows, F, D, h, W(wl + WL_1), 0.0f, u);
     for (int64_t j = 0; j < rows * F; j++) u[j] = u[j] / (1.0f + expf(-1.702f * u[j]));
     sgemm_nn(rows, D, F, u, W(wl + WL_2), 1.0f, x);
+  }
+  if (c->logp) {
+    score_rows(c, x, q, m0, rows, worker);
+    return;
   }
   /* The last new token of each row: final norm (into the group's first rows of q), then the LM head. */
   for (int64_t b = b0; b < b1; b++) rms_norm_rows(x + ((b - b0) * T + T - 1) * D, W(W_NORM_F), q + (b - b0) * D, 1, D, c->eps);
@@ -1147,30 +1241,37 @@ static void decode_group(void* ctx, int64_t g, int worker) {
  * DECODE_ROWS_PER_THREAD tokens each); every product runs on single-threaded OpenBLAS, whose own
  * threads cost more than they give on products this thin.
  */
-static napi_value Decode(napi_env env, napi_callback_info info) {
+static napi_value decode_or_score(napi_env env, napi_callback_info info, bool scoring) {
+  const size_t want = 11;
   size_t argc = 11;
   napi_value argv[11];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 11) {
-    napi_throw_type_error(env, NULL, "xyp_blas: decode takes 11 arguments");
+  if (argc != want) {
+    napi_throw_type_error(env, NULL, scoring ? "xyp_blas: score takes 11 arguments" : "xyp_blas: decode takes 11 arguments");
     return NULL;
   }
   F32 heap;
   double *w, *dims;
-  float *kcache, *vcache, *scratch, *rope, *logits;
-  int32_t *ids, *positions, *starts;
-  size_t nW, nK, nV, nScratch, nIds, nPos, nStarts, nRope, nLogits, nDims;
+  float *kcache = NULL, *vcache = NULL, *scratch, *rope, *logits = NULL, *logp = NULL, *values = NULL;
+  int32_t *ids, *positions, *starts, *targets = NULL;
+  size_t nW, nK = 0, nV = 0, nScratch, nIds, nPos, nStarts, nRope, nLogits = 0, nDims, nTargets = 0, nLogp = 0, nValues = 0;
+  /* decode: heap, weights, kcache, vcache, scratch, ids, ...; score: heap, weights, scratch, ids, ... (no cache). */
+  const int a = scoring ? 2 : 4;
   if (!get_f32(env, argv[0], &heap, "heap") || !get_typed(env, argv[1], napi_float64_array, (void**)&w, &nW, "weights") ||
-      !get_typed(env, argv[2], napi_float32_array, (void**)&kcache, &nK, "kcache") ||
-      !get_typed(env, argv[3], napi_float32_array, (void**)&vcache, &nV, "vcache") ||
-      !get_typed(env, argv[4], napi_float32_array, (void**)&scratch, &nScratch, "scratch") ||
-      !get_typed(env, argv[5], napi_int32_array, (void**)&ids, &nIds, "ids") ||
-      !get_typed(env, argv[6], napi_int32_array, (void**)&positions, &nPos, "positions") ||
-      !get_typed(env, argv[7], napi_int32_array, (void**)&starts, &nStarts, "starts") ||
-      !get_typed(env, argv[8], napi_float32_array, (void**)&rope, &nRope, "rope") ||
-      !get_typed(env, argv[9], napi_float32_array, (void**)&logits, &nLogits, "logits") ||
+      (!scoring && (!get_typed(env, argv[2], napi_float32_array, (void**)&kcache, &nK, "kcache") ||
+                    !get_typed(env, argv[3], napi_float32_array, (void**)&vcache, &nV, "vcache"))) ||
+      !get_typed(env, argv[a], napi_float32_array, (void**)&scratch, &nScratch, "scratch") ||
+      !get_typed(env, argv[a + 1], napi_int32_array, (void**)&ids, &nIds, "ids") ||
+      !get_typed(env, argv[a + 2], napi_int32_array, (void**)&positions, &nPos, "positions") ||
+      !get_typed(env, argv[a + 3], napi_int32_array, (void**)&starts, &nStarts, "starts") ||
+      !get_typed(env, argv[a + 4], napi_float32_array, (void**)&rope, &nRope, "rope") ||
+      (!scoring && !get_typed(env, argv[9], napi_float32_array, (void**)&logits, &nLogits, "logits")) ||
+      (scoring && (!get_typed(env, argv[7], napi_int32_array, (void**)&targets, &nTargets, "targets") ||
+                   !get_typed(env, argv[8], napi_float32_array, (void**)&logp, &nLogp, "logp") ||
+                   !get_typed(env, argv[9], napi_float32_array, (void**)&values, &nValues, "values"))) ||
       !get_typed(env, argv[10], napi_float64_array, (void**)&dims, &nDims, "dims"))
     return NULL;
+  if (scoring && nValues == 0) values = NULL; /* no value head wanted */
   if (nDims != DEC_DIMS) {
     napi_throw_range_error(env, NULL, "xyp_blas: decode dims must hold 12 numbers");
     return NULL;
@@ -1199,17 +1300,27 @@ static napi_value Decode(napi_env env, napi_callback_info info) {
                 .F = (int64_t)dims[DEC_F],
                 .V = (int64_t)dims[DEC_V],
                 .eps = (float)dims[DEC_EPS],
-                .learned = dims[DEC_LEARNED] != 0};
+                .learned = dims[DEC_LEARNED] != 0,
+                .targets = targets,
+                .logp = logp,
+                .values = values};
   const int64_t layers = c.layers, B = c.B, T = c.T, S = c.S, D = c.D, H = c.H, F = c.F, V = c.V, P = (int64_t)dims[DEC_P], M = B * T;
   if (B == 0 || T == 0 || H == 0 || D % H != 0 || (D / H) % 2 != 0 || c.past + T > S) {
     napi_throw_range_error(env, NULL, "xyp_blas: decode needs B, T, H > 0, D divisible by H into even head widths, past + T <= S");
     return NULL;
   }
   const int64_t half = D / H / 2;
-  if (too_short(env, nW, (double)(W_LAYER0 + WL_COUNT * layers), "weights") || too_short(env, nK, (double)(layers * B * S * D), "kcache") ||
-      too_short(env, nV, (double)(layers * B * S * D), "vcache") || too_short(env, nScratch, (double)(M * (5 * D + F) + MAX_WORKERS * S), "scratch") ||
+  if (scoring && (c.past != 0 || S != T)) {
+    napi_throw_range_error(env, NULL, "xyp_blas: score needs past = 0 and S = T");
+    return NULL;
+  }
+  const double scoreScratch = scoring ? (double)(MAX_WORKERS * (SCORE_CHUNK * V + S * S)) : 0;
+  if (too_short(env, nW, (double)(W_LAYER0 + WL_COUNT * layers + (values ? 2 : 0)), "weights") ||
+      (!scoring && (too_short(env, nK, (double)(layers * B * S * D), "kcache") || too_short(env, nV, (double)(layers * B * S * D), "vcache"))) ||
+      too_short(env, nScratch, (double)(M * (5 * D + F) + MAX_WORKERS * S) + scoreScratch, "scratch") ||
       too_short(env, nIds, (double)M, "ids") || too_short(env, nPos, (double)M, "positions") || too_short(env, nStarts, (double)B, "starts") ||
-      (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || too_short(env, nLogits, (double)(B * V), "logits"))
+      (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || (!scoring && too_short(env, nLogits, (double)(B * V), "logits")) ||
+      (scoring && (too_short(env, nTargets, (double)M, "targets") || too_short(env, nLogp, (double)M, "logp") || (values && too_short(env, nValues, (double)M, "values")))))
     return NULL;
   /* Every weight inside the heap. */
   if (!region(env, &heap, w[W_TOK], (double)(V * D), "tok_emb") || (c.learned && !region(env, &heap, w[W_POS], (double)(P * D), "pos_emb")) ||
@@ -1221,6 +1332,11 @@ static napi_value Decode(napi_env env, napi_callback_info info) {
     for (int j = 0; j < WL_COUNT; j++)
       if (!region(env, &heap, wl[j], sizes[j], "layer weight")) return NULL;
   }
+  if (values) {
+    const double* wv = w + W_LAYER0 + WL_COUNT * layers;
+    if (!region(env, &heap, wv[0], (double)D, "value_w") || !region(env, &heap, wv[1], 1, "value_b")) return NULL;
+  }
+  if (scoring && !indices_in(env, targets, M, V, "targets")) return NULL;
   if (!indices_in(env, ids, M, V, "ids") || !indices_in(env, positions, M, P, "positions") || !indices_in(env, starts, B, S + 1, "starts")) return NULL;
   c.cosT = rope;
   c.sinT = rope + P * half;
@@ -1235,6 +1351,23 @@ static napi_value Decode(napi_env env, napi_callback_info info) {
   }
   return NULL;
 }
+
+static napi_value Decode(napi_env env, napi_callback_info info) { return decode_or_score(env, info, false); }
+
+/*
+ * score(heap, weights, scratch, ids, positions, starts, rope, targets, logp, values, dims)
+ *
+ * Teacher-forced scoring: the forward pass of `decode` over the T tokens of each of B rows, without a
+ * KV cache (dims: past 0, S = T; attention by sgemm per row and head, `score_attention`), and for
+ * every token m < B·T, from its final-norm hidden state h:
+ *   logp[m] = log softmax(h·lm_head)[targets[m]]   (temperature 1; the [B·T, V] logits are never stored,
+ *             SCORE_CHUNK rows per worker at a time)
+ *   values[m] = h·value_w + value_b   when `values` is not empty; then `weights` holds two more heap
+ *             indices after the layers': value_w [D], value_b [1]
+ * Other arguments as `decode`'s; targets Int32Array [B·T] (< V), logp and values Float32Array [B·T]
+ * (values may be empty), scratch at least M·(5D + F) + 16·S + 16·(SCORE_CHUNK·V + S·S) floats.
+ */
+static napi_value Score(napi_env env, napi_callback_info info) { return decode_or_score(env, info, true); }
 
 /* ---- top-p: the nucleus order of `sampleToken` (libs/engine/src/generate.ts), row by row ---- */
 
@@ -1460,6 +1593,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"adamwInPlace", NULL, AdamWInPlace, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
+      {"score", NULL, Score, NULL, NULL, NULL, napi_default, NULL},
       {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
