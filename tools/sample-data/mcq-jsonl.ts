@@ -4,4 +4,4 @@ import { readMcqData } from '@xyp/policy-eval';
 const data = readMcqData('data/sample/mcq');
 const lines = data.questions.map((q) => JSON.stringify({ subject: q.subject, id: q.id, question: q.question, A: q.options[0], B: q.options[1], C: q.options[2], D: q.options[3], answer: q.answer }));
 writeFileSync('data/sample/mcq.jsonl', lines.join('\n') + '\n');
-console.log(lines.length, data.rejects.length);
+process.stderr.write(`wrote ${lines.length} questions to data/sample/mcq.jsonl (${data.rejects.length} rows rejected)\n`);
