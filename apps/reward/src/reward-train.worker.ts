@@ -1,10 +1,9 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
 
 /**
@@ -30,8 +29,8 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
     const objects: Record<string, string> = { 'train.jsonl': payload.pairsKey, ...(payload.heldOutKey ? { 'held-out.jsonl': payload.heldOutKey } : {}) };
     const job = await withLocalCopies(context.store, objects, (paths) =>
-      engine
-        .trainRewardModel(
+      failForGoodIf(() =>
+        engine.trainRewardModel(
           {
             runId: payload.runId,
             stage,
@@ -49,12 +48,10 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
             data: { jsonl: paths['train.jsonl'], ...(paths['held-out.jsonl'] ? { heldOut: paths['held-out.jsonl'] } : {}) },
           },
           { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
-        )
-        .catch((error: unknown) => {
-          // A spec or data problem does not go away on retry.
-          if (error instanceof Error && /spec: |:\d+: /.test(error.message)) throw new UnrecoverableError(error.message);
-          throw error;
-        }),
+        ),
+        // A spec or data problem does not go away on retry.
+        (error) => error instanceof Error && /spec: |:\d+: /.test(error.message),
+      ),
     );
     if (job.engine !== 'local') throw new Error('reward.train: the local engine returned a cluster job');
     return {

@@ -1,12 +1,11 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { ciFilterStage, readRlhfPrompts } from '@xyp/rlhf-stages';
 import { RLHF_ENGINE_BACKEND, isInputError, type RlhfEngineBackend } from './engine-options';
-import { failInputForGood, putStageFiles } from './stage-files';
+import { putStageFiles } from './stage-files';
 
 /**
  * rlhf.ci-filter: the confidence-interval filter of the finance prompts (`ciFilterStage` of
@@ -31,7 +30,7 @@ export class RlhfCiFilterWorker extends StageWorker<'rlhf.ci-filter'> {
     return withLocalCopies(context.store, { 'prompts.jsonl': payload.promptsKey }, async (paths) => {
       const read = await readRlhfPrompts(paths['prompts.jsonl'], { subdomainPrefix: payload.subdomainPrefix });
       const engine = new LocalEngine({ store: context.store, backend: this.backend });
-      const out = await failInputForGood(
+      const out = await failForGoodIf(
         () =>
           ciFilterStage(engine, {
             policy,
@@ -44,7 +43,6 @@ export class RlhfCiFilterWorker extends StageWorker<'rlhf.ci-filter'> {
             onProgress: (done, total, what) => context.progress(done, total, what, 'sampling and scoring'),
           }),
         (error) => isInputError(error),
-        UnrecoverableError,
       );
       context.log(`kept ${out.result.kept} of ${out.result.prompts} prompts`);
       return { result: out.result, artifacts: await putStageFiles(context, payload.runId, instanceId(this.stage, context.instance), out.files) };

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { evaluateStage, parseHumanVerdicts, readRlhfPrompts } from '@xyp/rlhf-stages';
 import { RLHF_ENGINE_BACKEND, isInputError, type RlhfEngineBackend } from './engine-options';
-import { failInputForGood, putStageFiles } from './stage-files';
+import { putStageFiles } from './stage-files';
 
 /**
  * rlhf.evaluate: the round's policy against the SFT model on held-out prompts (`evaluateStage` of
@@ -33,7 +32,7 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
     const objects: Record<string, string> = { 'prompts.jsonl': payload.promptsKey, ...(payload.humanKey ? { 'human.jsonl': payload.humanKey } : {}) };
     return withLocalCopies(context.store, objects, async (paths) => {
       const engine = new LocalEngine({ store: context.store, backend: this.backend });
-      const { out, result, files } = await failInputForGood(
+      const { out, result, files } = await failForGoodIf(
         async () =>
           evaluateStage(engine, {
             policy,
@@ -49,7 +48,6 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
             onProgress: (done, total, what) => context.progress(done, total, 'phases', what),
           }),
         (error) => isInputError(error) || (error instanceof Error && /^human:\d+: |judge/.test(error.message)),
-        UnrecoverableError,
       );
       context.log(`judge ${out.judge}: win ${out.overall.win}, tie ${out.overall.tie}, loss ${out.overall.loss}, skip ${out.overall.skip}; UFRM gain ${out.overall.scoreGain.toFixed(4)}, KL ${out.overall.kl.toFixed(3)}${result.klWithinBound ? '' : ` above the bound ${payload.maxKl}`}`);
       return { result, artifacts: await putStageFiles(context, payload.runId, instanceId(this.stage, context.instance), files) };

@@ -1,13 +1,12 @@
 import { dirname } from 'node:path';
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import { CHECKPOINT_RESULT_KIND, instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine, stageJobControl } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { ppoStage, readRlhfPrompts, readRoundRatios } from '@xyp/rlhf-stages';
 import { RLHF_ENGINE_BACKEND, isInputError, type RlhfEngineBackend } from './engine-options';
-import { failInputForGood, putStageFiles } from './stage-files';
+import { putStageFiles } from './stage-files';
 
 /**
  * rlhf.ppo: a PEI round's PPO (`ppoStage` of `@xyp/rlhf-stages` over `LocalEngine.runPpo`) from the
@@ -32,14 +31,13 @@ export class RlhfPpoWorker extends StageWorker<'rlhf.ppo'> {
     const reference = (await checkpointOf(context.store, payload.referenceManifestKey, 'reference')).checkpoint;
     const rewardModel = (await checkpointOf(context.store, payload.rewardManifestKey, 'reward')).checkpoint;
     const ratiosText = (await context.store.getObject(payload.ratiosKey)).toString('utf8');
-    const { ratios, kl } = await failInputForGood(async () => readRoundRatios(ratiosText, 'ratios'), () => true, UnrecoverableError);
+    const { ratios, kl } = await failForGoodIf(async () => readRoundRatios(ratiosText, 'ratios'), () => true);
     return withLocalCopies(context.store, { 'prompts.jsonl': payload.promptsKey }, async (paths) => {
       const read = await readRlhfPrompts(paths['prompts.jsonl'], { subdomainPrefix: '' });
       const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
-      const out = await failInputForGood(
+      const out = await failForGoodIf(
         () => ppoStage(engine, { runId: payload.runId, stage, policy, reference, rewardModel, prompts: read.prompts, ratios, kl, settings: payload, workDir: dirname(paths['prompts.jsonl']), control: stageJobControl(context) }),
         (error) => isInputError(error) || (error instanceof Error && /ratios: |prompts: /.test(error.message)),
-        UnrecoverableError,
       );
       const { job } = out;
       return {

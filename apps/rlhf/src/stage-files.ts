@@ -12,13 +12,3 @@ export async function putStageFiles(context: StageContext, runId: string, stage:
   }
   return entries;
 }
-
-/** Runs `work`; an error of the input (`isInput`) fails the stage for good. */
-export async function failInputForGood<T>(work: () => Promise<T>, isInput: (error: unknown) => boolean, Unrecoverable: new (message: string) => Error): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isInput(error)) throw new Unrecoverable(error instanceof Error ? error.message : String(error));
-    throw error;
-  }
-}

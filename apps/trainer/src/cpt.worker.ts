@@ -3,18 +3,8 @@ import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
 import { CHECKPOINT_RESULT_KIND, StageManifest, instanceId, splitInstanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageRuntime, StageWorker, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, readStageJson, type StageContext, type StageOutput } from '@xyp/queue';
 import { TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
-
-async function readJson(context: StageContext, key: string | undefined, slot: string): Promise<Record<string, unknown> | undefined> {
-  if (!key) return undefined;
-  const text = (await context.store.getObject(key)).toString('utf8');
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (error) {
-    throw new UnrecoverableError(`${slot}: ${key} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
 
 /**
  * cpt: continued pretraining with the data mixture in the loop (`LocalEngine.trainCausalLm` with
@@ -37,11 +27,11 @@ export class CptWorker extends StageWorker<'cpt'> {
     const shards = StageManifest.parse(JSON.parse((await context.store.getObject(payload.shardsManifestKey)).toString('utf8')));
     if (splitInstanceId(shards.stage).stage !== 'corpus.bucket') throw new UnrecoverableError(`shards: ${instanceId(shards.stage, shards.instance)} is not a corpus.bucket stage`);
     const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
-    const weights = await readJson(context, payload.weightsKey, 'weights');
-    const config = await readJson(context, payload.configKey, 'config');
+    const weights = payload.weightsKey ? await readStageJson<Record<string, number>>(context.store, payload.weightsKey, 'weights') : undefined;
+    const config = payload.configKey ? await readStageJson<Record<string, unknown>>(context.store, payload.configKey, 'config') : undefined;
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
-    const job = await engine
-      .trainCausalLm(
+    const job = await failForGoodIf(() =>
+      engine.trainCausalLm(
         {
           runId: payload.runId,
           stage: instanceId(this.stage, context.instance),
@@ -54,7 +44,7 @@ export class CptWorker extends StageWorker<'cpt'> {
           data: { shards: { source: `${shards.runId}/${instanceId(shards.stage, shards.instance)}`, buckets: payload.buckets } },
           mixture: {
             stages: payload.stages,
-            weights: weights as Record<string, number> | undefined,
+            weights,
             config: config ?? {},
             validationFraction: payload.validationFraction,
             validationRows: payload.validationRows,
@@ -63,11 +53,9 @@ export class CptWorker extends StageWorker<'cpt'> {
           },
         },
         resumable(context),
-      )
-      .catch((error: unknown) => {
-        if (isInputError(error)) throw new UnrecoverableError(error.message);
-        throw error;
-      });
+      ),
+      isInputError,
+    );
     if (job.engine !== 'local') throw new Error('cpt: the local engine returned a cluster job');
     const r = job.manifest.result as { validation: Record<string, { before: number; after: number; change: number }>; weights: { first: Record<string, number>; next: Record<string, number> } };
     return {

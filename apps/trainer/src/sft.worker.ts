@@ -2,21 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { UnrecoverableError } from 'bullmq';
 import { CHECKPOINT_RESULT_KIND, instanceId, type ArtifactEntry, type ParsedPayloadOf } from '@xyp/contracts';
 import { LocalEngine } from '@xyp/local-engine';
-import { StageFailedError, StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { StageFailedError, StageRuntime, StageWorker, checkpointOf, failForGoodIf, readStageJson, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { SFT_FILES, ingestSft, writeSftCollections } from '@xyp/training-data';
 import { TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
-
-async function json(context: StageContext, key: string | undefined, slot: string): Promise<Record<string, unknown> | undefined> {
-  if (!key) return undefined;
-  try {
-    return JSON.parse((await context.store.getObject(key)).toString('utf8')) as Record<string, unknown>;
-  } catch (error) {
-    throw new UnrecoverableError(`${slot}: ${key} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
 
 /**
  * sft: validates the conversations (rejects with line numbers), splits them by prompt hash into
@@ -39,8 +29,8 @@ export class SftWorker extends StageWorker<'sft'> {
   protected async execute(payload: ParsedPayloadOf<'sft'>, context: StageContext): Promise<StageOutput<'sft'>> {
     const stage = instanceId(this.stage, context.instance);
     const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
-    const ratios = await json(context, payload.ratiosKey, 'ratios');
-    const config = await json(context, payload.configKey, 'config');
+    const ratios = payload.ratiosKey ? await readStageJson<Record<string, number>>(context.store, payload.ratiosKey, 'ratios') : undefined;
+    const config = payload.configKey ? await readStageJson<Record<string, unknown>>(context.store, payload.configKey, 'config') : undefined;
     const objects: Record<string, string> = { 'input.jsonl': payload.dataKey, ...(payload.heldOutKey ? { 'given-held-out.jsonl': payload.heldOutKey } : {}) };
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
     return withLocalCopies(context.store, objects, async (paths) => {
@@ -60,8 +50,8 @@ export class SftWorker extends StageWorker<'sft'> {
         const given = await ingestSft(paths['given-held-out.jsonl'], { heldOutFraction: 0, source: 'held_out' });
         heldOut = (await writeSftCollections(given, join(dir, 'given'))).train;
       }
-      const job = await engine
-        .trainSft(
+      const job = await failForGoodIf(() =>
+        engine.trainSft(
           {
             runId: payload.runId,
             stage,
@@ -71,14 +61,12 @@ export class SftWorker extends StageWorker<'sft'> {
             architecture: payload.architecture,
             optimizer: { lr: payload.lr, warmupSteps: 5, weightDecay: 0.1, clipNorm: 1 },
             data: { jsonl: files.train, heldOut },
-            epochs: { count: payload.epochs, examplesPerEpoch: payload.examplesPerEpoch, ratios: ratios as Record<string, number> | undefined, config: config ?? {} },
+            epochs: { count: payload.epochs, examplesPerEpoch: payload.examplesPerEpoch, ratios, config: config ?? {} },
           },
           resumable(context),
-        )
-        .catch((error: unknown) => {
-          if (isInputError(error)) throw new UnrecoverableError(error.message);
-          throw error;
-        });
+        ),
+        isInputError,
+      );
       if (job.engine !== 'local') throw new Error('sft: the local engine returned a cluster job');
       const r = job.manifest.result as { heldOut: Record<string, { before: number; after: number; change: number }>; ratios: { first: Record<string, number>; last: Record<string, number> } };
       return {

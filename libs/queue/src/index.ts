@@ -11,3 +11,4 @@ export * from './queue.module';
 export * from './unavailable-stage';
 export { withLocalCopies } from './local-copies';
 export { checkpointOf } from './checkpoint-of';
+export { failForGoodIf, readStageJson } from './stage-inputs';
