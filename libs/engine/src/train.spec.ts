@@ -4,7 +4,7 @@ import { initBackend, useNativeKernels } from './backend';
 import { MemorySink, loadTrainer, saveTrainer } from './checkpoint';
 import { disposeModel, forwardHidden, initParams, lmLogits } from './model';
 import { ByteTokenizer } from './tokenizer';
-import { Trainer, cptBatch, lmLoss, packDocuments, sftBatch, trainCpt, trainSft, weightedTokenLoss, type SftExample } from './train';
+import { Trainer, addCategoryNll, categoryMeans, cptBatch, lmLoss, packDocuments, sftBatch, trainCpt, trainSft, weightedTokenLoss, type SftExample, type SftLogState } from './train';
 
 beforeAll(async () => {
   await initBackend();
@@ -180,5 +180,21 @@ describe('CPT and SFT batches', () => {
     expect(Array.from(cut.ids)).toEqual(sequence.slice(1, 7));
     expect(Array.from(cut.targets)).toEqual(sequence.slice(2, 8));
     expect(Array.from(cut.weights)).toEqual([0, 0, 0, 1, 1, 1]);
+  });
+});
+
+describe('per-category loss sums', () => {
+  it('adds only counted positions, row by row, and averages per counted position', () => {
+    const sums: SftLogState = {};
+    // Rows of 3: weights [1 0 1 | 0 1 1], NLL [1 2 3 | 4 5 6].
+    addCategoryNll(sums, ['a', 'b'], { seq: 3, weights: Float32Array.from([1, 0, 1, 0, 1, 1]) }, [1, 2, 3, 4, 5, 6]);
+    expect(sums).toEqual({ a: { nll: 4, tokens: 2 }, b: { nll: 11, tokens: 2 } });
+    addCategoryNll(sums, ['a', 'c'], { seq: 3, weights: Float32Array.from([0, 0, 1, 0, 0, 0]) }, [9, 9, 2, 9, 9, 9]);
+    expect(sums.a).toEqual({ nll: 6, tokens: 3 });
+    // c has no counted position: no mean for it.
+    expect(categoryMeans(sums)).toEqual([
+      { category: 'a', loss: 2, tokens: 3 },
+      { category: 'b', loss: 5.5, tokens: 2 },
+    ]);
   });
 });

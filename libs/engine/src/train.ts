@@ -216,6 +216,31 @@ export function sftBatch(examples: SftExample[], tokenizer: ByteTokenizer, T: nu
  */
 export type SftLogState = Record<string, { nll: number; tokens: number }>;
 
+/**
+ * Adds row b's counted positions of a batch to the sums of `categories[b]`: `nll += Σ_t w_t·ℓ_t`,
+ * `tokens += Σ_t w_t` (`nll` the per-position NLL `[B·T]` of the batch, `w` its loss weights).
+ */
+export function addCategoryNll(sums: SftLogState, categories: readonly string[], batch: Pick<TokenBatch, 'weights' | 'seq'>, nll: ArrayLike<number>): void {
+  const T = batch.seq;
+  categories.forEach((category, b) => {
+    const acc = sums[category] ?? { nll: 0, tokens: 0 };
+    for (let t = 0; t < T; t++) {
+      const w = batch.weights[b * T + t];
+      acc.nll += w * nll[b * T + t];
+      acc.tokens += w;
+    }
+    sums[category] = acc;
+  });
+}
+
+/** Mean NLL per counted position of every category with counted positions, sorted by category. */
+export function categoryMeans(sums: Readonly<SftLogState>): { category: string; loss: number; tokens: number }[] {
+  return Object.entries(sums)
+    .filter(([, a]) => a.tokens > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([category, a]) => ({ category, loss: a.nll / a.tokens, tokens: a.tokens }));
+}
+
 export interface SftOptions extends LoopControl {
   /** Steps to run now (a resumed trainer runs the steps it has left). */
   steps: number;
@@ -245,22 +270,12 @@ export async function trainSft(
     const batch = sftBatch(picked, tokenizer, options.seq);
     const result = trainer.trainStep((seed) => {
       const { loss, nll } = lmLoss(trainer.model, batch, seed);
-      const values = nll.dataSync();
-      batch.categories.forEach((category, b) => {
-        const acc = sums[category] ?? { nll: 0, tokens: 0 };
-        for (let t = 0; t < batch.seq; t++) {
-          const w = batch.weights[b * batch.seq + t];
-          acc.nll += w * values[b * batch.seq + t];
-          acc.tokens += w;
-        }
-        sums[category] = acc;
-      });
+      addCategoryNll(sums, batch.categories, batch, nll.dataSync());
       return loss;
     });
     if (result.step % options.logEvery === 0) {
-      for (const [category, acc] of Object.entries(sums).sort(([a], [b]) => a.localeCompare(b))) {
-        if (acc.tokens === 0) continue;
-        const line = { step: result.step, category, loss: acc.nll / acc.tokens, tokens: acc.tokens };
+      for (const mean of categoryMeans(sums)) {
+        const line = { step: result.step, ...mean };
         log.push(line);
         options.onLog?.(line);
       }

@@ -22,11 +22,12 @@
  * Everything the loop needs to go on after a crash is in `CptMixtureState`: the stage, the weights,
  * the lines so far and the partial sums; the stage's plan is recomputed from (seed, stage, weights).
  */
-import { batchNll, cptBatch, lmLoss, runStepLoop, type LoopControl, type StepResult, type Trainer } from '@xyp/engine';
+import { addCategoryNll, batchNll, categoryMeans, cptBatch, lmLoss, runStepLoop, type SftLogState, type LoopControl, type StepResult, type Trainer } from '@xyp/engine';
 import { nextMixture, planSampling, type IndexedDocument, type LossReportLine, type MixtureConfigInput, type SamplingPlan } from '@xyp/mixture';
 import { createRng, deriveSeed, shuffleInPlace } from '@xyp/random';
 import type { CategoryRows } from '@xyp/training-data';
 import { lineChart } from '@xyp/charts';
+import { firstToLastLoss } from './category-loss';
 
 /** One loss point of a category: `train` (since the category's previous line) or `validation`. */
 export interface CategoryLossPoint {
@@ -127,26 +128,19 @@ export function validationSample(rows: CategoryRows, perCategory: number, seed: 
 /** Mean NLL per category over the sampled validation rows, `batchSize` rows a forward pass. */
 export function validationLoss(trainer: Trainer, rows: CategoryRows, sample: Record<string, number[]>, batchSize: number, step: number): CategoryLossPoint[] {
   const points: CategoryLossPoint[] = [];
+  const sums: SftLogState = {};
   for (const [category, list] of Object.entries(sample)) {
-    let nll = 0;
-    let tokens = 0;
     for (let i = 0; i < list.length; i += batchSize) {
       const batch = cptBatch(rows, list.slice(i, i + batchSize));
-      const values = batchNll(trainer.model, batch);
-      for (let n = 0; n < values.length; n++) {
-        nll += batch.weights[n] * values[n];
-        tokens += batch.weights[n];
-      }
+      addCategoryNll(sums, new Array<string>(batch.batch).fill(category), batch, batchNll(trainer.model, batch));
     }
-    if (tokens > 0) points.push({ kind: 'validation', step, category, loss: nll / tokens, tokens });
   }
+  for (const mean of categoryMeans(sums)) points.push({ kind: 'validation', step, ...mean });
   return points;
 }
 
 function flushTrainLines(state: CptMixtureState, step: number): void {
-  for (const [category, acc] of Object.entries(state.sums).sort(([a], [b]) => a.localeCompare(b))) {
-    if (acc.tokens > 0) state.lines.push({ kind: 'train', step, category, loss: acc.nll / acc.tokens, tokens: acc.tokens });
-  }
+  for (const mean of categoryMeans(state.sums)) state.lines.push({ kind: 'train', step, ...mean });
   state.sums = {};
 }
 
@@ -172,17 +166,7 @@ export async function trainCptMixture(trainer: Trainer, rows: CategoryRows, opti
       const batch = cptBatch(rows, pick);
       const result = trainer.trainStep((seed) => {
         const { loss, nll } = lmLoss(trainer.model, batch, seed);
-        const values = nll.dataSync();
-        pick.forEach((row, b) => {
-          const category = rows.categories[rows.rowCategory[row]];
-          const acc = state.sums[category] ?? { nll: 0, tokens: 0 };
-          for (let t = 0; t < batch.seq; t++) {
-            const w = batch.weights[b * batch.seq + t];
-            acc.nll += w * values[b * batch.seq + t];
-            acc.tokens += w;
-          }
-          state.sums[category] = acc;
-        });
+        addCategoryNll(state.sums, pick.map((row) => rows.categories[rows.rowCategory[row]]), batch, nll.dataSync());
         return loss;
       });
       if (result.step % options.logEvery === 0 || result.step === to) flushTrainLines(state, result.step);
@@ -215,15 +199,7 @@ export async function trainCptMixture(trainer: Trainer, rows: CategoryRows, opti
 
 /** Per-category validation loss at the first and the last evaluation. */
 export function validationSummary(lines: readonly CategoryLossPoint[]): Record<string, { before: number; after: number; change: number }> {
-  const out: Record<string, { before: number; after: number; change: number }> = {};
-  const points = lines.filter((l) => l.kind === 'validation');
-  for (const category of [...new Set(points.map((p) => p.category))].sort()) {
-    const own = points.filter((p) => p.category === category);
-    const before = own[0].loss;
-    const after = own[own.length - 1].loss;
-    out[category] = { before, after, change: after - before };
-  }
-  return out;
+  return firstToLastLoss(lines.filter((l) => l.kind === 'validation'));
 }
 
 /** PNGs of a CPT mixture job: weights per stage, validation and training loss per category. */

@@ -378,10 +378,10 @@ export class LocalEngine implements TrainingEngine {
         const final = result.state;
         const lastDecision = final.stages[final.stages.length - 1]?.decision?.weights;
         await sink.put('category-loss.jsonl', encoder.encode(final.lines.map((l) => JSON.stringify(l)).join('\n') + '\n'));
-        await sink.put('mixture.json', encoder.encode(`${JSON.stringify({ stages: final.stages, config: mixture.config, validation: validationSummary(final.lines) }, null, 2)}\n`));
+        const validation = validationSummary(final.lines);
+        await sink.put('mixture.json', encoder.encode(`${JSON.stringify({ stages: final.stages, config: mixture.config, validation }, null, 2)}\n`));
         await sink.put('weights.json', encoder.encode(`${JSON.stringify(lastDecision ?? final.weights, null, 2)}\n`));
         for (const [name, png] of Object.entries(cptMixtureCharts(final, 'CPT'))) await sink.put(name, png);
-        const validation = validationSummary(final.lines);
         const metrics = {
           steps: trainer.step,
           initialLoss: session.initialLoss,

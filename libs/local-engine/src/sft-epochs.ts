@@ -15,10 +15,11 @@
  * `nextSftRatios` of `@xyp/mixture` re-sets the ratios from the training lines of every epoch so
  * far, with the held-out lines for its over-fitting test.
  */
-import { batchNll, lmLoss, runStepLoop, sftBatch, type ByteTokenizer, type LoopControl, type SftExample, type StepResult, type Trainer } from '@xyp/engine';
+import { addCategoryNll, batchNll, categoryMeans, lmLoss, runStepLoop, sftBatch, type SftLogState, type ByteTokenizer, type LoopControl, type SftExample, type StepResult, type Trainer } from '@xyp/engine';
 import { allocateTokens, nextSftRatios, type LossReportLine, type MixtureConfigInput } from '@xyp/mixture';
 import { createRng, deriveSeed, shuffleInPlace } from '@xyp/random';
 import { lineChart } from '@xyp/charts';
+import { firstToLastLoss } from './category-loss';
 
 export interface SftEpochLoss {
   kind: 'train' | 'held-out';
@@ -110,20 +111,12 @@ export function planEpoch(examples: readonly SftExample[], ratios: Record<string
 
 /** Mean NLL per assistant token per category over `examples` (no dropout, no gradients). */
 export function sftCategoryLoss(trainer: Trainer, tokenizer: ByteTokenizer, examples: readonly SftExample[], seq: number, batchSize: number): Record<string, { loss: number; tokens: number }> {
-  const sums: Record<string, { nll: number; tokens: number }> = {};
+  const sums: SftLogState = {};
   for (let i = 0; i < examples.length; i += batchSize) {
     const batch = sftBatch(examples.slice(i, i + batchSize), tokenizer, seq);
-    const values = batchNll(trainer.model, batch);
-    batch.categories.forEach((category, b) => {
-      const acc = sums[category] ?? { nll: 0, tokens: 0 };
-      for (let t = 0; t < seq; t++) {
-        acc.nll += batch.weights[b * seq + t] * values[b * seq + t];
-        acc.tokens += batch.weights[b * seq + t];
-      }
-      sums[category] = acc;
-    });
+    addCategoryNll(sums, batch.categories, batch, batchNll(trainer.model, batch));
   }
-  return Object.fromEntries(Object.entries(sums).filter(([, a]) => a.tokens > 0).map(([c, a]) => [c, { loss: a.nll / a.tokens, tokens: a.tokens }]));
+  return Object.fromEntries(categoryMeans(sums).map(({ category, loss, tokens }) => [category, { loss, tokens }]));
 }
 
 function heldOutLines(trainer: Trainer, tokenizer: ByteTokenizer, heldOut: readonly SftExample[], options: SftEpochOptions, epoch: number): SftEpochLoss[] {
@@ -170,24 +163,14 @@ export async function trainSftEpochs(
       const batch = sftBatch(picked, tokenizer, options.seq);
       const result = trainer.trainStep((seed) => {
         const { loss, nll } = lmLoss(trainer.model, batch, seed);
-        const values = nll.dataSync();
-        batch.categories.forEach((category, b) => {
-          const acc = state.sums[category] ?? { nll: 0, tokens: 0 };
-          for (let t = 0; t < batch.seq; t++) {
-            acc.nll += batch.weights[b * batch.seq + t] * values[b * batch.seq + t];
-            acc.tokens += batch.weights[b * batch.seq + t];
-          }
-          state.sums[category] = acc;
-        });
+        addCategoryNll(state.sums, batch.categories, batch, nll.dataSync());
         return loss;
       });
       return { result, tokens: batch.batch * batch.seq };
     });
     done.push(...run);
     if (trainer.step < to) return { state, steps: done };
-    for (const [category, acc] of Object.entries(state.sums).sort(([a], [b]) => a.localeCompare(b))) {
-      if (acc.tokens > 0) state.lines.push({ kind: 'train', epoch: e, category, loss: acc.nll / acc.tokens, tokens: acc.tokens });
-    }
+    for (const mean of categoryMeans(state.sums)) state.lines.push({ kind: 'train', epoch: e, ...mean });
     state.sums = {};
     if (heldOut.length > 0) state.lines.push(...heldOutLines(trainer, tokenizer, heldOut, options, e));
     const record: SftEpochRecord = { epoch: e, fromStep: from, toStep: to, ratios: { ...state.ratios }, draws: plan.draws, upsampled: plan.upsampled };
@@ -211,13 +194,7 @@ export async function trainSftEpochs(
 
 /** Per-category held-out loss before the first epoch and after the last. */
 export function heldOutSummary(lines: readonly SftEpochLoss[]): Record<string, { before: number; after: number; change: number }> {
-  const out: Record<string, { before: number; after: number; change: number }> = {};
-  const points = lines.filter((l) => l.kind === 'held-out');
-  for (const category of [...new Set(points.map((p) => p.category))].sort()) {
-    const own = points.filter((p) => p.category === category);
-    out[category] = { before: own[0].loss, after: own[own.length - 1].loss, change: own[own.length - 1].loss - own[0].loss };
-  }
-  return out;
+  return firstToLastLoss(lines.filter((l) => l.kind === 'held-out'));
 }
 
 /** PNGs of an SFT job: ratios per epoch, training and held-out loss per category per epoch. */
