@@ -6,7 +6,7 @@
  */
 import type { TextReward } from '@xyp/contracts';
 import type { LocalEngine } from '@xyp/local-engine';
-import { ciFilter, quantileType7, sampleStd, type CiFilterConfigInput, type CiFilterResult } from '@xyp/rlhf';
+import { ciFilter, mean, quantileType7, sampleStd, type CiFilterConfigInput, type CiFilterResult } from '@xyp/rlhf';
 import { lineChart } from '@xyp/charts';
 import type { RlhfPrompt } from './prompts';
 
@@ -77,11 +77,8 @@ function histogram(values: readonly number[], lo: number, hi: number, bins: numb
 
 /** PNGs of the filter: the distribution of prompt means and of prompt stds, per subdomain. */
 export function ciFilterCharts(scored: CiFilterOutput['scored']): Record<string, Uint8Array> {
-  const stats = scored.map((s) => {
-    const m = s.scores.reduce((a, b) => a + b, 0) / Math.max(1, s.scores.length);
-    const v = s.scores.length > 1 ? s.scores.reduce((a, b) => a + (b - m) ** 2, 0) / (s.scores.length - 1) : 0;
-    return { subdomain: s.subdomain, mean: m, std: Math.sqrt(v) };
-  });
+  // The statistics `ciFilter` judges by (a prompt without two scores is drawn at 0).
+  const stats = scored.map((s) => ({ subdomain: s.subdomain, mean: s.scores.length > 0 ? mean(s.scores) : 0, std: s.scores.length > 1 ? sampleStd(s.scores) : 0 }));
   const subdomains = [...new Set(stats.map((s) => s.subdomain))].sort();
   const chart = (key: 'mean' | 'std', title: string, xLabel: string) => {
     const all = stats.map((s) => s[key]).filter(Number.isFinite);

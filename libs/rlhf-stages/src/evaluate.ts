@@ -15,7 +15,7 @@
  */
 import type { TextReward } from '@xyp/contracts';
 import type { LocalEngine, openPolicyScorer } from '@xyp/local-engine';
-import { combineOrders, winTieLoss, type PairOutcome, type WinTieLoss } from '@xyp/rlhf';
+import { combineOrders, mean, winTieLoss, type PairOutcome, type WinTieLoss } from '@xyp/rlhf';
 import type { RlhfPrompt } from './prompts';
 import { referenceVerdict } from './reference-judge';
 import type { PairJudge } from './llm-judge';
@@ -81,7 +81,6 @@ export interface EvaluationOutput {
 }
 
 const CHUNK = 16;
-const mean = (xs: readonly number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 
 async function respond(engine: LocalEngine, checkpoint: string, prompts: readonly RlhfPrompt[], run: EvaluateRun): Promise<string[]> {
   const out: string[] = [];

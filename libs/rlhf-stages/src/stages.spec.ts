@@ -143,9 +143,9 @@ describe('runEvaluation on tiny engine checkpoints', () => {
   const store = new LocalDirectoryStore(join(dir, 'store'));
   beforeAll(async () => {
     await initBackend();
-    for (const [id, valueHead] of [['tiny/engine.lm', false], ['tiny/engine.rm', true]] as const) {
+    for (const [id, valueHead, seed] of [['tiny/engine.lm', false, 7], ['tiny/engine.rm', true, 7], ['other/engine.lm', false, 8]] as const) {
       const [runId, stage] = id.split('/');
-      const model = initParams({ vocabSize: 260, contextLength: 64, layers: 1, width: 16, heads: 2, lmHead: !valueHead, valueHead }, 7);
+      const model = initParams({ vocabSize: 260, contextLength: 64, layers: 1, width: 16, heads: 2, lmHead: !valueHead, valueHead }, seed);
       const sink = new ArtifactStoreSink(store, runId, stage);
       await saveModel(sink, model);
       await store.commitManifest(checkpointManifest(sink));
@@ -183,6 +183,35 @@ describe('runEvaluation on tiny engine checkpoints', () => {
       const exported = annotationExport(out.pairs);
       expect(exported.csv.split('\n')[0]).toBe('id,subdomain,prompt,reference,response_a_policy,response_b_sft,verdict');
       expect(exported.jsonl.trim().split('\n')).toHaveLength(3);
+    } finally {
+      reward.dispose();
+      policy.dispose();
+      reference.dispose();
+    }
+  });
+
+  it("measures the KL as Σ log π(policy) − log π(reference) over the policy's response, per response and per token", async () => {
+    const engine = new LocalEngine({ store });
+    const reward = await openTextReward('tiny/engine.rm', store);
+    const policy = await openPolicyScorer('other/engine.lm', store);
+    const reference = await openPolicyScorer('tiny/engine.lm', store);
+    try {
+      const prompts: RlhfPrompt[] = [
+        { id: 'p1', prompt: 'rate?', subdomain: 'finance.a', reference: 'five' },
+        { id: 'p2', prompt: 'yield?', subdomain: 'finance.a', reference: 'six' },
+      ];
+      const out = await runEvaluation(engine, { policy: 'other/engine.lm', baseline: 'tiny/engine.lm', policyScorer: policy.scorer, referenceScorer: reference.scorer, reward: reward.reward, prompts, maxTokens: 6, temperature: 0, seed: 1, tieMargin: 0.02 });
+      const conversations = out.pairs.map((p) => [
+        { role: 'user' as const, content: p.prompt },
+        { role: 'assistant' as const, content: p.policyResponse },
+      ]);
+      const lp = await policy.scorer.conversationLogLikelihood(conversations);
+      const lr = await reference.scorer.conversationLogLikelihood(conversations);
+      const kls = lp.map((l, i) => l.logLikelihood - lr[i].logLikelihood);
+      expect(out.pairs.map((p) => p.kl)).toEqual(kls);
+      expect(Math.abs(kls[0])).toBeGreaterThan(1e-3);
+      expect(out.overall.kl).toBeCloseTo((kls[0] + kls[1]) / 2, 9);
+      expect(out.overall.klPerToken).toBeCloseTo((kls[0] + kls[1]) / (lp[0].tokens + lp[1].tokens), 9);
     } finally {
       reward.dispose();
       policy.dispose();
