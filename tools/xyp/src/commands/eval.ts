@@ -16,16 +16,11 @@ import {
   type PolicyScorer,
 } from '@xyp/policy-eval';
 import { exitWithError, printResult, progress } from '../cli-output';
+import { intAtLeast } from '../flags';
 import { configuredBackend, configuredStore } from '../engine-runtime';
 
 /** Rejects shown in the printed result (all of them are in the written JSON report). */
 const SHOWN_REJECTS = 10;
-
-function int(flag: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer ≥ ${min}, got ${value}`);
-  return n;
-}
 
 /** `.xyp/eval/<timestamp>` (ISO time with `:` and `.` as `-`), or `--out`. */
 export function defaultOutDir(now = new Date()): string {
@@ -73,9 +68,9 @@ export async function runMcqEval(o: McqCommandOptions, deps: EvalDeps = {}) {
   if (o.mode !== 'loglik' && o.mode !== 'generate') throw new Error(`--mode must be loglik or generate, got ${o.mode}`);
   if (o.split !== undefined && o.split !== 'test' && o.split !== 'val') throw new Error(`--split must be test or val, got ${o.split}`);
   const mode = o.mode as McqMode;
-  const shots = int('shots', o.shots, 0);
-  const maxTokens = int('max-tokens', o.maxTokens, 1);
-  const batch = int('batch', o.batch, 1);
+  const shots = intAtLeast('shots', o.shots, 0);
+  const maxTokens = intAtLeast('max-tokens', o.maxTokens, 1);
+  const batch = intAtLeast('batch', o.batch, 1);
   const data = readMcqData(o.data, { split: o.split as 'test' | 'val' | undefined });
   log(`mcq: ${data.questions.length} questions (${data.split}) in ${new Set(data.questions.map((q) => q.subject)).size} subjects, ${data.dev.length} dev exemplars, ${data.rejects.length} rejected rows`);
   for (const r of data.rejects.slice(0, SHOWN_REJECTS)) log(`  rejected ${r.file}:${r.line}: ${r.reason}`);
@@ -114,7 +109,7 @@ export interface PplCommandOptions {
 /** `xyp eval ppl`: perplexity per category of a corpus or SFT JSONL; writes ppl.json/.md/.png. */
 export async function runPplEval(o: PplCommandOptions, deps: EvalDeps = {}) {
   const log = deps.log ?? progress;
-  const batch = int('batch', o.batch, 1);
+  const batch = intAtLeast('batch', o.batch, 1);
   const { records, rejects, lines } = readPerplexityRecords(o.data);
   log(`ppl: ${records.length} of ${lines} lines to score, ${rejects.length} rejected`);
   for (const r of rejects.slice(0, SHOWN_REJECTS)) log(`  rejected ${r.file}:${r.line}: ${r.reason}`);

@@ -33,7 +33,7 @@ import {
 import { ingestSft, writeSftCollections } from '@xyp/training-data';
 import type { ArtifactStore } from '@xyp/storage';
 import { exitWithError, printResult, progress } from '../cli-output';
-import { fraction, positiveInt, positiveNumber } from '../flags';
+import { existingFile, fraction, intAtLeast, jsonFile, positiveInt, positiveNumber } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
 import { runCorpusBucket } from '../bench/corpus-run';
 import { alignmentOf, localEngine, preparePairs, readRecords, trainPhase, writeAlignmentReport, type PhaseSettings } from '../reward/reward-runs';
@@ -44,12 +44,6 @@ type LocalJob = Extract<EngineJob, { engine: 'local' }>;
 
 // ---------------------------------------------------------------------------------------------
 // Flags and files
-
-function nonNegativeInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < 0) throw new Error(`--${flag} must be an integer ≥ 0, got ${value}`);
-  return n;
-}
 
 function finite(flag: string, value: string): number {
   const n = Number(value);
@@ -89,35 +83,20 @@ function threshold(flag: string, absolute: string | undefined, q: string | undef
   return undefined;
 }
 
-function mustExist(flag: string, path: string): string {
-  const full = resolve(path);
-  if (!existsSync(full)) throw new Error(`--${flag}: file not found: ${path}`);
-  return full;
-}
-
-async function jsonFile(flag: string, path: string): Promise<unknown> {
-  const full = mustExist(flag, path);
-  try {
-    return JSON.parse(await readFile(full, 'utf8')) as unknown;
-  } catch (error) {
-    throw new Error(`--${flag} ${path}: not valid JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-  }
-}
-
 async function ratiosFile(flag: string, path: string): Promise<{ ratios: Record<string, number>; kl: number }> {
-  const full = mustExist(flag, path);
+  const full = existingFile(flag, path);
   return readRoundRatios(await readFile(full, 'utf8'), `--${flag} ${path}`);
 }
 
 async function promptsFile(flag: string, path: string, subdomainPrefix: string): Promise<ReadPrompts> {
-  const full = mustExist(flag, path);
+  const full = existingFile(flag, path);
   const read = await readRlhfPrompts(full, { subdomainPrefix });
   if (read.rejects.length > 0) progress(`--${flag} ${path}: ${read.rejects.length} of ${read.lines} lines rejected (first: line ${read.rejects[0].line}: ${read.rejects[0].reason})`);
   return read;
 }
 
 async function alignmentFile(flag: string, path: string, variant?: string): Promise<Record<string, number>> {
-  const value = await jsonFile(flag, path);
+  const value = jsonFile(flag, path);
   try {
     return alignmentRates(value, variant);
   } catch (error) {
@@ -372,7 +351,7 @@ export function registerRlhf(program: Command): void {
       try {
         const start = Date.now();
         const maxRounds = positiveInt('max-rounds', o.maxRounds);
-        const seed = nonNegativeInt('seed', o.seed);
+        const seed = intAtLeast('seed', o.seed, 0);
         const ppoRounds = o.ppoRounds === undefined ? undefined : positiveInt('ppo-rounds', o.ppoRounds);
         if (!o.sample) {
           if (!o.policy) throw new Error('--policy: required without --sample');
@@ -391,7 +370,7 @@ export function registerRlhf(program: Command): void {
           prompts: o.prompts ? await promptsFile('prompts', o.prompts, ci.subdomainPrefix) : undefined,
           evalPrompts: o.evalPrompts ? await promptsFile('eval-prompts', o.evalPrompts, ev.subdomainPrefix) : undefined,
           alignment: o.alignment ? await alignmentFile('alignment', o.alignment, im.alignmentVariant) : undefined,
-          human: o.human ? parseHumanVerdicts(await readFile(mustExist('human', o.human), 'utf8'), `--human ${o.human}`) : undefined,
+          human: o.human ? parseHumanVerdicts(await readFile(existingFile('human', o.human), 'utf8'), `--human ${o.human}`) : undefined,
         };
         const runId = o.runId ?? newRunId('rlhf');
         const out = resolve(o.out ?? join('.xyp', 'rlhf', runId));
@@ -516,7 +495,7 @@ export function registerRlhf(program: Command): void {
           keepFraction: o.keepFraction === undefined ? undefined : share('keep-fraction', o.keepFraction),
           subdomainPrefix: o.subdomainPrefix,
           klStart: o.klStart === undefined ? undefined : nonNegative('kl-start', o.klStart),
-          seed: o.seed === undefined ? undefined : nonNegativeInt('seed', o.seed),
+          seed: o.seed === undefined ? undefined : intAtLeast('seed', o.seed, 0),
         });
         const read = await promptsFile('prompts', o.prompts, settings.subdomainPrefix);
         const out = resolve(o.out ?? join('.xyp', 'rlhf', newRunId('rlhf'), 'rlhf.ci-filter'));
@@ -585,7 +564,7 @@ export function registerRlhf(program: Command): void {
           promptsPerRound: o.promptsPerRound === undefined ? undefined : positiveInt('prompts-per-round', o.promptsPerRound),
           samplesPerPrompt: o.samplesPerPrompt === undefined ? undefined : positiveInt('samples-per-prompt', o.samplesPerPrompt),
           maxTokens: o.maxTokens === undefined ? undefined : positiveInt('max-tokens', o.maxTokens),
-          seed: o.seed === undefined ? undefined : nonNegativeInt('seed', o.seed),
+          seed: o.seed === undefined ? undefined : intAtLeast('seed', o.seed, 0),
         });
         const used = await ratiosFile('ratios', o.ratios);
         const read = await promptsFile('prompts', o.prompts, '');
@@ -633,10 +612,10 @@ export function registerRlhf(program: Command): void {
           subdomainPrefix: o.subdomainPrefix,
           maxTokens: o.maxTokens === undefined ? undefined : positiveInt('max-tokens', o.maxTokens),
           tieMargin: o.tieMargin === undefined ? undefined : fraction('tie-margin', o.tieMargin),
-          seed: o.seed === undefined ? undefined : nonNegativeInt('seed', o.seed),
+          seed: o.seed === undefined ? undefined : intAtLeast('seed', o.seed, 0),
         });
         const read = await promptsFile('prompts', o.prompts, settings.subdomainPrefix);
-        const human = o.human ? parseHumanVerdicts(await readFile(mustExist('human', o.human), 'utf8'), `--human ${o.human}`) : undefined;
+        const human = o.human ? parseHumanVerdicts(await readFile(existingFile('human', o.human), 'utf8'), `--human ${o.human}`) : undefined;
         const out = resolve(o.out ?? join('.xyp', 'rlhf', newRunId('rlhf'), 'rlhf.evaluate'));
         const engine = engineFor(configuredStore());
         const r = await evaluateStage(engine, { policy: o.policy, baseline: o.baseline, reward: o.reward, read, source: `--prompts ${o.prompts}`, human, settings, judgeApiKey: judge.apiKey, backend: configuredBackend(), onProgress: (done, total, what) => progress(`rlhf.evaluate: ${done}/${total} ${what}`) });
@@ -666,13 +645,13 @@ export function registerRlhf(program: Command): void {
       try {
         const round = positiveInt('round', o.round);
         const settings = improveSettings({ alignmentVariant: o.alignmentVariant, maxRounds: o.maxRounds === undefined ? undefined : positiveInt('max-rounds', o.maxRounds) });
-        const evaluation = (await jsonFile('evaluation', o.evaluation)) as { bySubdomain?: unknown; overall?: unknown };
+        const evaluation = (jsonFile('evaluation', o.evaluation)) as { bySubdomain?: unknown; overall?: unknown };
         if (!evaluation || typeof evaluation.bySubdomain !== 'object' || typeof evaluation.overall !== 'object') throw new Error(`--evaluation ${o.evaluation}: no bySubdomain/overall (not an rlhf.evaluate evaluation.json)`);
         const used = await ratiosFile('ratios', o.ratios);
         const alignment = await alignmentFile('alignment', o.alignment, settings.alignmentVariant);
         let history: PeiHistory = [{ round: 0, ratios: used.ratios, kl: used.kl }];
         if (o.history) {
-          const h = await jsonFile('history', o.history);
+          const h = jsonFile('history', o.history);
           if (!Array.isArray(h)) throw new Error(`--history ${o.history}: not a JSON array (history.json of rlhf.ci-filter or rlhf.improve)`);
           history = h as PeiHistory;
         }

@@ -2,7 +2,7 @@
  * `xyp train cpt` and `xyp train sft`: the recipe's policy training with the data mixture in the
  * loop, on the local engine (progress on stderr, one JSON object with `--json`).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -12,7 +12,7 @@ import { renderCptMixturePlan } from '@xyp/cluster';
 import { LocalEngine, stageEnd } from '@xyp/local-engine';
 import { ingestSft, writeSftCollections } from '@xyp/training-data';
 import { exitWithError, printResult, progress } from '../cli-output';
-import { fraction, positiveInt as int, positiveNumber as positive } from '../flags';
+import { fraction, jsonObjectFile, positiveInt as int, positiveNumber as positive } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
 import { runCorpusBucket } from '../bench/corpus-run';
 
@@ -20,17 +20,6 @@ import { runCorpusBucket } from '../bench/corpus-run';
 const REPO = resolve(__dirname, '../../../..');
 export const SAMPLE_CORPUS = join(REPO, 'data/sample/corpus.jsonl');
 export const SAMPLE_SFT = join(REPO, 'data/sample/sft.jsonl');
-
-function jsonFile(flag: string, path: string): Record<string, unknown> {
-  if (!existsSync(path)) throw new Error(`--${flag}: file not found: ${path}`);
-  try {
-    const value = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
-    return value as Record<string, unknown>;
-  } catch (error) {
-    throw new Error(`--${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
 
 interface ModelOptions {
   steps?: string;
@@ -120,14 +109,14 @@ interface SftOptions extends ModelOptions {
 function clusterCpt(o: CptOptions): void {
   if (!o.dryRun) throw new Error('--engine cluster needs --dry-run: submitting jobs is not built; the manifests are printed instead');
   if (!o.split || !o.mountPrefix) throw new Error('--engine cluster needs --split (categories.json of `xyp corpus split-categories`) and --mount-prefix (its directory on the shared volume)');
-  const split = jsonFile('split', o.split) as Record<string, { buckets: Record<string, { tokens: number }> }>;
+  const split = jsonObjectFile('split', o.split) as Record<string, { buckets: Record<string, { tokens: number }> }>;
   const tokens: Record<string, number> = {};
   for (const [c, v] of Object.entries(split)) {
     const n = Object.values(v.buckets).reduce((sum, b) => sum + b.tokens, 0);
     if (n > 0) tokens[c] = n;
   }
   const total = Object.values(tokens).reduce((a, b) => a + b, 0);
-  const weights = o.weights ? (jsonFile('weights', o.weights) as Record<string, number>) : Object.fromEntries(Object.entries(tokens).map(([c, n]) => [c, n / total]));
+  const weights = o.weights ? (jsonObjectFile('weights', o.weights) as Record<string, number>) : Object.fromEntries(Object.entries(tokens).map(([c, n]) => [c, n / total]));
   const steps = int('steps', o.steps);
   const stages = int('stages', o.stages);
   const plan = renderCptMixturePlan(
@@ -193,8 +182,8 @@ export function registerTrainPolicy(train: Command): void {
         data: { shards: { source, buckets: o.buckets?.split(',').map((b) => int('buckets', b.trim())) } },
         mixture: {
           stages: int('stages', o.stages),
-          weights: o.weights ? (jsonFile('weights', o.weights) as Record<string, number>) : undefined,
-          config: o.mixtureConfig ? jsonFile('mixture-config', o.mixtureConfig) : {},
+          weights: o.weights ? (jsonObjectFile('weights', o.weights) as Record<string, number>) : undefined,
+          config: o.mixtureConfig ? jsonObjectFile('mixture-config', o.mixtureConfig) : {},
           validationFraction: fraction('validation-fraction', o.validationFraction),
           validationRows: int('validation-rows', o.validationRows),
           evalEvery: int('eval-every', o.evalEvery),
@@ -263,8 +252,8 @@ export function registerTrainPolicy(train: Command): void {
         epochs: {
           count: int('epochs', o.epochs),
           examplesPerEpoch: o.examplesPerEpoch === undefined ? undefined : int('examples-per-epoch', o.examplesPerEpoch),
-          ratios: o.ratios ? (jsonFile('ratios', o.ratios) as Record<string, number>) : undefined,
-          config: o.mixtureConfig ? jsonFile('mixture-config', o.mixtureConfig) : {},
+          ratios: o.ratios ? (jsonObjectFile('ratios', o.ratios) as Record<string, number>) : undefined,
+          config: o.mixtureConfig ? jsonObjectFile('mixture-config', o.mixtureConfig) : {},
         },
       };
       const engine = new LocalEngine({ store: () => configuredStore(), backend: configuredBackend(), onProgress: progress });
