@@ -87,7 +87,11 @@ export function countRatios(examples: readonly SftExample[]): Record<string, num
 /** The epoch's draws (indices into `examples`), in training order; see the module comment. */
 export function planEpoch(examples: readonly SftExample[], ratios: Record<string, number>, count: number, seed: number, epoch: number): { order: number[]; draws: Record<string, number>; upsampled: string[] } {
   const byCategory = new Map<string, number[]>();
-  examples.forEach((e, i) => byCategory.set(e.category, [...(byCategory.get(e.category) ?? []), i]));
+  examples.forEach((e, i) => {
+    const list = byCategory.get(e.category);
+    if (list) list.push(i);
+    else byCategory.set(e.category, [i]);
+  });
   const active = Object.fromEntries(Object.entries(ratios).filter(([, w]) => w > 0));
   for (const category of Object.keys(active)) if (!byCategory.has(category)) throw new Error(`SFT ratios: category ${category} has a ratio but no training conversations`);
   const counts = allocateTokens(active, count);
@@ -146,7 +150,11 @@ export async function trainSftEpochs(
     // Epoch 0, before training: the loss of up to TRAIN_SAMPLE conversations per category of the
     // training set (the reference the first decision compares epoch 1 with), and of the held-out set.
     const byCategory = new Map<string, SftExample[]>();
-    for (const e of train) if ((byCategory.get(e.category)?.length ?? 0) < TRAIN_SAMPLE) byCategory.set(e.category, [...(byCategory.get(e.category) ?? []), e]);
+    for (const e of train) {
+      const list = byCategory.get(e.category);
+      if (!list) byCategory.set(e.category, [e]);
+      else if (list.length < TRAIN_SAMPLE) list.push(e);
+    }
     const start = sftCategoryLoss(trainer, tokenizer, [...byCategory.values()].flat(), options.seq, options.batchSize);
     for (const [category, l] of Object.entries(start).sort(([a], [b]) => a.localeCompare(b))) state.lines.push({ kind: 'train', epoch: 0, category, ...l });
     if (heldOut.length > 0) state.lines.push(...heldOutLines(trainer, tokenizer, heldOut, options, 0));

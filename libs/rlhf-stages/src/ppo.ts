@@ -15,7 +15,11 @@ import type { RlhfPrompt } from './prompts';
 
 export function drawPrompts(prompts: readonly RlhfPrompt[], ratios: Readonly<Record<string, number>>, count: number, seed: number): { draws: RlhfPrompt[]; bySubdomain: Record<string, number> } {
   const bySub = new Map<string, RlhfPrompt[]>();
-  for (const p of prompts) bySub.set(p.subdomain, [...(bySub.get(p.subdomain) ?? []), p]);
+  for (const p of prompts) {
+    const list = bySub.get(p.subdomain);
+    if (list) list.push(p);
+    else bySub.set(p.subdomain, [p]);
+  }
   const weighted = new Map<string, number>();
   for (const [sub, r] of Object.entries(ratios)) {
     if (!(r > 0)) continue;
