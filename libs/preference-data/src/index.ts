@@ -1,7 +1,8 @@
 export * from './normalize';
 export * from './rejects';
 export * from './formats';
-export * from './dedup';
+export { NearDuplicateIndex, bandsFor, estimateJaccard, minHasher } from '@xyp/minhash';
+export type { MinHashOptions, NearDuplicateMatch } from '@xyp/minhash';
 export * from './split';
 export * from './lines';
 export * from './ingest';

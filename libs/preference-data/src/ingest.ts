@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { type PreferenceRecord, PreferencePhase, PreferenceSet } from '@xyp/contracts';
-import { NearDuplicateIndex, minHasher } from './dedup';
+import { NearDuplicateIndex, minHasher } from '@xyp/minhash';
 import { type PreferenceDefaults, parsePreferenceLine } from './formats';
 import { readLines } from './lines';
 import { type DuplicateOf, type PreferenceReject, type RejectReason, emptyReasonCounts } from './rejects';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NearDuplicateIndex, bandsFor, estimateJaccard, minHasher } from './dedup';
+import { NearDuplicateIndex, bandsFor, estimateJaccard, minHasher } from './minhash';
 
 function shingles(text: string, n = 5): Set<string> {
   const out = new Set<string>();
