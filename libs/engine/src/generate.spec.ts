@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SplitMix32, type Rng } from '@xyp/random';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
-import { generate, generateAsync, sampleToken, sampleTokens, SamplerScratch, useFusedDecoding, type GenerationStep } from './generate';
-import { forwardHidden, initParams, lmLogits, type KvCache, type Model, type ModelConfigInput } from './model';
-import { nativeBlas, nativeDecoder, useNativeKernels } from './native';
+import { generate, generateAsync, sampleToken, sampleTokens, SamplerScratch, useFusedDecoding, type GenerationStep, type Sample } from './generate';
+import { forwardHidden, initParams, lmLogits, valueHead, type KvCache, type Model, type ModelConfigInput } from './model';
+import { nativeBlas, nativeDecoder, useNativeKernels, usePairDecoding } from './native';
 
 beforeAll(async () => {
   await initBackend();
@@ -332,5 +332,70 @@ describe('native decoder', () => {
     }
     expect(withoutNative(() => [generate(m, prompts, greedy), generate(m, prompts, seeded)])).toEqual(fused);
     expect(generate(m, prompts, seeded)).toEqual(fused[1]);
+  });
+});
+
+describe('log-probabilities, values and a reference from the sampler', () => {
+  const config: ModelConfigInput = { vocabSize: 37, contextLength: 48, layers: 2, width: 16, heads: 2, valueHead: true };
+  const prompts = [[1, 2, 3, 4, 5, 6, 7], [8], [9, 10, 11]];
+
+  /** Teacher-forced on TF.js kernels, one sequence at a time: log softmax of token j given its prefix, and the value of that prefix's last state. */
+  function teacherForced(m: Model, prompt: number[], tokens: number[]): { logp: number[]; values: number[] } {
+    return withoutNative(() =>
+      tf.tidy(() => {
+        const seq = [...prompt, ...tokens];
+        const hidden = forwardHidden(m, { ids: Int32Array.from(seq), batch: 1, seq: seq.length });
+        const logp = tf.logSoftmax(lmLogits(m, hidden), 1).arraySync() as number[][];
+        const values = valueHead(m, hidden).arraySync() as number[];
+        return { logp: tokens.map((t, j) => logp[prompt.length - 1 + j][t]), values: tokens.map((_, j) => values[prompt.length - 1 + j]) };
+      }),
+    );
+  }
+
+  function expectClose(got: number[] | undefined, want: number[]): void {
+    expect(got).toHaveLength(want.length);
+    got!.forEach((g, j) => expect(Math.abs(g - want[j])).toBeLessThan(2e-4));
+  }
+
+  function check(samples: Sample[], policy: Model, reference: Model): void {
+    for (const s of samples) {
+      const mine = teacherForced(policy, prompts[s.prompt], s.tokens);
+      expectClose(s.logprobs, mine.logp);
+      expectClose(s.values, mine.values);
+      expectClose(s.refLogprobs, teacherForced(reference, prompts[s.prompt], s.tokens).logp);
+    }
+  }
+
+  it('match teacher-forced passes over the samples, at temperature 1 and not, on the native decoder (paired or not) and on TF.js, and leave the tokens as they were', () => {
+    const policy = sharpModel(config, 31);
+    const reference = sharpModel(config, 32);
+    for (const temperature of [1, 0.7]) {
+      const options = { n: 2, maxTokens: 9, temperature, topP: 0.95, seed: 4, stop: [[5, 6]] };
+      const plain = generate(policy, prompts, options);
+      const fused = generate(policy, prompts, { ...options, logprobs: true, values: true, reference });
+      expect(fused.map((s) => [s.tokens, s.finishReason])).toEqual(plain.map((s) => [s.tokens, s.finishReason]));
+      check(fused, policy, reference);
+      // The two decoders one after the other instead of on two threads: the same numbers.
+      const paired = usePairDecoding(false);
+      try {
+        expect(generate(policy, prompts, { ...options, logprobs: true, values: true, reference })).toEqual(fused);
+      } finally {
+        usePairDecoding(paired);
+      }
+      const previous = useFusedDecoding(false);
+      try {
+        const tfjs = generate(policy, prompts, { ...options, logprobs: true, values: true, reference });
+        expect(tfjs.map((s) => s.tokens)).toEqual(plain.map((s) => s.tokens));
+        check(tfjs, policy, reference);
+      } finally {
+        useFusedDecoding(previous);
+      }
+    }
+  });
+
+  it('refuses values without a value head and a reference of another vocabulary', () => {
+    const m = sharpModel({ ...config, valueHead: false }, 1);
+    expect(() => generate(m, prompts, { maxTokens: 2, values: true })).toThrow(/no value head/);
+    expect(() => generate(m, prompts, { maxTokens: 2, reference: sharpModel({ ...config, vocabSize: 40 }, 2) })).toThrow(/vocabulary \(40\) is not the model's \(37\)/);
   });
 });

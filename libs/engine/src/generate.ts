@@ -8,8 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { SplitMix32, type Rng } from '@xyp/random';
-import { forwardHidden, lmLogits, pickRows, type KvCache, type Model } from './model';
-import { nativeBlas, nativeDecoder } from './native';
+import { forwardHidden, lmLogits, pickRows, valueHead, type KvCache, type Model } from './model';
+import { tokenLogProb } from './logprob';
+import { NativeDecoder, nativeBlas, nativeDecoder, pairDecodingOn } from './native';
 
 export interface SampleOptions {
   /** Samples per prompt. */
@@ -24,6 +25,24 @@ export interface SampleOptions {
   /** Token that ends a sample (kept out of the returned tokens). */
   eos?: number;
   seed?: number;
+  /**
+   * Also return each sampled token's log-probability at temperature 1 under the model (`log
+   * softmax(z)[token]` of the raw logits, whatever the sampling temperature and top-p), from the
+   * forward pass that sampled it: the old policy's log-probabilities of a PPO rollout, without a
+   * second pass. Same tokens either way.
+   */
+  logprobs?: boolean;
+  /**
+   * Also return, per sampled token, the value head's value of the state it was sampled from (the
+   * hidden state of the token before it). Needs a model with a value head.
+   */
+  values?: boolean;
+  /**
+   * A second model (same vocabulary) fed the same tokens: each sampled token's log-probability under it
+   * at temperature 1 comes back as `refLogprobs` — a PPO rollout's reference, run beside the policy
+   * (on the native decoder both models' steps run at once, one per thread). Same tokens either way.
+   */
+  reference?: Model;
   /**
    * Called after every decoding step with the tokens that step made final. Without it nothing is
    * computed for it; with it the samples are the same (the callback only reads).
@@ -51,6 +70,12 @@ export interface Sample {
   prompt: number;
   tokens: number[];
   finishReason: 'stop' | 'length';
+  /** With `SampleOptions.logprobs`: per token, its log-probability at temperature 1. */
+  logprobs?: number[];
+  /** With `SampleOptions.values`: per token, the value of the state it was sampled from. */
+  values?: number[];
+  /** With `SampleOptions.reference`: per token, its log-probability under the reference at temperature 1. */
+  refLogprobs?: number[];
 }
 
 let fusedDecoding = true;
@@ -64,6 +89,16 @@ export function useFusedDecoding(on: boolean): boolean {
   const previous = fusedDecoding;
   fusedDecoding = on;
   return previous;
+}
+
+/**
+ * Whether a `SampleOptions.reference` would run beside the model at no wall time: the native decoder
+ * serves sampling, its addon has `decodePair`, and OpenBLAS has a second thread for it. Otherwise a
+ * reference fed during sampling costs a decoding step per token on the same core, more than one
+ * teacher-forced pass over the finished samples.
+ */
+export function pairDecodingActive(): boolean {
+  return fusedDecodingActive() && pairDecodingOn() && (nativeBlas()?.threads() ?? 1) >= 2;
 }
 
 /** Whether `generate` runs its forward passes on the native decoder now (addon loaded and on, WASM backend, fused decoding on). */
@@ -410,13 +445,45 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     }
   });
   const cache: KvCache = { k: [], v: [], length: 0 };
+  const reference = options.reference;
+  if (reference && reference.config.vocabSize !== model.config.vocabSize) {
+    throw new Error(`the reference's vocabulary (${reference.config.vocabSize}) is not the model's (${model.config.vocabSize})`);
+  }
+  const refCache: KvCache = { k: [], v: [], length: 0 };
   // The native decoder keeps its own cache, preallocated for the prompt and every sampled token.
-  const decoder =
-    fusedDecoding && L <= model.config.contextLength
-      ? nativeDecoder(model, R, L + Math.max(0, maxTokens), Int32Array.from(rows, (r) => L - r.ids.length))
-      : undefined;
+  const slots = L + Math.max(0, maxTokens);
+  const starts = Int32Array.from(rows, (r) => L - r.ids.length);
+  const decoder = fusedDecoding && L <= model.config.contextLength ? nativeDecoder(model, R, slots, starts) : undefined;
+  const refDecoder = reference && decoder && slots <= reference.config.contextLength ? nativeDecoder(reference, R, slots, starts) : undefined;
+  if (reference && slots > reference.config.contextLength) throw new Error(`prompt and response (${slots} tokens) exceed the reference's context of ${reference.config.contextLength}`);
   const scratch = new SamplerScratch(model.config.vocabSize, R);
-  const out: Sample[] = rows.map((r) => ({ prompt: r.prompt, tokens: [], finishReason: 'length' }));
+  const wantLogp = options.logprobs === true;
+  const wantValues = options.values === true;
+  if (wantValues && !model.params.value_w) throw new Error('values asked for, but this model has no value head');
+  const out: Sample[] = rows.map((r) => ({
+    prompt: r.prompt,
+    tokens: [],
+    finishReason: 'length',
+    ...(wantLogp ? { logprobs: [] } : {}),
+    ...(wantValues ? { values: [] } : {}),
+    ...(reference ? { refLogprobs: [] } : {}),
+  }));
+  const V = model.config.vocabSize;
+  const D = model.config.width;
+  // The value head's weights, read once (the model does not change while it samples).
+  const valueW = wantValues ? ((model.params.value_w as tf.Tensor).dataSync() as Float32Array) : undefined;
+  const valueB = wantValues ? ((model.params.value_b as tf.Tensor).dataSync() as Float32Array)[0] : 0;
+  const hidden = wantValues && decoder ? new Float32Array(R * D) : undefined;
+  /** Per row, the value of the state the next token is sampled from. */
+  let stepValues: Float32Array = new Float32Array(wantValues ? R : 0);
+  const nativeValues = (): void => {
+    if (!hidden || !valueW) return;
+    for (let b = 0; b < R; b++) {
+      let v = valueB;
+      for (let j = 0; j < D; j++) v += hidden[b * D + j] * valueW[j];
+      stepValues[b] = v;
+    }
+  };
   const done = new Array<boolean>(R).fill(false);
   const nextPos = rows.map((r) => r.ids.length);
   const keyValid = (): Uint8Array => {
@@ -440,13 +507,38 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     finished: out.map((sample, b) => (done[b] || last ? sample.finishReason : null)),
   });
   try {
-    let logits = decoder
-      ? decoder.forward(ids, positions, L)
-      : tf.tidy(() => {
-          const hidden = forwardHidden(model, { ids, batch: R, seq: L, positions, keyValid: keyValid(), cache });
-          const last = Int32Array.from({ length: R }, (_, b) => b * L + L - 1);
-          return lmLogits(model, pickRows(hidden, last)).dataSync() as Float32Array;
-        });
+    /** The TF.js pass: logits of each row's last token and, when asked for, the values of its state. */
+    const tfjsStep = (hiddenOf: () => tf.Tensor2D, lastRows: Int32Array | undefined): Float32Array =>
+      tf.tidy(() => {
+        const h = hiddenOf();
+        const picked = lastRows ? pickRows(h, lastRows) : h;
+        if (wantValues) stepValues = valueHead(model, picked).dataSync() as Float32Array;
+        return lmLogits(model, picked).dataSync() as Float32Array;
+      });
+    /** The reference's logits on TF.js kernels (when it is not on the native decoder beside the model). */
+    const tfjsReference = (input: { ids: Int32Array; seq: number; positions: Int32Array }, lastRows: Int32Array | undefined): Float32Array =>
+      tf.tidy(() => {
+        const h = forwardHidden(reference as Model, { ids: input.ids, batch: R, seq: input.seq, positions: input.positions, keyValid: keyValid(), cache: refCache });
+        return lmLogits(reference as Model, lastRows ? pickRows(h, lastRows) : h).dataSync() as Float32Array;
+      });
+    /** One forward pass of the model (and of the reference, beside it). */
+    const forward = (input: { ids: Int32Array; seq: number; positions: Int32Array }, lastRows: Int32Array | undefined): [Float32Array, Float32Array | undefined] => {
+      if (decoder && refDecoder) {
+        const [a, b] = NativeDecoder.forwardPair(decoder, refDecoder, input.ids, input.positions, input.seq, hidden);
+        nativeValues();
+        return [a, b];
+      }
+      let z: Float32Array;
+      if (decoder) {
+        z = decoder.forward(input.ids, input.positions, input.seq, hidden);
+        nativeValues();
+      } else {
+        z = tfjsStep(() => forwardHidden(model, { ids: input.ids, batch: R, seq: input.seq, positions: input.positions, keyValid: keyValid(), cache }), lastRows);
+      }
+      // The TF.js reference reads its own copy of the logits: the model's next pass reuses that array.
+      return [z, reference ? tfjsReference(input, lastRows) : undefined];
+    };
+    let [logits, refLogits] = forward({ ids, seq: L, positions }, Int32Array.from({ length: R }, (_, b) => b * L + L - 1));
     for (let step = 0; step < maxTokens; step++) {
       const next = sampleTokens(logits, R, temperature, topP, rng, scratch);
       for (let b = 0; b < R; b++) {
@@ -459,9 +551,16 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
           continue;
         }
         sample.tokens.push(token);
+        // At temperature 1 the sampler's own p_i = exp(z_i − max z) and Σp are those of the log-softmax.
+        if (wantLogp) sample.logprobs?.push(temperature === 1 ? Math.log(scratch.probs[b * V + token] / scratch.totals[b]) : tokenLogProb(logits, b, V, token));
+        if (wantValues) sample.values?.push(stepValues[b]);
+        if (refLogits) sample.refLogprobs?.push(tokenLogProb(refLogits, b, V, token));
         const stop = options.stop?.find((s) => endsWith(sample.tokens, s));
         if (stop) {
           sample.tokens.length -= stop.length;
+          if (sample.logprobs) sample.logprobs.length = sample.tokens.length;
+          if (sample.values) sample.values.length = sample.tokens.length;
+          if (sample.refLogprobs) sample.refLogprobs.length = sample.tokens.length;
           sample.finishReason = 'stop';
           done[b] = true;
         }
@@ -471,18 +570,12 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
       if (last) break;
       const pos = Int32Array.from(nextPos);
       nextPos.forEach((_, b) => (nextPos[b] += 1));
-      if (decoder) {
-        logits = decoder.forward(next, pos, 1);
-        continue;
-      }
-      valid.forEach((v) => v.push(1));
-      logits = tf.tidy(() => {
-        const hidden = forwardHidden(model, { ids: next, batch: R, seq: 1, positions: pos, keyValid: keyValid(), cache });
-        return lmLogits(model, hidden).dataSync() as Float32Array;
-      });
+      // The key mask of the TF.js passes (the native decoders keep their own).
+      if (!decoder || (reference && !refDecoder)) valid.forEach((v) => v.push(1));
+      [logits, refLogits] = forward({ ids: next, seq: 1, positions: pos }, undefined);
     }
   } finally {
-    for (const t of [...cache.k, ...cache.v]) t.dispose();
+    for (const t of [...cache.k, ...cache.v, ...refCache.k, ...refCache.v]) t.dispose();
   }
   return out;
 }

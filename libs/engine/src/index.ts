@@ -6,8 +6,9 @@ export * from './optim';
 export * from './train';
 export * from './step-loop';
 export * from './generate';
+export * from './logprob';
 // Teacher-forced scoring on the native addon (PPO's rollout scores); the rest of native.ts stays internal.
-export { nativeScore, type NativeScoreInput, type NativeScores } from './native';
+export { nativeScore, usePairDecoding, type NativeScoreInput, type NativeScores } from './native';
 export * from './checkpoint';
 export * from './checkpoint-store';
 export * from './grad-check';

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { checkRewardScores, type BatchReward } from '@xyp/contracts';
-import { forwardHidden, generateAsync, lmLogits, nativeScore, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Trainer } from '@xyp/engine';
+import { forwardHidden, generateAsync, lmLogits, nativeScore, pairDecodingActive, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { KL_ESTIMATORS } from './kl';
@@ -153,6 +153,29 @@ export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: bool
   return { logp, values: withValues ? valueHead(model, hidden) : undefined };
 }
 
+/**
+ * The old policy's log-probabilities and values and the reference's log-probabilities in the packed
+ * layout `[R·L]` (position t of row b holds those of the token at t + 1), from what the sampler returned
+ * with each token (`logprobs`, `values`, and `refLogprobs` when the reference ran beside the sampler); 0 outside the response.
+ */
+export function sampledExperience(prompts: number[][], samples: Sample[], r: PpoRollouts): { oldLogp: Float32Array; oldValues: Float32Array; refLogp?: Float32Array } {
+  const oldLogp = new Float32Array(r.batch * r.seq);
+  const oldValues = new Float32Array(r.batch * r.seq);
+  const withRef = samples.length > 0 && samples.every((s) => s.refLogprobs !== undefined);
+  const refLogp = withRef ? new Float32Array(r.batch * r.seq) : undefined;
+  samples.forEach((s, b) => {
+    const n = s.tokens.length;
+    if (s.logprobs?.length !== n || s.values?.length !== n || (refLogp && s.refLogprobs?.length !== n)) {
+      throw new Error(`rollout ${b} came without a log-probability and a value${refLogp ? ' and a reference log-probability' : ''} per token`);
+    }
+    const at = b * r.seq + prompts[s.prompt].length - 1;
+    oldLogp.set(s.logprobs, at);
+    oldValues.set(s.values, at);
+    if (refLogp) refLogp.set(s.refLogprobs as number[], at);
+  });
+  return { oldLogp, oldValues, refLogp };
+}
+
 /** A minibatch of rollouts with what the rollout pass measured at the old policy, all `[R·L]`. */
 export interface PpoMinibatch extends PpoRollouts {
   oldLogp: Float32Array;
@@ -232,6 +255,10 @@ export async function ppoRound(
   const policy = trainer.model;
   const { signal } = control;
   const t0 = performance.now();
+  // The sampler hands back the old policy's log-probabilities and values of the tokens it samples (its
+  // forward passes compute them), so the policy is not scored again. The reference is fed the same
+  // tokens beside it when a core is free for it (`pairDecodingActive`), else scored once afterwards.
+  const beside = pairDecodingActive();
   const samples = (
     await generateAsync(policy, prompts, {
       n: c.samplesPerPrompt,
@@ -240,6 +267,9 @@ export async function ppoRound(
       maxTokens: c.maxTokens,
       eos: c.eos,
       seed: nextSeed(trainer.rng),
+      logprobs: true,
+      values: true,
+      ...(beside ? { reference } : {}),
       signal,
     })
   ).filter((s) => s.tokens.length > 0);
@@ -251,11 +281,8 @@ export async function ppoRound(
   const t2 = performance.now();
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
-  const [oldLogp, oldValues, refLogp] = tf.tidy(() => {
-    const p = scoreRollouts(policy, r, true);
-    const q = scoreRollouts(reference, r, false);
-    return [p.logp.dataSync() as Float32Array, (p.values as tf.Tensor1D).dataSync() as Float32Array, q.logp.dataSync() as Float32Array];
-  });
+  const { oldLogp, oldValues, refLogp: besideLogp } = sampledExperience(prompts, samples, r);
+  const refLogp = besideLogp ?? tf.tidy(() => scoreRollouts(reference, r, false).logp.dataSync() as Float32Array);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
 

@@ -1061,6 +1061,10 @@ typedef struct {
   /* Scoring (`score`): every position's log-probability of its target, and value when values is set. */
   const int32_t* targets;
   float *logp, *values;
+  /* `score` (teacher-forced, no KV cache) rather than `decode`. */
+  bool teacher;
+  /* decode: the final-norm hidden state of each row's last new token, [B, D], when set. */
+  float* hidden;
 } decode_t;
 
 /* Rows of LM logits one scoring worker holds at a time. */
@@ -1177,8 +1181,8 @@ static void decode_group(void* ctx, int64_t g, int worker) {
   }
   for (int64_t l = 0; l < c->layers; l++) {
     const int64_t wl = W_LAYER0 + WL_COUNT * l;
-    float* kc = c->logp ? NULL : c->kcache + l * c->B * S * D; /* scoring keeps no cache */
-    float* vc = c->logp ? NULL : c->vcache + l * c->B * S * D;
+    float* kc = c->teacher ? NULL : c->kcache + l * c->B * S * D; /* scoring keeps no cache */
+    float* vc = c->teacher ? NULL : c->vcache + l * c->B * S * D;
     rms_norm_rows(x, W(wl + WL_NORM1), h, rows, D, c->eps);
     sgemm_nn(rows, D, D, h, W(wl + WL_Q), 0.0f, q);
     sgemm_nn(rows, D, D, h, W(wl + WL_K), 0.0f, k);
@@ -1187,7 +1191,7 @@ static void decode_group(void* ctx, int64_t g, int worker) {
       rotary_positions(q, positions, c->cosT, c->sinT, rows, H, dh);
       rotary_positions(k, positions, c->cosT, c->sinT, rows, H, dh);
     }
-    if (c->logp) score_attention(c, q, k, v, h, b0, b1, score_scratch(c, worker) + SCORE_CHUNK * c->V);
+    if (c->teacher) score_attention(c, q, k, v, h, b0, b1, score_scratch(c, worker) + SCORE_CHUNK * c->V);
     else {
       for (int64_t b = b0; b < b1; b++) {
         memcpy(kc + (b * S + c->past) * D, k + (b - b0) * T * D, (size_t)(T * D) * sizeof(float));
@@ -1205,12 +1209,13 @@ static void decode_group(void* ctx, int64_t g, int worker) {
     for (int64_t j = 0; j < rows * F; j++) u[j] = u[j] / (1.0f + expf(-1.702f * u[j]));
     sgemm_nn(rows, D, F, u, W(wl + WL_2), 1.0f, x);
   }
-  if (c->logp) {
+  if (c->teacher) {
     score_rows(c, x, q, m0, rows, worker);
     return;
   }
   /* The last new token of each row: final norm (into the group's first rows of q), then the LM head. */
   for (int64_t b = b0; b < b1; b++) rms_norm_rows(x + ((b - b0) * T + T - 1) * D, W(W_NORM_F), q + (b - b0) * D, 1, D, c->eps);
+  if (c->hidden) memcpy(c->hidden + b0 * D, q, (size_t)((b1 - b0) * D) * sizeof(float));
   sgemm_nn(b1 - b0, c->V, D, q, W(W_HEAD), 0.0f, c->logits + b0 * c->V);
 #undef W
 }
@@ -1219,10 +1224,11 @@ static void decode_group(void* ctx, int64_t g, int worker) {
 #define DECODE_ROWS_PER_THREAD 32
 
 /*
- * decode(heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, logits, dims)
+ * decode(heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, logits, dims[, hidden])
  *
  * The model's forward pass for T new tokens of each of B rows, appended at slots past..past+T−1 of the
- * KV cache, and the LM logits of each row's last new token.
+ * KV cache, and the LM logits of each row's last new token; with `hidden` (Float32Array [B, D]) also
+ * the final-norm hidden state of each row's last new token (a value head's input).
  *   heap       Float32Array holding the weights (the WASM heap)
  *   weights    Float64Array of heap float indices: tok_emb [V,D], pos_emb [P,D] (learned positions, else
  *              ignored), norm_f [D], lm_head [D,V], then per layer norm1 [D], wq wk wv wo [D,D],
@@ -1241,15 +1247,14 @@ static void decode_group(void* ctx, int64_t g, int worker) {
  * DECODE_ROWS_PER_THREAD tokens each); every product runs on single-threaded OpenBLAS, whose own
  * threads cost more than they give on products this thin.
  */
-static napi_value decode_or_score(napi_env env, napi_callback_info info, bool scoring) {
-  const size_t want = 11;
-  size_t argc = 11;
-  napi_value argv[11];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != want) {
-    napi_throw_type_error(env, NULL, scoring ? "xyp_blas: score takes 11 arguments" : "xyp_blas: decode takes 11 arguments");
-    return NULL;
+/* Reads and checks the arguments of `decode` or `score` into *out; false when it threw. */
+static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scoring, decode_t* out) {
+  if (scoring ? argc != 11 : argc != 11 && argc != 12) {
+    napi_throw_type_error(env, NULL, scoring ? "xyp_blas: score takes 11 arguments" : "xyp_blas: decode takes 11 or 12 arguments");
+    return false;
   }
+  float* hidden = NULL;
+  size_t nHidden = 0;
   F32 heap;
   double *w, *dims;
   float *kcache = NULL, *vcache = NULL, *scratch, *rope, *logits = NULL, *logp = NULL, *values = NULL;
@@ -1270,16 +1275,20 @@ static napi_value decode_or_score(napi_env env, napi_callback_info info, bool sc
                    !get_typed(env, argv[8], napi_float32_array, (void**)&logp, &nLogp, "logp") ||
                    !get_typed(env, argv[9], napi_float32_array, (void**)&values, &nValues, "values"))) ||
       !get_typed(env, argv[10], napi_float64_array, (void**)&dims, &nDims, "dims"))
-    return NULL;
+    return false;
   if (scoring && nValues == 0) values = NULL; /* no value head wanted */
+  if (!scoring && argc == 12) {
+    if (!get_typed(env, argv[11], napi_float32_array, (void**)&hidden, &nHidden, "hidden")) return false;
+    if (nHidden == 0) hidden = NULL;
+  }
   if (nDims != DEC_DIMS) {
     napi_throw_range_error(env, NULL, "xyp_blas: decode dims must hold 12 numbers");
-    return NULL;
+    return false;
   }
   for (int i = 0; i < DEC_DIMS; i++)
     if (!(dims[i] >= 0) || (i != DEC_EPS && dims[i] != (double)(int64_t)dims[i])) {
       napi_throw_range_error(env, NULL, "xyp_blas: decode dims must be non-negative integers (eps a number)");
-      return NULL;
+      return false;
     }
   decode_t c = {.heap = heap.data,
                 .w = w,
@@ -1303,16 +1312,18 @@ static napi_value decode_or_score(napi_env env, napi_callback_info info, bool sc
                 .learned = dims[DEC_LEARNED] != 0,
                 .targets = targets,
                 .logp = logp,
-                .values = values};
+                .values = values,
+                .teacher = scoring,
+                .hidden = hidden};
   const int64_t layers = c.layers, B = c.B, T = c.T, S = c.S, D = c.D, H = c.H, F = c.F, V = c.V, P = (int64_t)dims[DEC_P], M = B * T;
   if (B == 0 || T == 0 || H == 0 || D % H != 0 || (D / H) % 2 != 0 || c.past + T > S) {
     napi_throw_range_error(env, NULL, "xyp_blas: decode needs B, T, H > 0, D divisible by H into even head widths, past + T <= S");
-    return NULL;
+    return false;
   }
   const int64_t half = D / H / 2;
   if (scoring && (c.past != 0 || S != T)) {
     napi_throw_range_error(env, NULL, "xyp_blas: score needs past = 0 and S = T");
-    return NULL;
+    return false;
   }
   const double scoreScratch = scoring ? (double)(MAX_WORKERS * (SCORE_CHUNK * V + S * S)) : 0;
   if (too_short(env, nW, (double)(W_LAYER0 + WL_COUNT * layers + (values ? 2 : 0)), "weights") ||
@@ -1320,35 +1331,91 @@ static napi_value decode_or_score(napi_env env, napi_callback_info info, bool sc
       too_short(env, nScratch, (double)(M * (5 * D + F) + MAX_WORKERS * S) + scoreScratch, "scratch") ||
       too_short(env, nIds, (double)M, "ids") || too_short(env, nPos, (double)M, "positions") || too_short(env, nStarts, (double)B, "starts") ||
       (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || (!scoring && too_short(env, nLogits, (double)(B * V), "logits")) ||
-      (scoring && (too_short(env, nTargets, (double)M, "targets") || too_short(env, nLogp, (double)M, "logp") || (values && too_short(env, nValues, (double)M, "values")))))
-    return NULL;
+      (scoring && (too_short(env, nTargets, (double)M, "targets") || too_short(env, nLogp, (double)M, "logp") || (values && too_short(env, nValues, (double)M, "values")))) ||
+      (hidden && too_short(env, nHidden, (double)(B * D), "hidden")))
+    return false;
   /* Every weight inside the heap. */
   if (!region(env, &heap, w[W_TOK], (double)(V * D), "tok_emb") || (c.learned && !region(env, &heap, w[W_POS], (double)(P * D), "pos_emb")) ||
       !region(env, &heap, w[W_NORM_F], (double)D, "norm_f") || !region(env, &heap, w[W_HEAD], (double)(D * V), "lm_head"))
-    return NULL;
+    return false;
   for (int64_t l = 0; l < layers; l++) {
     const double* wl = w + W_LAYER0 + WL_COUNT * l;
     const double sizes[WL_COUNT] = {(double)D, (double)(D * D), (double)(D * D), (double)(D * D), (double)(D * D), (double)D, (double)(D * F), (double)(F * D)};
     for (int j = 0; j < WL_COUNT; j++)
-      if (!region(env, &heap, wl[j], sizes[j], "layer weight")) return NULL;
+      if (!region(env, &heap, wl[j], sizes[j], "layer weight")) return false;
   }
   if (values) {
     const double* wv = w + W_LAYER0 + WL_COUNT * layers;
-    if (!region(env, &heap, wv[0], (double)D, "value_w") || !region(env, &heap, wv[1], 1, "value_b")) return NULL;
+    if (!region(env, &heap, wv[0], (double)D, "value_w") || !region(env, &heap, wv[1], 1, "value_b")) return false;
   }
-  if (scoring && !indices_in(env, targets, M, V, "targets")) return NULL;
-  if (!indices_in(env, ids, M, V, "ids") || !indices_in(env, positions, M, P, "positions") || !indices_in(env, starts, B, S + 1, "starts")) return NULL;
+  if (scoring && !indices_in(env, targets, M, V, "targets")) return false;
+  if (!indices_in(env, ids, M, V, "ids") || !indices_in(env, positions, M, P, "positions") || !indices_in(env, starts, B, S + 1, "starts")) return false;
   c.cosT = rope;
   c.sinT = rope + P * half;
-  const int threads = openblas_get_num_threads();
-  c.groups = clamp_workers(B, threads);
+  c.groups = clamp_workers(B, openblas_get_num_threads());
   if (c.groups > M / DECODE_ROWS_PER_THREAD) c.groups = M / DECODE_ROWS_PER_THREAD < 1 ? 1 : (int)(M / DECODE_ROWS_PER_THREAD);
-  if (c.groups > 1) run_parallel(c.groups, decode_group, &c, c.groups);
+  *out = c;
+  return true;
+}
+
+static void decode_run(decode_t* c) {
+  if (c->groups > 1) run_parallel(c->groups, decode_group, c, c->groups);
   else {
+    const int threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    decode_group(&c, 0, 0);
+    decode_group(c, 0, 0);
     openblas_set_num_threads(threads);
   }
+}
+
+static napi_value decode_or_score(napi_env env, napi_callback_info info, bool scoring) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  decode_t c;
+  if (decode_setup(env, argv, argc, scoring, &c)) decode_run(&c);
+  return NULL;
+}
+
+/* One decoder of `decodePair`, all its row groups on this thread (each on its own scratch). */
+static void decode_pair_task(void* ctx, int64_t i, int worker) {
+  (void)worker;
+  decode_t* c = (decode_t*)ctx + i;
+  for (int g = 0; g < c->groups; g++) decode_group(c, g, 0);
+}
+
+/*
+ * decodePair(argsA, argsB): two `decode` calls (each an array of decode's arguments) run at once, one
+ * per thread — a PPO rollout's policy and reference fed the same tokens. Each decoder keeps its own row
+ * grouping but runs it on its one thread; the two must not share a cache or scratch buffer.
+ */
+static napi_value DecodePair(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value lists[2];
+  CHECK(napi_get_cb_info(env, info, &argc, lists, NULL, NULL));
+  if (argc != 2) {
+    napi_throw_type_error(env, NULL, "xyp_blas: decodePair takes 2 arguments (two argument lists of decode)");
+    return NULL;
+  }
+  decode_t cs[2];
+  for (int d = 0; d < 2; d++) {
+    bool isArray = false;
+    uint32_t n = 0;
+    CHECK(napi_is_array(env, lists[d], &isArray));
+    if (isArray) CHECK(napi_get_array_length(env, lists[d], &n));
+    if (!isArray || n > 12) {
+      napi_throw_type_error(env, NULL, "xyp_blas: decodePair's arguments must be arrays of decode's arguments");
+      return NULL;
+    }
+    napi_value argv[12];
+    for (uint32_t i = 0; i < n; i++) CHECK(napi_get_element(env, lists[d], i, &argv[i]));
+    if (!decode_setup(env, argv, n, false, &cs[d])) return NULL;
+  }
+  if (cs[0].scratch == cs[1].scratch || cs[0].kcache == cs[1].kcache || cs[0].vcache == cs[1].vcache) {
+    napi_throw_range_error(env, NULL, "xyp_blas: decodePair's decoders must not share a cache or scratch buffer");
+    return NULL;
+  }
+  run_parallel(2, decode_pair_task, cs, 2);
   return NULL;
 }
 
@@ -1593,6 +1660,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"adamwInPlace", NULL, AdamWInPlace, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
+      {"decodePair", NULL, DecodePair, NULL, NULL, NULL, napi_default, NULL},
       {"score", NULL, Score, NULL, NULL, NULL, napi_default, NULL},
       {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };
