@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { SplitMix32, type Rng } from '@xyp/random';
 import { forwardHidden, lmLogits, pickRows, valueHead, type KvCache, type Model } from './model';
 import { tokenLogProb } from './logprob';
-import { NativeDecoder, nativeBlas, nativeDecoder, pairDecodingOn } from './native';
+import { nativeBlas, nativeDecoder } from './native';
 
 export interface SampleOptions {
   /** Samples per prompt. */
@@ -37,12 +37,6 @@ export interface SampleOptions {
    * hidden state of the token before it). Needs a model with a value head.
    */
   values?: boolean;
-  /**
-   * A second model (same vocabulary) fed the same tokens: each sampled token's log-probability under it
-   * at temperature 1 comes back as `refLogprobs` — a PPO rollout's reference, run beside the policy
-   * (on the native decoder both models' steps run at once, one per thread). Same tokens either way.
-   */
-  reference?: Model;
   /**
    * Called after every decoding step with the tokens that step made final. Without it nothing is
    * computed for it; with it the samples are the same (the callback only reads).
@@ -74,8 +68,6 @@ export interface Sample {
   logprobs?: number[];
   /** With `SampleOptions.values`: per token, the value of the state it was sampled from. */
   values?: number[];
-  /** With `SampleOptions.reference`: per token, its log-probability under the reference at temperature 1. */
-  refLogprobs?: number[];
 }
 
 let fusedDecoding = true;
@@ -89,16 +81,6 @@ export function useFusedDecoding(on: boolean): boolean {
   const previous = fusedDecoding;
   fusedDecoding = on;
   return previous;
-}
-
-/**
- * Whether a `SampleOptions.reference` would run beside the model at no wall time: the native decoder
- * serves sampling, its addon has `decodePair`, and OpenBLAS has a second thread for it. Otherwise a
- * reference fed during sampling costs a decoding step per token on the same core, more than one
- * teacher-forced pass over the finished samples.
- */
-export function pairDecodingActive(): boolean {
-  return fusedDecodingActive() && pairDecodingOn() && (nativeBlas()?.threads() ?? 1) >= 2;
 }
 
 /** Whether `generate` runs its forward passes on the native decoder now (addon loaded and on, WASM backend, fused decoding on). */
@@ -445,17 +427,11 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     }
   });
   const cache: KvCache = { k: [], v: [], length: 0 };
-  const reference = options.reference;
-  if (reference && reference.config.vocabSize !== model.config.vocabSize) {
-    throw new Error(`the reference's vocabulary (${reference.config.vocabSize}) is not the model's (${model.config.vocabSize})`);
-  }
-  const refCache: KvCache = { k: [], v: [], length: 0 };
   // The native decoder keeps its own cache, preallocated for the prompt and every sampled token.
-  const slots = L + Math.max(0, maxTokens);
-  const starts = Int32Array.from(rows, (r) => L - r.ids.length);
-  const decoder = fusedDecoding && L <= model.config.contextLength ? nativeDecoder(model, R, slots, starts) : undefined;
-  const refDecoder = reference && decoder && slots <= reference.config.contextLength ? nativeDecoder(reference, R, slots, starts) : undefined;
-  if (reference && slots > reference.config.contextLength) throw new Error(`prompt and response (${slots} tokens) exceed the reference's context of ${reference.config.contextLength}`);
+  const decoder =
+    fusedDecoding && L <= model.config.contextLength
+      ? nativeDecoder(model, R, L + Math.max(0, maxTokens), Int32Array.from(rows, (r) => L - r.ids.length))
+      : undefined;
   const scratch = new SamplerScratch(model.config.vocabSize, R);
   const wantLogp = options.logprobs === true;
   const wantValues = options.values === true;
@@ -466,7 +442,6 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
     finishReason: 'length',
     ...(wantLogp ? { logprobs: [] } : {}),
     ...(wantValues ? { values: [] } : {}),
-    ...(reference ? { refLogprobs: [] } : {}),
   }));
   const V = model.config.vocabSize;
   const D = model.config.width;
@@ -515,30 +490,16 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
         if (wantValues) stepValues = valueHead(model, picked).dataSync() as Float32Array;
         return lmLogits(model, picked).dataSync() as Float32Array;
       });
-    /** The reference's logits on TF.js kernels (when it is not on the native decoder beside the model). */
-    const tfjsReference = (input: { ids: Int32Array; seq: number; positions: Int32Array }, lastRows: Int32Array | undefined): Float32Array =>
-      tf.tidy(() => {
-        const h = forwardHidden(reference as Model, { ids: input.ids, batch: R, seq: input.seq, positions: input.positions, keyValid: keyValid(), cache: refCache });
-        return lmLogits(reference as Model, lastRows ? pickRows(h, lastRows) : h).dataSync() as Float32Array;
-      });
-    /** One forward pass of the model (and of the reference, beside it). */
-    const forward = (input: { ids: Int32Array; seq: number; positions: Int32Array }, lastRows: Int32Array | undefined): [Float32Array, Float32Array | undefined] => {
-      if (decoder && refDecoder) {
-        const [a, b] = NativeDecoder.forwardPair(decoder, refDecoder, input.ids, input.positions, input.seq, hidden);
-        nativeValues();
-        return [a, b];
+    /** One forward pass: the logits of each row's last new token (and its state's value, when asked for). */
+    const forward = (input: { ids: Int32Array; seq: number; positions: Int32Array }, lastRows: Int32Array | undefined): Float32Array => {
+      if (!decoder) {
+        return tfjsStep(() => forwardHidden(model, { ids: input.ids, batch: R, seq: input.seq, positions: input.positions, keyValid: keyValid(), cache }), lastRows);
       }
-      let z: Float32Array;
-      if (decoder) {
-        z = decoder.forward(input.ids, input.positions, input.seq, hidden);
-        nativeValues();
-      } else {
-        z = tfjsStep(() => forwardHidden(model, { ids: input.ids, batch: R, seq: input.seq, positions: input.positions, keyValid: keyValid(), cache }), lastRows);
-      }
-      // The TF.js reference reads its own copy of the logits: the model's next pass reuses that array.
-      return [z, reference ? tfjsReference(input, lastRows) : undefined];
+      const z = decoder.forward(input.ids, input.positions, input.seq, hidden);
+      nativeValues();
+      return z;
     };
-    let [logits, refLogits] = forward({ ids, seq: L, positions }, Int32Array.from({ length: R }, (_, b) => b * L + L - 1));
+    let logits = forward({ ids, seq: L, positions }, Int32Array.from({ length: R }, (_, b) => b * L + L - 1));
     for (let step = 0; step < maxTokens; step++) {
       const next = sampleTokens(logits, R, temperature, topP, rng, scratch);
       for (let b = 0; b < R; b++) {
@@ -554,13 +515,11 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
         // At temperature 1 the sampler's own p_i = exp(z_i − max z) and Σp are those of the log-softmax.
         if (wantLogp) sample.logprobs?.push(temperature === 1 ? Math.log(scratch.probs[b * V + token] / scratch.totals[b]) : tokenLogProb(logits, b, V, token));
         if (wantValues) sample.values?.push(stepValues[b]);
-        if (refLogits) sample.refLogprobs?.push(tokenLogProb(refLogits, b, V, token));
         const stop = options.stop?.find((s) => endsWith(sample.tokens, s));
         if (stop) {
           sample.tokens.length -= stop.length;
           if (sample.logprobs) sample.logprobs.length = sample.tokens.length;
           if (sample.values) sample.values.length = sample.tokens.length;
-          if (sample.refLogprobs) sample.refLogprobs.length = sample.tokens.length;
           sample.finishReason = 'stop';
           done[b] = true;
         }
@@ -570,12 +529,12 @@ function* decodeSteps(model: Model, prompts: number[][], options: SampleOptions)
       if (last) break;
       const pos = Int32Array.from(nextPos);
       nextPos.forEach((_, b) => (nextPos[b] += 1));
-      // The key mask of the TF.js passes (the native decoders keep their own).
-      if (!decoder || (reference && !refDecoder)) valid.forEach((v) => v.push(1));
-      [logits, refLogits] = forward({ ids: next, seq: 1, positions: pos }, undefined);
+      // The key mask of the TF.js passes (the native decoder keeps its own).
+      if (!decoder) valid.forEach((v) => v.push(1));
+      logits = forward({ ids: next, seq: 1, positions: pos }, undefined);
     }
   } finally {
-    for (const t of [...cache.k, ...cache.v, ...refCache.k, ...refCache.v]) t.dispose();
+    for (const t of [...cache.k, ...cache.v]) t.dispose();
   }
   return out;
 }

@@ -147,8 +147,6 @@ export interface NativeBlas {
     /** `[B, D]`: the final-norm hidden state of each row's last new token, written. */
     hidden?: Float32Array,
   ): void;
-  /** Two `decode` calls (each given as its argument list) at once, one per thread. Absent from an addon built before it. */
-  decodePair?(a: unknown[], b: unknown[]): void;
   /**
    * Teacher-forced scoring (`nativeScore`; layouts in blas.c): the forward pass of `decode` over all T
    * tokens per row without a KV cache (`dims` as decode's, past 0 and S = T), and for every token its
@@ -603,7 +601,7 @@ export class NativeDecoder {
    * masked, as `ForwardInput.keyValid` masks them.
    */
   constructor(
-    readonly blas: NativeBlas,
+    private readonly blas: NativeBlas,
     private readonly model: Model,
     readonly rows: number,
     readonly slots: number,
@@ -631,47 +629,19 @@ export class NativeDecoder {
     return this.logits;
   }
 
-  /**
-   * Feeds the same `seq` tokens per row to two decoders at once, one per thread (`decodePair` in
-   * blas.c): a PPO rollout's policy (`a`, with `hidden` for its value head) and its reference, whose
-   * step then costs no wall time on a machine with a core to spare. Returns each one's logits (as
-   * `forward`). Without `decodePair` in the addon, the two run one after the other.
-   */
-  static forwardPair(a: NativeDecoder, b: NativeDecoder, ids: Int32Array, positions: Int32Array, seq: number, hidden?: Float32Array): [Float32Array, Float32Array] {
-    if (a === b) throw new Error('NativeDecoder: forwardPair needs two decoders');
-    if (a.rows !== b.rows) throw new Error(`NativeDecoder: forwardPair of ${a.rows} and ${b.rows} rows`);
-    if (hidden && hidden.length !== a.rows * a.model.config.width) throw new Error(`NativeDecoder: hidden must hold ${a.rows} × ${a.model.config.width}`);
-    if (!pairDecoding || typeof a.blas.decodePair !== 'function') {
-      a.run(ids, positions, seq, hidden);
-      b.run(ids, positions, seq);
-      return [a.logits, b.logits];
-    }
-    a.blas.decodePair(a.args(ids, positions, seq, 0, hidden), b.args(ids, positions, seq, 1));
-    a.length += seq;
-    b.length += seq;
-    return [a.logits, b.logits];
-  }
-
   private run(ids: Int32Array, positions: Int32Array, seq: number, hidden?: Float32Array): void {
-    const args = this.args(ids, positions, seq, 0, hidden);
-    (this.blas.decode as (...a: unknown[]) => void)(...args);
-    this.length += seq;
-  }
-
-  /** The arguments of one `decode` call (layouts in blas.c), on scratch buffer `slot`. */
-  private args(ids: Int32Array, positions: Int32Array, seq: number, slot: 0 | 1, hidden?: Float32Array): unknown[] {
     const { layers, width: D, heads: H, mlpRatio, vocabSize: V, contextLength: P, normEps } = this.model.config;
     if (ids.length !== this.rows * seq || positions.length !== this.rows * seq) throw new Error(`NativeDecoder: ids and positions must hold ${this.rows} × ${seq}`);
     if (this.length + seq > this.slots) throw new Error(`NativeDecoder: ${this.length + seq} tokens exceed its ${this.slots} slots`);
     const F = mlpRatio * D;
     const S = this.slots;
-    const scratch = sharedScratch(this.rows * seq * (5 * D + F) + DECODE_WORKERS * S, slot);
+    const scratch = sharedScratch(this.rows * seq * (5 * D + F) + DECODE_WORKERS * S);
     const backend = tf.backend() as BackendWasm;
     lookUpWeights(backend, this.model, this.names, this.weights, 'NativeDecoder');
     const dims = Float64Array.of(layers, this.rows, seq, this.length, S, D, H, F, V, normEps, P, this.model.config.positions === 'learned' ? 1 : 0);
-    const args: unknown[] = [heapF32(backend), this.weights, this.k, this.v, scratch, ids, positions, this.starts, this.rope, this.logits, dims];
-    if (hidden) args.push(hidden);
-    return args;
+    if (hidden) this.blas.decode(heapF32(backend), this.weights, this.k, this.v, scratch, ids, positions, this.starts, this.rope, this.logits, dims, hidden);
+    else this.blas.decode(heapF32(backend), this.weights, this.k, this.v, scratch, ids, positions, this.starts, this.rope, this.logits, dims);
+    this.length += seq;
   }
 }
 
@@ -735,28 +705,10 @@ export function nativeScore(model: Model, input: NativeScoreInput, withValues: b
  * calls are synchronous, so one buffer serves every decoder), grown to the largest call so far:
  * allocating and zeroing megabytes per call costs a good part of the call itself.
  */
-let pairDecoding = true;
-
-/**
- * Switches `NativeDecoder.forwardPair`'s two threads off (`false`: the two decoders run one after the
- * other on the calling thread) or back on; returns the previous setting. For benchmarks and tests.
- */
-export function usePairDecoding(on: boolean): boolean {
-  const previous = pairDecoding;
-  pairDecoding = on;
-  return previous;
-}
-
-/** Whether `forwardPair` runs its two decoders at once now. */
-export function pairDecodingOn(): boolean {
-  return pairDecoding && typeof nativeBlas()?.decodePair === 'function';
-}
-
-const scratchBuffers = [new Float32Array(0), new Float32Array(0)];
-/** Buffer `slot` (1: the second decoder of `forwardPair`, which runs beside the first). */
-function sharedScratch(floats: number, slot: 0 | 1 = 0): Float32Array {
-  if (scratchBuffers[slot].length < floats) scratchBuffers[slot] = new Float32Array(floats);
-  return scratchBuffers[slot];
+let scratchBuffer = new Float32Array(0);
+function sharedScratch(floats: number): Float32Array {
+  if (scratchBuffer.length < floats) scratchBuffer = new Float32Array(floats);
+  return scratchBuffer;
 }
 
 /**

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { checkRewardScores, type BatchReward } from '@xyp/contracts';
-import { forwardHidden, generateAsync, lmLogits, nativeScore, pairDecodingActive, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
+import { forwardHidden, generateAsync, lmLogits, nativeScore, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { KL_ESTIMATORS } from './kl';
@@ -154,26 +154,21 @@ export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: bool
 }
 
 /**
- * The old policy's log-probabilities and values and the reference's log-probabilities in the packed
- * layout `[R·L]` (position t of row b holds those of the token at t + 1), from what the sampler returned
- * with each token (`logprobs`, `values`, and `refLogprobs` when the reference ran beside the sampler); 0 outside the response.
+ * The old policy's log-probabilities and values in the packed layout `[R·L]` (position t of row b holds
+ * those of the token at t + 1), from what the sampler returned with each token (`logprobs`, `values`);
+ * 0 outside the response.
  */
-export function sampledExperience(prompts: number[][], samples: Sample[], r: PpoRollouts): { oldLogp: Float32Array; oldValues: Float32Array; refLogp?: Float32Array } {
+export function sampledExperience(prompts: number[][], samples: Sample[], r: PpoRollouts): { oldLogp: Float32Array; oldValues: Float32Array } {
   const oldLogp = new Float32Array(r.batch * r.seq);
   const oldValues = new Float32Array(r.batch * r.seq);
-  const withRef = samples.length > 0 && samples.every((s) => s.refLogprobs !== undefined);
-  const refLogp = withRef ? new Float32Array(r.batch * r.seq) : undefined;
   samples.forEach((s, b) => {
     const n = s.tokens.length;
-    if (s.logprobs?.length !== n || s.values?.length !== n || (refLogp && s.refLogprobs?.length !== n)) {
-      throw new Error(`rollout ${b} came without a log-probability and a value${refLogp ? ' and a reference log-probability' : ''} per token`);
-    }
+    if (s.logprobs?.length !== n || s.values?.length !== n) throw new Error(`rollout ${b} came without a log-probability and a value per token`);
     const at = b * r.seq + prompts[s.prompt].length - 1;
     oldLogp.set(s.logprobs, at);
     oldValues.set(s.values, at);
-    if (refLogp) refLogp.set(s.refLogprobs as number[], at);
   });
-  return { oldLogp, oldValues, refLogp };
+  return { oldLogp, oldValues };
 }
 
 /** A minibatch of rollouts with what the rollout pass measured at the old policy, all `[R·L]`. */
@@ -256,9 +251,7 @@ export async function ppoRound(
   const { signal } = control;
   const t0 = performance.now();
   // The sampler hands back the old policy's log-probabilities and values of the tokens it samples (its
-  // forward passes compute them), so the policy is not scored again. The reference is fed the same
-  // tokens beside it when a core is free for it (`pairDecodingActive`), else scored once afterwards.
-  const beside = pairDecodingActive();
+  // forward passes compute them), so only the reference is scored after it.
   const samples = (
     await generateAsync(policy, prompts, {
       n: c.samplesPerPrompt,
@@ -269,7 +262,6 @@ export async function ppoRound(
       seed: nextSeed(trainer.rng),
       logprobs: true,
       values: true,
-      ...(beside ? { reference } : {}),
       signal,
     })
   ).filter((s) => s.tokens.length > 0);
@@ -281,8 +273,8 @@ export async function ppoRound(
   const t2 = performance.now();
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
-  const { oldLogp, oldValues, refLogp: besideLogp } = sampledExperience(prompts, samples, r);
-  const refLogp = besideLogp ?? tf.tidy(() => scoreRollouts(reference, r, false).logp.dataSync() as Float32Array);
+  const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
+  const refLogp = tf.tidy(() => scoreRollouts(reference, r, false).logp.dataSync() as Float32Array);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
 

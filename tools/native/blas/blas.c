@@ -1377,48 +1377,6 @@ static napi_value decode_or_score(napi_env env, napi_callback_info info, bool sc
   return NULL;
 }
 
-/* One decoder of `decodePair`, all its row groups on this thread (each on its own scratch). */
-static void decode_pair_task(void* ctx, int64_t i, int worker) {
-  (void)worker;
-  decode_t* c = (decode_t*)ctx + i;
-  for (int g = 0; g < c->groups; g++) decode_group(c, g, 0);
-}
-
-/*
- * decodePair(argsA, argsB): two `decode` calls (each an array of decode's arguments) run at once, one
- * per thread — a PPO rollout's policy and reference fed the same tokens. Each decoder keeps its own row
- * grouping but runs it on its one thread; the two must not share a cache or scratch buffer.
- */
-static napi_value DecodePair(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value lists[2];
-  CHECK(napi_get_cb_info(env, info, &argc, lists, NULL, NULL));
-  if (argc != 2) {
-    napi_throw_type_error(env, NULL, "xyp_blas: decodePair takes 2 arguments (two argument lists of decode)");
-    return NULL;
-  }
-  decode_t cs[2];
-  for (int d = 0; d < 2; d++) {
-    bool isArray = false;
-    uint32_t n = 0;
-    CHECK(napi_is_array(env, lists[d], &isArray));
-    if (isArray) CHECK(napi_get_array_length(env, lists[d], &n));
-    if (!isArray || n > 12) {
-      napi_throw_type_error(env, NULL, "xyp_blas: decodePair's arguments must be arrays of decode's arguments");
-      return NULL;
-    }
-    napi_value argv[12];
-    for (uint32_t i = 0; i < n; i++) CHECK(napi_get_element(env, lists[d], i, &argv[i]));
-    if (!decode_setup(env, argv, n, false, &cs[d])) return NULL;
-  }
-  if (cs[0].scratch == cs[1].scratch || cs[0].kcache == cs[1].kcache || cs[0].vcache == cs[1].vcache) {
-    napi_throw_range_error(env, NULL, "xyp_blas: decodePair's decoders must not share a cache or scratch buffer");
-    return NULL;
-  }
-  run_parallel(2, decode_pair_task, cs, 2);
-  return NULL;
-}
-
 static napi_value Decode(napi_env env, napi_callback_info info) { return decode_or_score(env, info, false); }
 
 /*
@@ -1660,7 +1618,6 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"adamwInPlace", NULL, AdamWInPlace, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
-      {"decodePair", NULL, DecodePair, NULL, NULL, NULL, napi_default, NULL},
       {"score", NULL, Score, NULL, NULL, NULL, napi_default, NULL},
       {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -3,10 +3,9 @@
  * per second of
  *  - plain sampling: the engine's `generateAsync` on the round's prompts (n, max tokens, temperature);
  *  - the rollout phase of a PPO round (`ppoRound`'s `timings.rolloutSeconds`): the same sampling, which
- *    also returns the policy's log-probabilities and values of the sampled tokens and, with a second
- *    core, the reference's (its decoder fed the same tokens on another thread), the batched reward
- *    call through a cheap in-process reward, packing, the reference's teacher-forced pass when it did
- *    not run beside the sampler, rewards and GAE;
+ *    also returns the policy's log-probabilities and values of the sampled tokens, the batched reward
+ *    call through a cheap in-process reward, packing, the reference's teacher-forced pass, rewards and
+ *    GAE;
  *  - the PPO updates (`timings.updateSeconds`): response tokens × epochs trained per second.
  * Both sides run interleaved in blocks on the same policy (plain sampling, then a PPO round), after one
  * untimed warm-up of each; medians reported. No end token: every row decodes `maxTokens` tokens, so
@@ -14,7 +13,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Trainer, cloneModel, countParams, disposeModel, fusedDecodingActive, generateAsync, initBackend, initParams, pairDecodingActive, usePairDecoding, type BackendOptions } from '@xyp/engine';
+import { Trainer, cloneModel, countParams, disposeModel, fusedDecodingActive, generateAsync, initBackend, initParams, type BackendOptions } from '@xyp/engine';
 import { ppoRound, type PpoRoundResult, type RewardFn } from '@xyp/ppo';
 import { ByteTokenizer } from '@xyp/tokenizer';
 
@@ -33,8 +32,6 @@ export interface RlhfBenchOptions {
   minibatches: number;
   blocks: number;
   klEstimator: 'k1' | 'k3';
-  /** Off: the reference is scored after sampling even where it could run beside it. */
-  pairDecoding?: boolean;
   backend?: BackendOptions;
   onProgress?: (line: string) => void;
 }
@@ -54,11 +51,6 @@ export interface RlhfBenchReport {
   model: { layers: number; width: number; heads: number; context: number; params: number };
   backend: string;
   decoder: 'native' | 'tfjs';
-  /**
-   * How the rollouts got the reference's log-probabilities: `beside` — fed the sampled tokens on a
-   * second thread during sampling (`pairDecodingActive`); `after` — one teacher-forced pass afterwards.
-   */
-  reference: 'beside' | 'after';
   prompts: { source: string; count: number; meanTokens: number };
   samplesPerPrompt: number;
   rollouts: number;
@@ -110,7 +102,6 @@ const digitShare: RewardFn = async (batch) => batch.map(({ response }) => respon
 export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBenchReport> {
   const say = options.onProgress ?? (() => undefined);
   const info = await initBackend(options.backend);
-  usePairDecoding(options.pairDecoding !== false);
   const tokenizer = new ByteTokenizer();
   const { source, texts } = readPrompts(options.sft ?? resolve(__dirname, '../../../../data/sample/sft.jsonl'), options.prompts);
   const room = options.context - options.maxTokens;
@@ -161,7 +152,6 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       model: { layers: options.layers, width: options.width, heads: options.heads, context: options.context, params: countParams(policy.config).total },
       backend: `${info.backend}${info.matmul ? `, matmul ${info.matmul}` : ''}, ${info.threads} thread(s)`,
       decoder: fusedDecodingActive() ? 'native' : 'tfjs',
-      reference: pairDecodingActive() ? 'beside' : 'after',
       prompts: { source, count: prompts.length, meanTokens: round(prompts.reduce((a, p) => a + p.length, 0) / prompts.length) },
       samplesPerPrompt: options.samplesPerPrompt,
       rollouts: prompts.length * options.samplesPerPrompt,

@@ -18,7 +18,6 @@ interface Options {
   minibatches: string;
   blocks: string;
   klEstimator: string;
-  pairDecoding: boolean;
   json?: boolean;
 }
 
@@ -27,7 +26,7 @@ function human(r: RlhfBenchReport): string {
   const s = r.rolloutShares;
   const l = r.lastRound;
   return [
-    `RLHF ${m.layers}L/${m.width}w/${m.heads}h/ctx ${m.context}, ${m.params} params, ${r.backend}, ${r.decoder} decoder, reference ${r.reference} sampling`,
+    `RLHF ${m.layers}L/${m.width}w/${m.heads}h/ctx ${m.context}, ${m.params} params, ${r.backend}, ${r.decoder} decoder`,
     `prompts ${r.prompts.source}: ${r.prompts.count} × n ${r.samplesPerPrompt} = ${r.rollouts} rollouts of ${r.maxTokens} tokens (prompt ${r.prompts.meanTokens} tokens on average), temperature ${r.temperature}`,
     `plain sampling (generateAsync):            ${r.plainMedian} tok/s, blocks ${r.blocks.map((b) => b.plainTokensPerSecond).join(', ')}`,
     `PPO rollout (sample, score, logp/ref/values): ${r.rolloutMedian} tok/s, blocks ${r.blocks.map((b) => b.rolloutTokensPerSecond).join(', ')}`,
@@ -56,7 +55,6 @@ export function registerBenchRlhf(bench: Command): void {
     .option('--minibatches <n>', 'PPO minibatches per epoch', '2')
     .option('--blocks <n>', 'interleaved blocks (plain sampling, then a PPO round)', '5')
     .option('--kl-estimator <name>', 'k1 or k3', 'k1')
-    .option('--no-pair-decoding', "score the reference after sampling instead of feeding it beside the sampler on a second thread")
     .option('--json', 'print one JSON object')
     .action(async (o: Options) => {
       try {
@@ -75,7 +73,6 @@ export function registerBenchRlhf(bench: Command): void {
           minibatches: int('minibatches', o.minibatches),
           blocks: int('blocks', o.blocks),
           klEstimator: o.klEstimator,
-          pairDecoding: o.pairDecoding,
           backend: configuredBackend(),
           onProgress: progress,
         });
