@@ -2,7 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError } from 'bullmq';
 import type { ParsedPayloadOf } from '@xyp/contracts';
-import { EndpointError } from '@xyp/llm';
+import { LlmGatewayError } from '@xyp/llm';
 import { PairsInputError, runRewardPairs } from '@xyp/preference-pairs';
 import { StageRuntime, StageWorker, type StageContext, type StageOutput } from '@xyp/queue';
 import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
@@ -20,8 +20,9 @@ const ARTIFACTS = [
  * Commits `pretrain.jsonl` (general pairs) and `finetune.jsonl` (finance pairs) as
  * `PreferenceRecord` lines, the sampled responses (`samples.jsonl`, whose ids human labels may
  * name), the dropped pairs with their reasons and the summary. Bad input (a prompt or label line,
- * the config) and an endpoint's refusal (4xx other than 429) fail without retries; an endpoint
- * still failing after its own retries (429, 5xx, timeouts) fails the attempt, which BullMQ retries.
+ * the config) and an endpoint's refusal (a 4xx other than 408/409/429) fail without retries; an
+ * endpoint still failing after the LLM gateway's retries (429, 5xx, timeouts, connection errors)
+ * fails the attempt, which BullMQ retries.
  */
 @Processor('reward.pairs')
 export class RewardPairsWorker extends StageWorker<'reward.pairs'> {
@@ -56,9 +57,7 @@ export class RewardPairsWorker extends StageWorker<'reward.pairs'> {
       });
     } catch (error) {
       if (error instanceof PairsInputError) throw new UnrecoverableError(error.message);
-      if (error instanceof EndpointError && error.status !== undefined && error.status >= 400 && error.status < 500 && error.status !== 429) {
-        throw new UnrecoverableError(error.message);
-      }
+      if (error instanceof LlmGatewayError && error.permanent) throw new UnrecoverableError(error.message);
       throw error;
     }
     const artifacts = [];

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
 import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
+import { LlmGatewayError } from '@xyp/llm';
 import { LocalEngine } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { evaluateStage, parseHumanVerdicts, readRlhfPrompts } from '@xyp/rlhf-stages';
@@ -12,7 +13,10 @@ import { putStageFiles } from './stage-files';
  * rlhf.evaluate: the round's policy against the SFT model on held-out prompts (`evaluateStage` of
  * `@xyp/rlhf-stages`): verdicts in both orders by the reference judge or an LLM judge (human
  * verdicts first), the UFRM score of both models' responses, the policy's KL to the reference, per
- * subdomain. The LLM judge's API key comes from the environment variable the spec names.
+ * subdomain. The LLM judge's API key comes from the environment variable the spec names; its
+ * endpoint is a one-model LLM gateway, whose retries are the only ones. A judge endpoint's refusal
+ * (a 4xx other than 408/409/429) fails for good; one still failing after the gateway's retries fails
+ * the attempt, which BullMQ retries.
  */
 @Processor('rlhf.evaluate')
 export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
@@ -47,7 +51,7 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
             signal: context.signal,
             onProgress: (done, total, what) => context.progress(done, total, 'phases', what),
           }),
-        (error) => isInputError(error) || (error instanceof Error && /^human:\d+: |judge/.test(error.message)),
+        (error) => (error instanceof LlmGatewayError ? error.permanent : isInputError(error) || (error instanceof Error && /^human:\d+: |judge/.test(error.message))),
       );
       context.log(`judge ${out.judge}: win ${out.overall.win}, tie ${out.overall.tie}, loss ${out.overall.loss}, skip ${out.overall.skip}; UFRM gain ${out.overall.scoreGain.toFixed(4)}, KL ${out.overall.kl.toFixed(3)}${result.klWithinBound ? '' : ` above the bound ${payload.maxKl}`}`);
       return { result, artifacts: await putStageFiles(context, payload.runId, instanceId(this.stage, context.instance), files) };

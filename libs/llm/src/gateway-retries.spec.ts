@@ -1,6 +1,6 @@
 import { freePort } from '@xyp/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EndpointError } from './chat-completion';
+import { EndpointError } from './errors';
 import { fakeClock } from './fake-clock';
 import { fakeReply, startFakeOpenAi, type FakeOpenAi, type Fault } from './fault-server';
 import { LlmGateway, LlmGatewayError, type LlmGatewayOptions } from './gateway';

@@ -23,7 +23,7 @@ import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming } from 'ope
 import { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { GatewayAccounting, type ModelStats } from './accounting';
-import { EndpointError, type ChatChoice, type ChatRequest } from './chat-completion';
+import { EndpointError } from './errors';
 import { systemClock, type Clock } from './clock';
 import { Cooldown } from './cooldown';
 import { nodeHttpFetch, type NodeHttpFetch } from './http-transport';
@@ -32,6 +32,22 @@ import { parseModelRegistry, resolveApiKey, type ModelConfig, type ModelConfigIn
 import { responseCacheKey, type ResponseCache } from './response-cache';
 import { backoffMs, isRetryableStatus, retryAfterMs } from './retry-policy';
 import { parseStructured, repairPrompt } from './structured';
+
+/** The messages and the common sampling parameters of a chat request, as the OpenAI API names them. */
+export interface ChatRequest {
+  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+  temperature?: number;
+  top_p?: number;
+  n?: number;
+  max_tokens?: number;
+  seed?: number;
+}
+
+/** One choice of a chat completion. */
+export interface ChatChoice {
+  content: string;
+  finishReason?: string;
+}
 
 /** A chat request: the messages and every sampling parameter, as the OpenAI API names them. */
 export interface GatewayChatRequest extends ChatRequest {

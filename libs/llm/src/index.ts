@@ -1,4 +1,4 @@
-export * from './chat-completion';
+export * from './errors';
 export * from './clock';
 export * from './fake-clock';
 export * from './model-registry';

@@ -15,14 +15,29 @@ import { fieldOf, inputError } from './errors';
 import { JUDGE_PROMPTS } from './judge-prompt';
 import { SamplingSetting } from './sources';
 
+/**
+ * An OpenAI-compatible endpoint: one model of the LLM gateway (`endpointModel`), whose retry loop
+ * is the only one. `retries` and `backoffMs` set the gateway's attempts and backoff scale; without
+ * them the gateway's defaults hold (6 attempts, 0.5 s · 2^n up to 8 s).
+ */
 const Endpoint = {
-  baseUrl: z.string().url(),
+  baseUrl: z
+    .string()
+    .url()
+    .refine((url) => /^https?:\/\//i.test(url), 'an http(s) URL'),
   model: z.string().min(1),
   /** Environment variable holding the API key. */
   apiKeyEnv: z.string().min(1).optional(),
+  /** Per attempt. */
   timeoutMs: z.number().int().positive().default(60_000),
-  retries: z.number().int().min(0).max(10).default(3),
-  backoffMs: z.number().int().min(0).default(500),
+  /** Retries after the first attempt. Default the gateway's (5). */
+  retries: z.number().int().min(0).max(10).optional(),
+  /** The first backoff (the gateway's schedule scaled by backoffMs / 500). Default 500. */
+  backoffMs: z.number().int().min(0).optional(),
+  /** Requests in flight at once. Default the gateway's (16). */
+  maxConcurrency: z.number().int().positive().optional(),
+  requestsPerMinute: z.number().positive().optional(),
+  tokensPerMinute: z.number().positive().optional(),
 };
 
 const Id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, . _ - (it names the model in pairs)');

@@ -7,6 +7,7 @@ export * from './verifiable';
 export * from './verifiable-labeller';
 export * from './human-labels';
 export * from './judge-prompt';
+export * from './endpoint';
 export * from './judge';
 export * from './build-pairs';
 export * from './config';

@@ -1,17 +1,21 @@
 /**
- * The LLM judge: an OpenAI-compatible chat endpoint asked which of two answers is better, in both
+ * The LLM judge: a chat model behind the LLM gateway (`gateway.chat`, the only retry loop for the
+ * endpoint) asked which of two answers is better, in both
  * orders (the pair as A/B, then as B/A), `votes` replies per order. A pair is confident when each
  * order's majority picks the same response (a judge that always says "A" picks different ones)
  * and its margin reaches `minMargin`. The margin is the agreement (the share of all replies that
  * picked the winner) or the score gap (the mean of (winner's score − loser's) / 10 over all replies).
  */
 import { deriveSeed } from '@xyp/random';
-import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from '@xyp/llm';
+import { chatCompletionsUrl, type GatewayModel } from './endpoint';
 import { DEFAULT_JUDGE_PROMPT, JUDGE_PROMPTS, parseVerdict, type JudgePrompt, type Verdict } from './judge-prompt';
 import type { Labeller, PairCandidate, PairLabel } from './labeller';
 
 export interface JudgeOptions {
-  endpoint: EndpointOptions;
+  /** The judge model and the gateway that calls it (`endpointModel` makes a one-model one). */
+  endpoint: GatewayModel;
+  /** The gateway was made for this judge: `close()` closes it. Default false. */
+  ownsGateway?: boolean;
   /** A key of `JUDGE_PROMPTS`. Default `pairwise-v1`. */
   promptVersion?: string;
   /** Replies per order (the request's `n`). Default 1. */
@@ -61,8 +65,8 @@ export class JudgeLabeller implements Labeller {
   }
 
   private async ask(question: string, first: string, second: string, seed: number, signal?: AbortSignal): Promise<{ verdicts: Verdict[] } | { error: string }> {
-    const choices = await chatCompletion(
-      this.options.endpoint,
+    const { choices } = await this.options.endpoint.gateway.chat(
+      this.options.endpoint.name,
       {
         messages: this.prompt.render(question, first, second),
         temperature: this.options.temperature ?? 0,
@@ -70,7 +74,7 @@ export class JudgeLabeller implements Labeller {
         seed,
         ...(this.options.maxTokens ? { max_tokens: this.options.maxTokens } : {}),
       },
-      signal,
+      { signal },
     );
     const verdicts: Verdict[] = [];
     for (const choice of choices) {
@@ -79,6 +83,10 @@ export class JudgeLabeller implements Labeller {
       verdicts.push(parsed.verdict);
     }
     return { verdicts };
+  }
+
+  close(): void {
+    if (this.options.ownsGateway) this.options.endpoint.gateway.close();
   }
 
   async label({ prompt, a, b }: PairCandidate, signal?: AbortSignal): Promise<PairLabel | undefined> {

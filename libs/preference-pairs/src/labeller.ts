@@ -50,4 +50,6 @@ export interface Labeller {
   wants?(candidate: PairCandidate): boolean;
   /** The label, or undefined to abstain. */
   label(candidate: PairCandidate, signal?: AbortSignal): Promise<PairLabel | undefined>;
+  /** Frees what the labeller holds (a gateway's connections). */
+  close?(): Promise<void> | void;
 }

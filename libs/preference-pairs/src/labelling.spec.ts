@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { PreferenceRecord } from '@xyp/contracts';
+import { LlmGatewayError } from '@xyp/llm';
 import { runRewardPairs, type RunRewardPairsInput } from './run';
 import { chatServer, fixedSource, judgeRequestParts, judgeServer, type ChatServer } from './testing/fixtures';
 
@@ -100,6 +101,31 @@ describe('judge labels, asked in both orders', () => {
     // The payload's minMargin overrides the config's: at 0.3 the 0.3 gaps are kept too.
     const loose = await runRewardPairs(input(j.baseUrl, config, { overrides: { minMargin: 0.3 } }));
     expect(loose.records.filter((r) => r.provenance?.labeller === 'judge').map((r) => r.margin).sort()).toEqual([0.3, 0.3, 0.3, 0.6, 0.6]);
+  });
+
+  it('the gateway retries a transient 500 of the judge; a 400 fails at once, naming the endpoint', async () => {
+    // One 500 (the first request), then the keyword judge: the same labels, one request more.
+    const verdict = (body: Parameters<typeof judgeRequestParts>[0]) => {
+      const { a, b } = judgeRequestParts(body);
+      return JSON.stringify({ winner: a.includes('SAFE') === b.includes('SAFE') ? 'tie' : a.includes('SAFE') ? 'A' : 'B' });
+    };
+    const flaky = await chatServer((body, k) => (k === 0 ? { status: 500, body: { error: { message: 'overloaded' } } } : { contents: [verdict(body)] }));
+    servers.push(flaky);
+    const out = await runRewardPairs(input(flaky.baseUrl));
+    expect(out.records.filter((r) => r.provenance?.labeller === 'judge')).toHaveLength(4);
+    expect(flaky.requests).toHaveLength(13);
+
+    const refusing = await chatServer(() => ({ status: 400, body: { error: { message: 'unknown model judge-1' } } }));
+    servers.push(refusing);
+    const error = await runRewardPairs(input(refusing.baseUrl)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LlmGatewayError);
+    const e = error as LlmGatewayError;
+    expect([e.status, e.attempts, e.permanent]).toEqual([400, 1, true]);
+    expect(e.message).toContain(`model judge at ${refusing.baseUrl}/v1 (model id judge-1) failed with status 400: unknown model judge-1`);
+    // Requests already in flight (both orders, concurrent pairs) land; none is sent twice.
+    await new Promise((done) => setTimeout(done, 100));
+    expect(refusing.requests.length).toBeGreaterThan(0);
+    expect(new Set(refusing.requests.map((r) => JSON.stringify(r))).size).toBe(refusing.requests.length);
   });
 
   it('drops pairs whose judge reply is not the strict verdict object', async () => {

@@ -8,6 +8,7 @@ import { PreferenceRecord, type PreferencePhase } from '@xyp/contracts';
 import type { BackendOptions, CheckpointObjectStore } from '@xyp/engine';
 import { buildPreferencePairs, type BuildPairsOutput, type PairsSummary } from './build-pairs';
 import { parsePairsConfig, type PairsConfig } from './config';
+import { endpointModel, type PairsEndpoint } from './endpoint';
 import { inputError } from './errors';
 import { HumanLabels } from './human-labels';
 import { JudgeLabeller } from './judge';
@@ -53,24 +54,35 @@ function apiKey(env: string | undefined, secret: RunRewardPairsInput['secret'], 
   return key;
 }
 
+/** A config endpoint's gateway settings (its key resolved apart). */
+function endpointOf(e: NonNullable<PairsConfig['judge']> | Extract<PairsConfig['sources'][number], { kind: 'openai' }>, apiKey: string | undefined): PairsEndpoint {
+  const { baseUrl, model, timeoutMs, retries, backoffMs, maxConcurrency, requestsPerMinute, tokensPerMinute } = e;
+  return { baseUrl, model, apiKey, timeoutMs, retries, backoffMs, maxConcurrency, requestsPerMinute, tokensPerMinute };
+}
+
+/** The config's sources; an `openai` source is a one-model LLM gateway (model named by the source id), closed with the source. */
 export function sourcesOf(config: PairsConfig, input: Pick<RunRewardPairsInput, 'store' | 'backend' | 'secret'>, file = 'reward-pairs.json'): ResponseSource[] {
+  const keys = config.sources.map((s, i) => (s.kind === 'openai' ? apiKey(s.apiKeyEnv, input.secret, file, `sources.${i}.apiKeyEnv`) : undefined));
   return config.sources.map((s, i) =>
     s.kind === 'local'
       ? new LocalCheckpointSource({ id: s.id, checkpoint: s.checkpoint, store: input.store, backend: input.backend })
-      : new OpenAiChatSource({ ...s, apiKey: apiKey(s.apiKeyEnv, input.secret, file, `sources.${i}.apiKeyEnv`) }),
+      : OpenAiChatSource.forEndpoint({ id: s.id, ...endpointOf(s, keys[i]) }),
   );
 }
 
+/** The labellers in precedence order; the judge is a one-model LLM gateway (model `judge`), closed with `close()`. */
 export function labellersOf(config: PairsConfig, human: HumanLabels | undefined, input: Pick<RunRewardPairsInput, 'secret' | 'overrides'>, file = 'reward-pairs.json'): Labeller[] {
   const order = config.labellers ?? ['human', 'verifiable', ...(config.judge ? (['judge'] as const) : [])];
   // Imported human labels take precedence over every other labeller, whatever the order says.
   const names = [...(human ? (['human'] as const) : []), ...order.filter((n) => n !== 'human')];
+  const judgeKey = names.includes('judge') && config.judge ? apiKey(config.judge.apiKeyEnv, input.secret, file, 'judge.apiKeyEnv') : undefined;
   return names.map((name): Labeller => {
     if (name === 'human') return human as HumanLabels;
     if (name === 'verifiable') return new VerifiableLabeller(config.verifiable);
     const j = config.judge as NonNullable<PairsConfig['judge']>;
     return new JudgeLabeller({
-      endpoint: { baseUrl: j.baseUrl, model: j.model, apiKey: apiKey(j.apiKeyEnv, input.secret, file, 'judge.apiKeyEnv'), timeoutMs: j.timeoutMs, retries: j.retries, backoffMs: j.backoffMs },
+      endpoint: endpointModel('judge', endpointOf(j, judgeKey)),
+      ownsGateway: true,
       promptVersion: j.promptVersion,
       votes: j.votes,
       temperature: j.temperature,
@@ -88,7 +100,13 @@ export async function runRewardPairs(input: RunRewardPairsInput): Promise<Reward
   const prompts = parsePrompts(input.prompts.text, { file: input.prompts.file ?? 'prompts.jsonl', defaultSet: config.defaultSet });
   const human = input.humanLabels ? HumanLabels.parse(input.humanLabels.text, input.humanLabels.file ?? 'human-labels.jsonl') : undefined;
   const labellers = labellersOf(config, human, input, configFile);
-  const sources = input.sources ?? sourcesOf(config, input, configFile);
+  let sources: ResponseSource[];
+  try {
+    sources = input.sources ?? sourcesOf(config, input, configFile);
+  } catch (error) {
+    await Promise.all(labellers.map((l) => l.close?.()));
+    throw error;
+  }
   const seed = input.overrides?.seed ?? config.seed;
   try {
     const built = await buildPreferencePairs({
@@ -126,6 +144,6 @@ export async function runRewardPairs(input: RunRewardPairsInput): Promise<Reward
       },
     };
   } finally {
-    if (!input.sources) await Promise.all(sources.map((s) => s.close?.()));
+    await Promise.all([...(input.sources ? [] : sources.map((s) => s.close?.())), ...labellers.map((l) => l.close?.())]);
   }
 }

@@ -1,11 +1,12 @@
 /**
  * Where responses come from: a `ResponseSource` samples n responses to one prompt under one
  * sampling setting. Two kinds: a local engine checkpoint generating in process
- * (`LocalCheckpointSource`), and an OpenAI-compatible chat endpoint (`OpenAiChatSource`).
+ * (`LocalCheckpointSource`), and an OpenAI-compatible chat endpoint called through the LLM gateway
+ * (`OpenAiChatSource`).
  */
 import { ByteTokenizer, countParams, disposeModel, generateAsync, initBackend, loadModel, openCheckpoint, type BackendOptions, type CheckpointObjectStore, type Model } from '@xyp/engine';
 import { z } from 'zod';
-import { chatCompletion, chatCompletionsUrl, type EndpointOptions } from '@xyp/llm';
+import { chatCompletionsUrl, endpointModel, type GatewayModel, type PairsEndpoint } from './endpoint';
 
 export const SamplingSetting = z
   .object({
@@ -127,11 +128,16 @@ export class LocalCheckpointSource implements ResponseSource {
   }
 }
 
-export interface OpenAiChatSourceOptions extends EndpointOptions {
+export interface OpenAiChatSourceOptions extends GatewayModel {
   id: string;
+  /** The gateway was made for this source: `close()` closes it. Default false. */
+  ownsGateway?: boolean;
 }
 
-/** `POST {baseUrl}/v1/chat/completions` with n, temperature, top_p, max_tokens and seed. */
+/**
+ * A chat model behind the LLM gateway (`gateway.chat`: its retries, timeouts, limits and cooldown
+ * are the only ones), asked with n, temperature, top_p, max_tokens and seed.
+ */
 export class OpenAiChatSource implements ResponseSource {
   readonly kind = 'openai' as const;
   readonly id: string;
@@ -140,13 +146,19 @@ export class OpenAiChatSource implements ResponseSource {
     this.id = options.id;
   }
 
+  /** A source over `endpoint` alone: a one-model gateway registry (model `id`), closed with the source. */
+  static forEndpoint(options: PairsEndpoint & { id: string }): OpenAiChatSource {
+    const { id, ...endpoint } = options;
+    return new OpenAiChatSource({ id, ...endpointModel(id, endpoint), ownsGateway: true });
+  }
+
   describe(): Record<string, unknown> {
     return { kind: this.kind, endpoint: chatCompletionsUrl(this.options.baseUrl), model: this.options.model };
   }
 
   async sample(request: SampleRequest): Promise<SampledText[]> {
-    const choices = await chatCompletion(
-      this.options,
+    const result = await this.options.gateway.chat(
+      this.options.name,
       {
         messages: [{ role: 'user', content: request.prompt }],
         temperature: request.setting.temperature,
@@ -155,8 +167,12 @@ export class OpenAiChatSource implements ResponseSource {
         max_tokens: request.setting.maxTokens,
         seed: request.seed,
       },
-      request.signal,
+      { signal: request.signal },
     );
-    return choices.map((c) => ({ text: c.content, ...(c.finishReason ? { finishReason: c.finishReason } : {}) }));
+    return result.choices.map((c) => ({ text: c.content, ...(c.finishReason ? { finishReason: c.finishReason } : {}) }));
+  }
+
+  async close(): Promise<void> {
+    if (this.options.ownsGateway) this.options.gateway.close();
   }
 }

@@ -23,7 +23,7 @@ import type { z } from 'zod';
 import { ciFilterCharts, ciFilterMarkdown, runCiFilter } from './ci-filter';
 import { annotationExport, evaluationMarkdown, runEvaluation, type EvaluationOutput, type HumanVerdict } from './evaluate';
 import { improveRound, type ImproveOutput } from './improve';
-import { llmPairJudge } from './llm-judge';
+import { judgeEndpointModel, llmPairJudge, type JudgeModel } from './llm-judge';
 import { drawPrompts, ppoLogChart } from './ppo';
 import { promptsJsonl, type ReadPrompts, type RlhfPrompt } from './prompts';
 
@@ -257,13 +257,17 @@ export interface EvaluateStageResult {
 export async function evaluateStage(engine: LocalEngine, input: EvaluateStageInput): Promise<{ out: EvaluationOutput; result: EvaluateStageResult; files: StageFiles }> {
   const { read, settings: s } = input;
   if (read.prompts.length === 0) throw new Error(`rlhf.evaluate: prompts: ${input.source}: no held-out prompt (${read.lines} lines, ${read.rejects.length} rejected, ${read.skipped} of other subdomains)`);
-  let judge;
+  let judgeModel: JudgeModel | undefined;
   if (s.judge === 'llm') {
     if (!s.judgeBaseUrl || !s.judgeModel) throw new Error('rlhf.evaluate: judge llm needs judgeBaseUrl and judgeModel');
     if (s.judgeApiKeyEnv && !input.judgeApiKey) throw new Error(`rlhf.evaluate: judgeApiKeyEnv: ${s.judgeApiKeyEnv} is not set`);
-    judge = llmPairJudge({ baseUrl: s.judgeBaseUrl, model: s.judgeModel, apiKey: input.judgeApiKey });
+    if (!/^https?:\/\//i.test(s.judgeBaseUrl)) throw new Error(`rlhf.evaluate: judgeBaseUrl must be an http(s) URL, got ${s.judgeBaseUrl}`);
+    // The endpoint of the payload as a one-model gateway registry: the gateway's retries are the only ones.
+    judgeModel = judgeEndpointModel({ baseUrl: s.judgeBaseUrl, model: s.judgeModel, apiKey: input.judgeApiKey });
   }
+  const judge = judgeModel ? llmPairJudge(judgeModel) : undefined;
   const store = engine.store;
+  // Opening makes no request: a judge gateway left unclosed by a failure here holds no connection.
   const reward = await openTextReward(input.reward, store, input.backend);
   const policyScorer = await openPolicyScorer(input.policy, store, { backend: input.backend });
   const referenceScorer = await openPolicyScorer(input.baseline, store, { backend: input.backend });
@@ -303,6 +307,7 @@ export async function evaluateStage(engine: LocalEngine, input: EvaluateStageInp
     reward.dispose();
     policyScorer.dispose();
     referenceScorer.dispose();
+    judgeModel?.gateway.close();
   }
 }
 
