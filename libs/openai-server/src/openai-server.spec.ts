@@ -203,6 +203,17 @@ describe('OpenAI-compatible server, called with the official openai client', () 
     expect(badRole.param).toBe('messages[0].role');
   });
 
+  it('keeps the last truncate_prompt_tokens tokens of a prompt too long for the context (vLLM\'s parameter)', async () => {
+    const body = { model: MODEL, prompt: 'x'.repeat(60), max_tokens: 10, temperature: 0, truncate_prompt_tokens: 20 };
+    const res = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(json.usage.prompt_tokens).toBe(20);
+    expect(json.usage.completion_tokens).toBe(10);
+    const chat = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'y'.repeat(200) }], max_tokens: 4, truncate_prompt_tokens: 16 }) });
+    expect(((await chat.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(16);
+  });
+
   it('answers 404 for an unknown model', async () => {
     const error = await rejection(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }));
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);

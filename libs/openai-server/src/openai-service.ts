@@ -36,6 +36,11 @@ export interface ServedModel {
   created: number;
 }
 
+/** vLLM's `truncate_prompt_tokens`: each prompt's last k tokens (all of it when shorter or unset). */
+function truncated(prompts: number[][], k: number | null | undefined): number[][] {
+  return k == null ? prompts : prompts.map((p) => (p.length > k ? p.slice(p.length - k) : p));
+}
+
 export interface OpenAiServiceOptions {
   models: ServedModel[];
   /** Requests allowed to wait or run at once; more are refused with 503. */
@@ -267,7 +272,7 @@ export class OpenAiService {
 
   private async completions(request: CompletionRequest, res: ServerResponse): Promise<void> {
     const served = this.find(request.model, 'model');
-    const prompts = this.completionPrompts(request.prompt);
+    const prompts = truncated(this.completionPrompts(request.prompt), request.truncate_prompt_tokens);
     // OpenAI's default `max_tokens` for completions is 16.
     const params = this.sampling(served, prompts, request, request.max_tokens, 16, 'prompt');
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
@@ -329,7 +334,7 @@ export class OpenAiService {
 
   private async chatCompletions(request: ChatCompletionRequest, res: ServerResponse): Promise<void> {
     const served = this.find(request.model, 'model');
-    const prompts = [this.chatPrompt(request.messages)];
+    const prompts = truncated([this.chatPrompt(request.messages)], request.truncate_prompt_tokens);
     const maxTokens = request.max_completion_tokens ?? request.max_tokens;
     const params = this.sampling(served, prompts, request, maxTokens, Number.POSITIVE_INFINITY, 'messages');
     const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;

@@ -62,6 +62,8 @@ const Sampling = {
   temperature: z.number().min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
   top_p: z.number().gt(0, 'must be greater than 0').max(1, 'must be at most 1').nullish(),
   max_tokens: z.number().int('must be an integer').min(1, 'must be at least 1').nullish(),
+  /** vLLM's extra parameter: keep only the last k tokens of the prompt (a small local model's context). */
+  truncate_prompt_tokens: z.number().int('must be an integer').min(1, 'must be at least 1').nullish(),
   stop: Stop,
   seed: z.number().int('must be an integer').nullish(),
   stream: z.boolean().nullish(),
@@ -95,6 +97,8 @@ export const CompletionRequest = z.object({
   ...Sampling,
   prompt: z.union([z.string(), z.array(z.string()).min(1), TokenIds.min(1), z.array(TokenIds.min(1)).min(1)], 'must be a string, an array of strings, or token ids'),
   max_tokens: z.number().int('must be an integer').min(1, 'must be at least 1').nullish(),
+  /** vLLM's extra parameter: keep only the last k tokens of the prompt (a small local model's context). */
+  truncate_prompt_tokens: z.number().int('must be an integer').min(1, 'must be at least 1').nullish(),
   echo: z.literal(false, 'is not supported by this server').nullish(),
   logprobs: z.null('is not supported by this server').optional(),
   suffix: z.null('is not supported by this server').optional(),
