@@ -214,6 +214,18 @@ describe('OpenAI-compatible server, called with the official openai client', () 
     expect(((await chat.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(16);
   });
 
+  it('with truncatePrompts, keeps what leaves room for the completion instead of refusing', async () => {
+    const truncating = await startOpenAiServer(new OpenAiService({ models: [served], truncatePrompts: true }), { port: 0 });
+    try {
+      const res = await fetch(`${truncating.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, prompt: 'x'.repeat(60), max_tokens: 10 }) });
+      expect(res.status).toBe(200);
+      // Context 64 − 10 completion tokens.
+      expect(((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(54);
+    } finally {
+      await truncating.close();
+    }
+  });
+
   it('answers 404 for an unknown model', async () => {
     const error = await rejection(client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }));
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);

@@ -49,6 +49,13 @@ export interface OpenAiServiceOptions {
   maxBodyBytes?: number;
   /** Receives one line per failed request that is not the client's fault. */
   onError?: (error: unknown) => void;
+  /**
+   * A prompt that leaves no room for the completion keeps its last tokens instead of being refused
+   * (as if every request sent `truncate_prompt_tokens` = context − max_tokens, or three quarters of
+   * the context without max_tokens). Off by default, as vLLM; the synthesis service turns it on for
+   * the run's small embedded models.
+   */
+  truncatePrompts?: boolean;
 }
 
 interface SamplingParams {
@@ -190,6 +197,14 @@ export class OpenAiService {
     }
   }
 
+  /** The prompt tokens a request keeps: its `truncate_prompt_tokens`, else with `truncatePrompts` what leaves room for the completion. */
+  private keepTokens(served: ServedModel, asked: number | null | undefined, maxTokens: number | null | undefined): number | undefined {
+    if (asked != null) return asked;
+    if (!this.options.truncatePrompts) return undefined;
+    const context = served.model.config.contextLength;
+    return Math.max(1, context - (maxTokens ?? Math.floor(context / 4)));
+  }
+
   /**
    * Sampling parameters with the context check of vLLM: prompt plus requested tokens must fit the
    * model's context; without `max_tokens` a completion gets `defaultMax` or what is left of it.
@@ -272,7 +287,7 @@ export class OpenAiService {
 
   private async completions(request: CompletionRequest, res: ServerResponse): Promise<void> {
     const served = this.find(request.model, 'model');
-    const prompts = truncated(this.completionPrompts(request.prompt), request.truncate_prompt_tokens);
+    const prompts = truncated(this.completionPrompts(request.prompt), this.keepTokens(served, request.truncate_prompt_tokens, request.max_tokens));
     // OpenAI's default `max_tokens` for completions is 16.
     const params = this.sampling(served, prompts, request, request.max_tokens, 16, 'prompt');
     const id = `cmpl-${randomUUID().replace(/-/g, '')}`;
@@ -334,8 +349,8 @@ export class OpenAiService {
 
   private async chatCompletions(request: ChatCompletionRequest, res: ServerResponse): Promise<void> {
     const served = this.find(request.model, 'model');
-    const prompts = truncated([this.chatPrompt(request.messages)], request.truncate_prompt_tokens);
     const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+    const prompts = truncated([this.chatPrompt(request.messages)], this.keepTokens(served, request.truncate_prompt_tokens, maxTokens));
     const params = this.sampling(served, prompts, request, maxTokens, Number.POSITIVE_INFINITY, 'messages');
     const id = `chatcmpl-${randomUUID().replace(/-/g, '')}`;
     const created = unixNow();
