@@ -16,7 +16,20 @@ import { RlhfCiFilterPayload, RlhfCiFilterResult, rlhfCiFilterPlan } from './sta
 import { RlhfEvaluatePayload, RlhfEvaluateResult, rlhfEvaluatePlan } from './stages/rlhf-evaluate';
 import { RlhfImprovePayload, RlhfImproveResult, rlhfImprovePlan } from './stages/rlhf-improve';
 import type { StagePlan } from './stages/stage-kit';
-import { SynthesisGeneratePayload, SynthesisGenerateResult } from './stages/synthesis-generate';
+import {
+  SynthesisAnalysisPayload,
+  SynthesisEnsemblePayload,
+  SynthesisEvolvePayload,
+  SynthesisGeneratorResult,
+  SynthesisMergePayload,
+  SynthesisMergeResult,
+  SynthesisSelfQaPayload,
+  synthesisAnalysisPlan,
+  synthesisEnsemblePlan,
+  synthesisEvolvePlan,
+  synthesisMergePlan,
+  synthesisSelfQaPlan,
+} from './stages/synthesis';
 
 export * from './stages/stage-kit';
 export * from './stages/pipeline-run';
@@ -27,7 +40,7 @@ export * from './stages/corpus-compare';
 export * from './stages/cpt';
 export * from './stages/sft';
 export * from './stages/eval';
-export * from './stages/synthesis-generate';
+export * from './stages/synthesis';
 export * from './stages/reward-prepare';
 export * from './stages/reward-pairs';
 export * from './stages/reward-train';
@@ -53,7 +66,11 @@ export const STAGE_OWNERS = {
   'cpt': 'trainer',
   'sft': 'trainer',
   'eval': 'trainer',
-  'synthesis.generate': 'synthesis',
+  'synthesis.selfqa': 'synthesis',
+  'synthesis.evolve': 'synthesis',
+  'synthesis.analysis': 'synthesis',
+  'synthesis.ensemble': 'synthesis',
+  'synthesis.merge': 'synthesis',
   'reward.prepare': 'reward',
   'reward.pairs': 'reward',
   'reward.train': 'reward',
@@ -81,7 +98,11 @@ export const STAGES = {
   'cpt': { payload: CptPayload, result: CptResult },
   'sft': { payload: SftPayload, result: SftResult },
   'eval': { payload: EvalPayload, result: EvalResult },
-  'synthesis.generate': { payload: SynthesisGeneratePayload, result: SynthesisGenerateResult },
+  'synthesis.selfqa': { payload: SynthesisSelfQaPayload, result: SynthesisGeneratorResult },
+  'synthesis.evolve': { payload: SynthesisEvolvePayload, result: SynthesisGeneratorResult },
+  'synthesis.analysis': { payload: SynthesisAnalysisPayload, result: SynthesisGeneratorResult },
+  'synthesis.ensemble': { payload: SynthesisEnsemblePayload, result: SynthesisGeneratorResult },
+  'synthesis.merge': { payload: SynthesisMergePayload, result: SynthesisMergeResult },
   'reward.prepare': { payload: RewardPreparePayload, result: RewardPrepareResult },
   'reward.pairs': { payload: RewardPairsPayload, result: RewardPairsResult },
   'reward.train': { payload: RewardTrainPayload, result: RewardTrainResult },
@@ -109,7 +130,11 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
   'cpt': STAGES['cpt'].payload,
   'sft': STAGES['sft'].payload,
   'eval': STAGES['eval'].payload,
-  'synthesis.generate': STAGES['synthesis.generate'].payload,
+  'synthesis.selfqa': STAGES['synthesis.selfqa'].payload,
+  'synthesis.evolve': STAGES['synthesis.evolve'].payload,
+  'synthesis.analysis': STAGES['synthesis.analysis'].payload,
+  'synthesis.ensemble': STAGES['synthesis.ensemble'].payload,
+  'synthesis.merge': STAGES['synthesis.merge'].payload,
   'reward.prepare': STAGES['reward.prepare'].payload,
   'reward.pairs': STAGES['reward.pairs'].payload,
   'reward.train': STAGES['reward.train'].payload,
@@ -121,7 +146,7 @@ export const PAYLOAD_SCHEMAS: { readonly [S in StageName]: z.ZodType<ParsedPaylo
 };
 
 /** Stages a run spec can include: those whose capability is in this build. */
-export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'cpt', 'sft', 'eval', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate', 'rlhf.ci-filter', 'rlhf.ppo', 'rlhf.evaluate', 'rlhf.improve'] as const satisfies readonly StageName[];
+export const RUNNABLE_STAGES = ['corpus.inspect', 'corpus.bucket', 'corpus.mix', 'corpus.compare', 'cpt', 'sft', 'eval', 'synthesis.selfqa', 'synthesis.evolve', 'synthesis.analysis', 'synthesis.ensemble', 'synthesis.merge', 'reward.prepare', 'reward.pairs', 'reward.train', 'reward.evaluate', 'rlhf.ci-filter', 'rlhf.ppo', 'rlhf.evaluate', 'rlhf.improve'] as const satisfies readonly StageName[];
 export type RunnableStage = (typeof RUNNABLE_STAGES)[number];
 
 /**
@@ -137,6 +162,11 @@ export const STAGE_PLANS: { readonly [S in RunnableStage]: StagePlan<PayloadOf<S
   cpt: cptPlan,
   sft: sftPlan,
   eval: evalPlan,
+  'synthesis.selfqa': synthesisSelfQaPlan,
+  'synthesis.evolve': synthesisEvolvePlan,
+  'synthesis.analysis': synthesisAnalysisPlan,
+  'synthesis.ensemble': synthesisEnsemblePlan,
+  'synthesis.merge': synthesisMergePlan,
   'reward.prepare': rewardPreparePlan,
   'reward.pairs': rewardPairsPlan,
   'reward.train': rewardTrainPlan,

@@ -20,13 +20,11 @@
  * Ids are ascii slugs `<board>.<name>`; the seed's subcategories keep the contract's ids
  * (`finance.investment-research`, `general.code`).
  */
-import { SUBCATEGORIES, SynthesisGeneratePayload } from '@xyp/contracts';
-import type { z } from 'zod';
+import { SUBCATEGORIES, SynthesisMethod } from '@xyp/contracts';
 import { editDistance } from './text';
 
-/** The four methods; the same enum as the `synthesis.generate` job payload's `method`. */
-export const SynthesisMethod = SynthesisGeneratePayload.shape.method;
-export type SynthesisMethod = z.infer<typeof SynthesisMethod>;
+/** The four methods (the enum of `@xyp/contracts`, one per synthesis stage). */
+export { SynthesisMethod };
 export const SYNTHESIS_METHODS: readonly SynthesisMethod[] = SynthesisMethod.options;
 
 export type CategoryKind = 'finance' | 'general';

@@ -15,6 +15,7 @@ import { registerRewardScore } from './commands/reward-score';
 import { registerRlhf } from './commands/rlhf';
 import { registerReward } from './commands/reward';
 import { registerServe } from './commands/serve';
+import { registerSynth } from './commands/synth';
 import { registerTrain } from './commands/train';
 import { registerUp } from './commands/up';
 import { exitWithError } from './cli-output';
@@ -44,6 +45,7 @@ registerRewardScore(reward);
 registerEval(program);
 registerRlhf(program);
 registerServe(program);
+registerSynth(program);
 registerTrain(program);
 
 program.parseAsync(process.argv).catch(exitWithError);
