@@ -63,7 +63,12 @@ function scopeConstraints({ spec }) {
     { sourceTag: 'scope:platform', onlyDependOnLibsWithTags: platform },
     { sourceTag: 'scope:engine', onlyDependOnLibsWithTags: ['scope:engine', 'scope:shared'] },
     { sourceTag: 'scope:corpus', onlyDependOnLibsWithTags: ['scope:corpus', ...platform] },
-    { sourceTag: 'scope:synthesis', onlyDependOnLibsWithTags: ['scope:synthesis', ...platform] },
+    // The synthesis app serves the run's checkpoints as its embedded models (`@xyp/openai-server`, an
+    // engine lib of the rlhf scope) and scores answers with the UFRM (`@xyp/reward-serving`); its libs
+    // see only their own scope and the platform.
+    { sourceTag: 'scope:synthesis', onlyDependOnLibsWithTags: ['scope:synthesis', 'scope:engine', 'scope:reward', 'scope:rlhf', ...platform] },
+    { allSourceTags: ['scope:synthesis', 'type:io'], onlyDependOnLibsWithTags: ['scope:synthesis', ...platform] },
+    { allSourceTags: ['scope:synthesis', 'type:algorithm'], onlyDependOnLibsWithTags: ['scope:synthesis', ...platform] },
     // The reward and RLHF stages run their training jobs on the engine runner (`@xyp/local-engine`,
     // tagged `runner:engine`), which is the trainer's lib because it runs every job kind.
     { sourceTag: 'scope:reward', onlyDependOnLibsWithTags: ['scope:reward', 'scope:engine', 'runner:engine', ...platform] },

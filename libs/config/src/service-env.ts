@@ -23,7 +23,13 @@ export const SERVICE_ENVS = {
   }),
   /** The trainer trains and evaluates policies on the engine (`XYP_ENGINE_*`). */
   trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102), ...EngineEnv.shape }),
-  synthesis: PlatformEnv.extend({ XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103) }),
+  /** The synthesis service serves the run's checkpoints as its embedded models and scores with the UFRM on the engine (`XYP_ENGINE_*`). */
+  synthesis: PlatformEnv.extend({
+    XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103),
+    /** The RewardService (`host:port`) the ensemble scores through; unset: the UFRM checkpoint in process. */
+    XYP_SYNTHESIS_REWARD_URL: z.string().min(1).optional(),
+    ...EngineEnv.shape,
+  }),
   /**
    * The reward service serves `RewardService.Score` over gRPC on `XYP_REWARD_GRPC_PORT` when
    * `XYP_REWARD_CHECKPOINT` names a reward model, which it loads on the engine (`XYP_ENGINE_*`).

@@ -42,7 +42,7 @@ describe('run spec validation: each refusal names its field', () => {
     expect(refusal({ stages: [{ id: 'corpus.inspect' }, { id: 'corpus.bucket' }, { id: 'corpus.nope' }] })).toEqual([
       expect.stringMatching(/^stages\[2\]\.id: unknown stage "corpus\.nope" \(stages: corpus\.inspect, /),
     ]);
-    expect(refusal({ stages: [{ id: 'synthesis.generate' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: stage synthesis\.generate cannot be part of a run in this build \(runnable: corpus\.inspect, /)]);
+    expect(refusal({ stages: [{ id: 'pipeline.run' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: stage pipeline\.run cannot be part of a run in this build \(runnable: corpus\.inspect, /)]);
     expect(refusal({ stages: [{ id: 'corpus.bucket#Phase_1' }] })).toEqual([expect.stringMatching(/^stages\[0\]\.id: instance key: /)]);
   });
 

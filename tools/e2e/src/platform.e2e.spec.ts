@@ -31,7 +31,7 @@ describe('platform end to end: control plane and corpus service as processes', (
   let boardUrl = '';
 
   beforeAll(async () => {
-    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer'), harness.start('reward'), harness.start('rlhf')]);
+    const [controlPlane] = await Promise.all([harness.start('control-plane'), harness.start('corpus'), harness.start('trainer'), harness.start('reward'), harness.start('rlhf'), harness.start('synthesis')]);
     boardUrl = `${controlPlane.httpUrl}/queues`;
   }, 90_000);
   afterAll(() => harness.stopAll(), 30_000);
@@ -56,6 +56,7 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(trail.indexOf('corpus.inspect:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('corpus.bucket:STAGE_STARTED'));
     expect(trail.indexOf('corpus.bucket:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
     expect(trail.indexOf('reward.evaluate:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
+    expect(trail.indexOf('synthesis.merge:STAGE_COMPLETED')).toBeLessThan(trail.indexOf('pipeline.run:STAGE_STARTED'));
     expect(trail[trail.length - 1]).toBe('pipeline.run:RUN_COMPLETED');
 
     const { run } = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-first' });
@@ -84,7 +85,7 @@ describe('platform end to end: control plane and corpus service as processes', (
       categories: { news: { docs: 1 }, 'finance-encyclopedia': { docs: 2 } },
       rejectReasons: { 'malformed-json': 1, 'empty-text': 1 },
     });
-  });
+  }, 180_000);
 
   it('returns the existing run when the same run id is submitted again', async () => {
     const again = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({
@@ -116,12 +117,12 @@ describe('platform end to end: control plane and corpus service as processes', (
   });
 
   it('refuses a run with a stage this build cannot run, and records nothing', async () => {
-    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['synthesis.generate'], inputJsonl: jsonl(docs), inputName: '' })).then(
+    const refused = await unary(harness.client.submitRun.bind(harness.client), submitRunRequest({ runId: 'run-e2e-cpt', stages: ['pipeline.run'], inputJsonl: jsonl(docs), inputName: '' })).then(
       () => null,
       (e: ServiceError) => e,
     );
     expect(refused?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
-    expect(refused?.details).toContain('stage synthesis.generate cannot be part of a run');
+    expect(refused?.details).toContain('stage pipeline.run cannot be part of a run');
     const missing = await unary(harness.client.getRun.bind(harness.client), { runId: 'run-e2e-cpt' }).then(() => null, (e: ServiceError) => e);
     expect(missing?.code).toBe(GrpcStatus.NOT_FOUND);
   });
