@@ -54,7 +54,8 @@ export function registerBenchSynth(bench: Command): void {
         if (!Number.isInteger(streamItems) || streamItems < 0) throw new Error(`--stream-items must be a whole number, got ${o.streamItems}`);
         if (streamItems > 0) {
           const baselineRssMb = Math.round(process.memoryUsage().rss / 2 ** 20);
-          const server = await startFakeOpenAi({ latencyMs: 1 });
+          // The server keeps no request log: only the driver's memory is measured.
+          const server = await startFakeOpenAi({ latencyMs: 1, log: false });
           try {
             progress(`streaming ${streamItems} queued ensemble queries through the synthesis driver (1 ms server)`);
             const streaming = await benchSynthesisStreaming({ url: server.url, items: streamItems, onProgress: progress });
