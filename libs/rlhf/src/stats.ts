@@ -20,21 +20,8 @@ export function sampleStd(xs: readonly number[]): number {
   return Math.sqrt(ss / (xs.length - 1));
 }
 
-/**
- * The q-quantile by linear interpolation between order statistics, Hyndman & Fan (1996) type 7
- * — numpy's default `np.quantile(x, q)` (method 'linear') and R's default `quantile`:
- * with x sorted ascending and h = (n − 1)·q, Q = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋ + 1] − x[⌊h⌋]).
- * So q = 0 is the minimum and q = 1 the maximum. Throws on an empty list or q outside [0, 1].
- */
-export function quantileType7(xs: readonly number[], q: number): number {
-  if (xs.length === 0) throw new RangeError('quantileType7: no values');
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantileType7: q must be in [0, 1], got ${q}`);
-  const sorted = [...xs].sort((a, b) => a - b);
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-}
+/** The type-7 quantile (`@xyp/stats`), re-exported for the rlhf callers. */
+export { quantileType7 } from '@xyp/stats';
 
 /**
  * Largest-remainder (Hamilton) apportionment of `total` seats by `sizes`: each key gets

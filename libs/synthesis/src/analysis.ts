@@ -21,7 +21,7 @@ import { createRng, deriveSeed } from '@xyp/random';
 import { z } from 'zod';
 import { SynthesisInputError, parseWith } from './errors';
 import { ANALYSIS_FEWSHOT, type AnalysisExemplar } from './prompts';
-import { median } from './stats';
+import { median } from '@xyp/stats';
 import { visibleLength } from './text';
 
 export type { AnalysisExemplar } from './prompts';

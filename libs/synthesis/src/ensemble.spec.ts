@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ensembleThresholds, fusionMessages, selectSurvivors, type EnsembleQuery } from './ensemble';
-import { quantileType7 } from './stats';
+import { quantileType7 } from '@xyp/stats';
 
 const query = (id: string, category: string, scores: number[], answers?: string[]): EnsembleQuery => ({
   id,

@@ -21,7 +21,7 @@ import type { ChatTurn } from '@xyp/contracts';
 import { z } from 'zod';
 import { SynthesisInputError, parseWith } from './errors';
 import { FUSION } from './prompts';
-import { quantileType7 } from './stats';
+import { quantileType7 } from '@xyp/stats';
 
 export interface EnsembleCandidate {
   model: string;

@@ -1,5 +1,5 @@
 export * from './errors';
-export * from './stats';
+
 export * from './text';
 export * from './taxonomy';
 export * from './prompts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median } from './stats';
+import { median } from '@xyp/stats';
 import { canonicalNumber, contentTokens, editDistance, lengthUnits, normalizeText, numbersIn, visibleLength, withoutListMarkers } from './text';
 
 describe('text measures', () => {

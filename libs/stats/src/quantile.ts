@@ -1,11 +1,9 @@
-/** Small statistics the selection and format checks share. Plain numbers in, plain numbers out. */
-
 /**
  * The q-quantile by linear interpolation between order statistics, Hyndman & Fan (1996) type 7
  * — numpy's default `np.quantile(x, q)` (method 'linear') and R's default `quantile`:
  * with x sorted ascending and h = (n − 1)·q, Q = x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋ + 1] − x[⌊h⌋]).
  * So q = 0 is the minimum, q = 1 the maximum and q = 0.5 the median. Throws on an empty list or
- * q outside [0, 1]. (`@xyp/rlhf` has the same function; a scope:synthesis lib may not import it.)
+ * q outside [0, 1].
  */
 export function quantileType7(xs: readonly number[], q: number): number {
   if (xs.length === 0) throw new RangeError('quantileType7: no values');
