@@ -1,6 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
@@ -22,6 +24,7 @@ import {
   type EvolRunConfigInput,
   type SelfQaRunConfigInput,
   type SynthesisOutput,
+  type SynthesisProgress,
   type SynthesisRunResult,
 } from '@xyp/synthesis-stages';
 import { openJobModels, type OpenedModels } from './models';
@@ -47,7 +50,17 @@ async function openReward(checkpoint: string, url: string | undefined, store: St
   return { score: rewardServiceScorer(client, { model: checkpoint }), close: () => client.close() };
 }
 
+/** What every generator run takes from the job: the gateway, the output, the cancel signal, progress. */
+type GeneratorDeps = { gateway: OpenedModels['gateway']; output: SynthesisOutput; signal: AbortSignal; onProgress: (p: SynthesisProgress) => void };
+
 type GeneratorStage = 'synthesis.selfqa' | 'synthesis.evolve' | 'synthesis.analysis' | 'synthesis.ensemble';
+
+/** Non-blank lines of a file, streamed (the progress total; blank lines are no inputs). */
+async function countLines(path: string): Promise<number> {
+  let lines = 0;
+  for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) if (line.trim()) lines += 1;
+  return lines;
+}
 
 /** The generator's result from its summary. */
 function generatorResult(method: ResultOf<'synthesis.selfqa'>['method'], run: SynthesisRunResult): ResultOf<'synthesis.selfqa'> {
@@ -92,7 +105,7 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
     super(runtime);
   }
 
-  protected abstract generate(payload: ParsedPayloadOf<S>, input: string, config: Record<string, unknown>, models: OpenedModels, output: SynthesisOutput, context: StageContext): Promise<SynthesisRunResult>;
+  protected abstract generate(payload: ParsedPayloadOf<S>, input: string, config: Record<string, unknown>, deps: GeneratorDeps, context: StageContext): Promise<SynthesisRunResult>;
 
   protected async execute(payload: ParsedPayloadOf<S>, context: StageContext): Promise<StageOutput<S>> {
     const id = instanceId(this.stage, context.instance);
@@ -102,7 +115,11 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
     try {
       const output = await storeBackedOutput(context, id, join(dir, 'out'));
       const config = withRoles(this.stage, payload.config, models.names);
-      const run = await withLocalCopies(context.store, { 'input.jsonl': payload.inputKey }, (paths) => this.generate(payload, paths['input.jsonl'], config, models, output, context));
+      const run = await withLocalCopies(context.store, { 'input.jsonl': payload.inputKey }, async (paths) => {
+        const total = await countLines(paths['input.jsonl']);
+        const onProgress = (p: SynthesisProgress): void => void context.progress(p.inputs, Math.max(total, p.inputs), 'inputs', `${p.kept} kept, ${p.dropped} dropped, ${p.failed} failed`);
+        return this.generate(payload, paths['input.jsonl'], config, { gateway: models.gateway, output, signal: context.signal, onProgress }, context);
+      });
       const s = run.summary;
       context.log(`${s.inputs} inputs: ${s.accounting.kept} kept, ${s.accounting.dropped} dropped, ${s.accounting.failed} failed; ${s.items} SFT items`);
       const artifacts: ArtifactEntry[] = [];
@@ -116,17 +133,14 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
     }
   }
 
-  protected progressOf(context: StageContext): (p: { inputs: number; kept: number; dropped: number; failed: number }) => void {
-    return (p) => void context.progress(p.inputs, 0, 'inputs', `${p.kept} kept, ${p.dropped} dropped, ${p.failed} failed`);
-  }
 }
 
 @Processor('synthesis.selfqa')
 export class SynthesisSelfQaWorker extends GeneratorWorker<'synthesis.selfqa'> {
   readonly stage = 'synthesis.selfqa' as const;
   protected readonly method = 'selfqa' as const;
-  protected generate(_payload: ParsedPayloadOf<'synthesis.selfqa'>, input: string, config: Record<string, unknown>, models: OpenedModels, output: SynthesisOutput, context: StageContext) {
-    return runSelfQa(readInputs('selfqa', input), config as SelfQaRunConfigInput, { gateway: models.gateway, output, signal: context.signal, onProgress: this.progressOf(context) });
+  protected generate(_payload: ParsedPayloadOf<'synthesis.selfqa'>, input: string, config: Record<string, unknown>, deps: GeneratorDeps) {
+    return runSelfQa(readInputs('selfqa', input), config as SelfQaRunConfigInput, deps);
   }
 }
 
@@ -134,8 +148,8 @@ export class SynthesisSelfQaWorker extends GeneratorWorker<'synthesis.selfqa'> {
 export class SynthesisEvolveWorker extends GeneratorWorker<'synthesis.evolve'> {
   readonly stage = 'synthesis.evolve' as const;
   protected readonly method = 'evol-instruct' as const;
-  protected generate(_payload: ParsedPayloadOf<'synthesis.evolve'>, input: string, config: Record<string, unknown>, models: OpenedModels, output: SynthesisOutput, context: StageContext) {
-    return runEvolve(readInputs('evolve', input), config as EvolRunConfigInput, { gateway: models.gateway, output, signal: context.signal, onProgress: this.progressOf(context) });
+  protected generate(_payload: ParsedPayloadOf<'synthesis.evolve'>, input: string, config: Record<string, unknown>, deps: GeneratorDeps) {
+    return runEvolve(readInputs('evolve', input), config as EvolRunConfigInput, deps);
   }
 }
 
@@ -143,9 +157,9 @@ export class SynthesisEvolveWorker extends GeneratorWorker<'synthesis.evolve'> {
 export class SynthesisAnalysisWorker extends GeneratorWorker<'synthesis.analysis'> {
   readonly stage = 'synthesis.analysis' as const;
   protected readonly method = 'expert-seeded' as const;
-  protected async generate(payload: ParsedPayloadOf<'synthesis.analysis'>, input: string, config: Record<string, unknown>, models: OpenedModels, output: SynthesisOutput, context: StageContext) {
+  protected async generate(payload: ParsedPayloadOf<'synthesis.analysis'>, input: string, config: Record<string, unknown>, deps: GeneratorDeps, context: StageContext) {
     const exemplars = await withLocalCopies(context.store, { 'exemplars.jsonl': payload.exemplarsKey }, (paths) => readAnalysisExemplars(paths['exemplars.jsonl']));
-    return runAnalysis(readInputs('analysis', input), config as AnalysisRunConfigInput, { gateway: models.gateway, exemplars, output, signal: context.signal, onProgress: this.progressOf(context) });
+    return runAnalysis(readInputs('analysis', input), config as AnalysisRunConfigInput, { ...deps, exemplars });
   }
 }
 
@@ -157,11 +171,11 @@ export class SynthesisEnsembleWorker extends GeneratorWorker<'synthesis.ensemble
   constructor(runtime: StageRuntime, @Inject(SYNTHESIS_ENGINE_BACKEND) backend: BackendOptions, @Inject(REDIS_CLIENT) redis: Redis, @Inject(SYNTHESIS_REWARD_URL) private readonly rewardUrl: string | undefined) {
     super(runtime, backend, redis);
   }
-  protected async generate(payload: ParsedPayloadOf<'synthesis.ensemble'>, input: string, config: Record<string, unknown>, models: OpenedModels, output: SynthesisOutput, context: StageContext) {
+  protected async generate(payload: ParsedPayloadOf<'synthesis.ensemble'>, input: string, config: Record<string, unknown>, deps: GeneratorDeps, context: StageContext) {
     const { checkpoint } = await checkpointOf(context.store, payload.rewardManifestKey, 'reward');
     const reward = await openReward(checkpoint, this.rewardUrl, context.store, this.backend);
     try {
-      return await runEnsemble(readInputs('ensemble', input), config as EnsembleRunConfigInput, { gateway: models.gateway, reward: reward.score, output, signal: context.signal, onProgress: this.progressOf(context) });
+      return await runEnsemble(readInputs('ensemble', input), config as EnsembleRunConfigInput, { ...deps, reward: reward.score });
     } finally {
       reward.close();
     }
