@@ -9,6 +9,7 @@ interface ServeOptions {
   port: string;
   host: string;
   modelName?: string;
+  truncatePrompts?: boolean;
   json?: boolean;
 }
 
@@ -30,6 +31,7 @@ export function registerServe(parent: Command): void {
     .option('--port <n>', 'port (0 picks a free one)', '8000')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--model-name <name>', 'the model name clients pass (default: the checkpoint ID)')
+    .option('--truncate-prompts', "keep the last tokens of a prompt that leaves no room for the completion, instead of refusing it (a small model's context)")
     .option('--json', 'print the ready line as one JSON object')
     .action(async (o: ServeOptions) => {
       try {
@@ -38,7 +40,7 @@ export function registerServe(parent: Command): void {
         // The store is only read for a `<runId>/<stage>` checkpoint; a directory needs none.
         const store = parseCheckpointRef(o.checkpoint).kind === 'store' ? configuredStore() : undefined;
         const served = await loadServedModel(o.checkpoint, { name: o.modelName, store, backend: configuredBackend() });
-        const service = new OpenAiService({ models: [served], onError: (error) => progress(`request failed: ${error instanceof Error ? error.message : String(error)}`) });
+        const service = new OpenAiService({ models: [served], truncatePrompts: o.truncatePrompts === true, onError: (error) => progress(`request failed: ${error instanceof Error ? error.message : String(error)}`) });
         const handle = await startOpenAiServer(service, { port: listenPort, host: o.host });
         const ready = { url: `${handle.url}/v1`, model: served.id, source: served.source, contextLength: served.model.config.contextLength };
         printResult(ready, o.json === true, () => `serving ${ready.model} (${ready.source}, context ${ready.contextLength}) at ${ready.url}; Ctrl-C stops`);
