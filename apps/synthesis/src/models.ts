@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { disposeModel, type BackendOptions } from '@xyp/engine';
 import { LlmGateway, parseModelRegistry, type ModelConfigInput, type ResponseCache } from '@xyp/llm';
@@ -23,27 +24,32 @@ export interface OpenedModels {
  * each checkpoint under its registry name: the embedded default) and builds one gateway over them and
  * the registry's endpoint models. Fails, naming the slot, when there are no models.
  */
-export async function openJobModels(job: JobModels, options: { store: ArtifactStore; backend: BackendOptions; cache?: ResponseCache }): Promise<OpenedModels> {
+export async function openJobModels(job: JobModels, options: { store: ArtifactStore; backend: BackendOptions; cache?: ResponseCache; metricsRegistry?: Registry }): Promise<OpenedModels> {
   if (job.localModels.length === 0 && !job.registryKey) throw new Error('no models: bind checkpoints to the models slot or give a registry');
   const registry: ModelConfigInput[] = [];
   let server: OpenAiServerHandle | undefined;
   const served: Awaited<ReturnType<typeof loadServedModel>>[] = [];
+  const names: string[] = [];
   if (job.localModels.length > 0) {
     for (const local of job.localModels) {
       const { checkpoint } = await checkpointOf(options.store, local.manifestKey, `models (${local.name})`);
-      served.push(await loadServedModel(checkpoint, { store: options.store, backend: options.backend, name: local.name }));
+      // Served under its checkpoint ID (the request's `model`), so the response cache, which hashes it,
+      // never answers one run's checkpoint with another's; the registry name stays `local.name`.
+      served.push(await loadServedModel(checkpoint, { store: options.store, backend: options.backend, name: checkpoint }));
+      names.push(local.name);
     }
     server = await startOpenAiServer(new OpenAiService({ models: served, truncatePrompts: true }), { port: 0 });
     // The run's small models keep the last tokens of a prompt longer than their context (truncatePrompts);
     // the server decodes one request at a time.
-    for (const model of served) registry.push({ name: model.id, baseUrl: server.url, model: model.id, maxConcurrency: 4, timeoutMs: 300_000 });
+    const baseUrl = server.url;
+    served.forEach((model, i) => registry.push({ name: names[i], baseUrl, model: model.id, maxConcurrency: 4, timeoutMs: 300_000 }));
   }
   if (job.registryKey) {
     const text = (await options.store.getObject(job.registryKey)).toString('utf8');
     const endpoints = parseModelRegistry(parseYaml(text) as unknown).models;
     registry.push(...endpoints);
   }
-  const gateway = new LlmGateway({ models: registry, cache: options.cache });
+  const gateway = new LlmGateway({ models: registry, cache: options.cache, metricsRegistry: options.metricsRegistry });
   return {
     gateway,
     names: registry.map((m) => m.name),

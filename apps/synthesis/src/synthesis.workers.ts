@@ -5,11 +5,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Redis from 'ioredis';
+import type { Registry } from 'prom-client';
 import { instanceId, type ArtifactEntry, type ParsedPayloadOf, type ResultOf, type TextReward } from '@xyp/contracts';
 import type { BackendOptions } from '@xyp/engine';
-import { RedisResponseCache } from '@xyp/llm';
-import { REDIS_CLIENT, StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import type { ResponseCache } from '@xyp/llm';
+import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { createRewardClient, loadRewardModel, rewardServiceScorer } from '@xyp/reward-serving';
 import {
   mergeSynthesis,
@@ -27,10 +27,13 @@ import {
   type SynthesisProgress,
   type SynthesisRunResult,
 } from '@xyp/synthesis-stages';
+import { LLM_METRICS } from './metrics.controller';
 import { openJobModels, type OpenedModels } from './models';
 import { storeBackedOutput } from './store-output';
 
 export const SYNTHESIS_ENGINE_BACKEND = Symbol('SYNTHESIS_ENGINE_BACKEND');
+/** The gateway's response cache (Redis, under the service's queue prefix). */
+export const LLM_CACHE = Symbol('LLM_CACHE');
 /** `XYP_SYNTHESIS_REWARD_URL`: the RewardService the ensemble scores through; unset: the UFRM in process. */
 export const SYNTHESIS_REWARD_URL = Symbol('SYNTHESIS_REWARD_URL');
 
@@ -100,7 +103,8 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
   constructor(
     runtime: StageRuntime,
     @Inject(SYNTHESIS_ENGINE_BACKEND) protected readonly backend: BackendOptions,
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(LLM_CACHE) private readonly cache: ResponseCache,
+    @Inject(LLM_METRICS) private readonly metrics: Registry,
   ) {
     super(runtime);
   }
@@ -110,8 +114,7 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
   protected async execute(payload: ParsedPayloadOf<S>, context: StageContext): Promise<StageOutput<S>> {
     const id = instanceId(this.stage, context.instance);
     const dir = await mkdtemp(join(tmpdir(), 'xyp-synthesis-'));
-    const cache = new RedisResponseCache(this.redis, { prefix: 'xyp:llm-cache:' });
-    const models = await openJobModels(payload, { store: context.store, backend: this.backend, cache });
+    const models = await openJobModels(payload, { store: context.store, backend: this.backend, cache: this.cache, metricsRegistry: this.metrics });
     try {
       const output = await storeBackedOutput(context, id, join(dir, 'out'));
       const config = withRoles(this.stage, payload.config, models.names);
@@ -168,8 +171,14 @@ export class SynthesisEnsembleWorker extends GeneratorWorker<'synthesis.ensemble
   readonly stage = 'synthesis.ensemble' as const;
   protected readonly method = 'ensemble' as const;
 
-  constructor(runtime: StageRuntime, @Inject(SYNTHESIS_ENGINE_BACKEND) backend: BackendOptions, @Inject(REDIS_CLIENT) redis: Redis, @Inject(SYNTHESIS_REWARD_URL) private readonly rewardUrl: string | undefined) {
-    super(runtime, backend, redis);
+  constructor(
+    runtime: StageRuntime,
+    @Inject(SYNTHESIS_ENGINE_BACKEND) backend: BackendOptions,
+    @Inject(LLM_CACHE) cache: ResponseCache,
+    @Inject(LLM_METRICS) metrics: Registry,
+    @Inject(SYNTHESIS_REWARD_URL) private readonly rewardUrl: string | undefined,
+  ) {
+    super(runtime, backend, cache, metrics);
   }
   protected async generate(payload: ParsedPayloadOf<'synthesis.ensemble'>, input: string, config: Record<string, unknown>, deps: GeneratorDeps, context: StageContext) {
     const { checkpoint } = await checkpointOf(context.store, payload.rewardManifestKey, 'reward');

@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { storeSettings, type PlatformEnv } from '@xyp/config';
 import type { StageName } from '@xyp/contracts';
 import { QueueModule, queueSettings } from '@xyp/queue';
@@ -12,6 +12,8 @@ export interface PlatformModuleOptions {
   workers: readonly StageName[];
   /** The app's own providers: its stage processors and services. */
   providers?: Provider[];
+  /** The app's own HTTP controllers, beside the health routes (e.g. its `/metrics`). */
+  controllers?: Type[];
 }
 
 /**
@@ -29,7 +31,7 @@ export class PlatformModule {
         StorageModule.forRoot(storeSettings(env)),
         QueueModule.forRoot({ settings: queueSettings(env), queues: stages.queues ?? [], workers: stages.workers }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, ...(stages.controllers ?? [])],
     };
   }
 }

@@ -223,6 +223,13 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(metrics).toContain('process_cpu_user_seconds_total');
   });
 
+  it('exports the synthesis service\'s LLM gateway metrics for Prometheus', async () => {
+    const metrics = await (await fetch(`${harness.services.get('synthesis')!.httpUrl}/metrics`)).text();
+    // The first run's generators called the run's cpt policy through the gateway.
+    expect(metrics).toMatch(/xyp_llm_requests_total\{model="cpt",outcome="ok"\} [1-9]/);
+    expect(metrics).toMatch(/xyp_llm_tokens_total\{model="cpt",kind="completion"\} [1-9]/);
+  });
+
   it('keeps a client usable across calls with a deadline', async () => {
     const client = createPipelineClient(`127.0.0.1:${harness.grpcPort}`);
     const { run } = await unary(client.getRun.bind(client), { runId: 'run-e2e-first' }, 5_000);
