@@ -139,6 +139,11 @@ describe('cluster engine (dry run)', () => {
     expect(flag(entry, '--reward_pretrain')).toBe('/data/checkpoints/xy3-rm/engine.rm');
     expect(flag(entry, '--prompt_data')).toBe('/data/prompts/finance.jsonl');
     expect(flag(entry, '--init_kl_coef')).toBe('0.02');
+    expect(flag(entry, '--kl_estimator')).toBe('k1');
+    const k3 = rendered(
+      await engine.runPpo({ runId: 'xy3-ppo', data: { jsonl: 'p.jsonl' }, policy: '/models/m', rewardModel: '/models/rm', klCoef: 0.02, klEstimator: 'k3', resources }),
+    );
+    expect(flag(String(k3.object.spec.entrypoint).split(' '), '--kl_estimator')).toBe('k3');
     expect(flag(entry, '--n_samples_per_prompt')).toBe('4');
     expect(flag(entry, '--num_episodes')).toBe('2');
     expect(entry).toContain('--colocate_all_models');

@@ -377,6 +377,8 @@ export function renderPpoJob(spec: PpoSpec, options: RenderOptions): KubernetesO
     ['--generate_max_len', spec.maxTokens],
     ['--advantage_estimator', 'gae'],
     ['--init_kl_coef', spec.klCoef],
+    // The per-token KL of the reward: k1 = log π − log π_ref, k3 = exp(d) − d − 1 (OpenRLHF's names).
+    ['--kl_estimator', spec.klEstimator],
     ['--eps_clip', spec.clip],
     ['--value_clip', spec.valueClip],
     ['--gamma', spec.gamma],
