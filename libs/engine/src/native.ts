@@ -649,7 +649,7 @@ export class NativeDecoder {
 /** Teacher-forced input of `nativeScore`: `batch` rows of `seq` tokens, all `[batch·seq]` row-major. */
 export interface NativeScoreInput {
   ids: Int32Array;
-  /** The token each position predicts (its log-probability is returned), `< V`. */
+  /** The token each position predicts (its log-probability is returned), `< V`; −1: not wanted (logp 0, no LM head there). */
   targets: Int32Array;
   batch: number;
   seq: number;

@@ -297,6 +297,27 @@ describe('scoreRollouts on the native addon', () => {
     expect(ref.values).toBeUndefined();
     expect(maxDiff(ref.logp, read(() => scoreRolloutsTfjs(reference, rollouts, false)).logp)).toBeLessThan(1e-4);
   });
+
+  it('with only the response mask, gives the same log-probabilities there and 0 elsewhere (rows past one LM-head chunk)', (ctx) => {
+    const model = initParams({ vocabSize: 16, contextLength: 16, layers: 1, width: 16, heads: 2 }, 31);
+    const rng = createRng(32);
+    const prompts = Array.from({ length: 6 }, (_, i) => Array.from({ length: 2 + (i % 4) }, () => 1 + Math.floor(rng.nextFloat() * 15)));
+    // 30 rollouts of up to 10 tokens: about 400 packed positions, more than the native LM head's 128-row chunk.
+    const samples = Array.from({ length: 30 }, (_, k) => ({ prompt: k % 6, tokens: Array.from({ length: 1 + (k % 10) }, () => Math.floor(rng.nextFloat() * 16)) }));
+    const r = packRollouts(prompts, samples);
+    if (!nativeScore(model, r, false)) return ctx.skip();
+    const all = tf.tidy(() => scoreRollouts(model, r, false).logp.dataSync() as Float32Array);
+    const only = tf.tidy(() => scoreRollouts(model, r, false, r.mask).logp.dataSync() as Float32Array);
+    let wanted = 0;
+    r.mask.forEach((m, i) => {
+      if (m) {
+        wanted += 1;
+        expect(Math.abs(only[i] - all[i])).toBeLessThan(1e-5);
+      } else expect(only[i]).toBe(0);
+    });
+    expect(wanted).toBeGreaterThan(128);
+    expect(() => nativeScore(model, { ...r, targets: r.targets.map(() => -2) }, false)).toThrow(/outside \[-1, V\)/);
+  });
 });
 
 describe('sampledExperience: what the sampler returned, in the packed layout', () => {

@@ -140,8 +140,10 @@ export function packRollouts(prompts: number[][], samples: { prompt: number; tok
  * t's hidden state). Outside the gradient tape: on the native addon in one call (`nativeScore`) when it
  * serves this backend, else one TF.js forward pass.
  */
-export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
-  const native = nativeScore(model, { ids: r.ids, targets: r.targets, batch: r.batch, seq: r.seq }, withValues);
+export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean, only?: Float32Array): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
+  // With `only` (e.g. the response mask), the native pass skips the LM head elsewhere (target −1, logp 0).
+  const targets = only ? r.targets.map((t, i) => (only[i] ? t : -1)) : r.targets;
+  const native = nativeScore(model, { ids: r.ids, targets, batch: r.batch, seq: r.seq }, withValues);
   if (native) return { logp: tf.tensor1d(native.logp), values: native.values ? tf.tensor1d(native.values) : undefined };
   return scoreRolloutsTfjs(model, r, withValues);
 }
@@ -274,7 +276,8 @@ export async function ppoRound(
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
   const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
-  const refLogp = tf.tidy(() => scoreRollouts(reference, r, false).logp.dataSync() as Float32Array);
+  // Only the response positions are read (the KL is masked), so the reference's LM head runs only there.
+  const refLogp = tf.tidy(() => scoreRollouts(reference, r, false, mask).logp.dataSync() as Float32Array);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
 

@@ -1117,27 +1117,15 @@ static void score_attention(const decode_t* c, const float* q, const float* k, c
 
 /*
  * Scoring, after the last layer, for the group's `rows` tokens from token m0 (x their residual
- * stream): h = RMSNorm(x)·norm_f (into hn), then per token logp = z[t] − logsumexp(z) with
- * z = h·lm_head (SCORE_CHUNK tokens at a time, never all [rows, V]), and value = h·value_w + value_b.
+ * stream): h = RMSNorm(x)·norm_f (into hn), value = h·value_w + value_b for every token when values
+ * are wanted, then for each token whose target is not −1, logp = z[t] − logsumexp(z) with
+ * z = h·lm_head, SCORE_CHUNK such tokens at a time (their rows of hn moved together first, never all
+ * [rows, V]); a token whose target is −1 (a position nobody reads) gets logp 0 and costs no LM head.
  */
 static void score_rows(const decode_t* c, const float* x, float* hn, int64_t m0, int64_t rows, int worker) {
   const int64_t D = c->D, V = c->V;
   const float* lm = c->heap + (int64_t)c->w[W_HEAD];
   rms_norm_rows(x, c->heap + (int64_t)c->w[W_NORM_F], hn, rows, D, c->eps);
-  float* z = score_scratch(c, worker);
-  for (int64_t r0 = 0; r0 < rows; r0 += SCORE_CHUNK) {
-    const int64_t n = rows - r0 < SCORE_CHUNK ? rows - r0 : SCORE_CHUNK;
-    sgemm_nn(n, V, D, hn + r0 * D, lm, 0.0f, z);
-    for (int64_t i = 0; i < n; i++) {
-      const float* zr = z + i * V;
-      float max = zr[0];
-      for (int64_t j = 1; j < V; j++) max = zr[j] > max ? zr[j] : max;
-      float sum = 0;
-      for (int64_t j = 0; j < V; j++) sum += expf(zr[j] - max);
-      const int64_t m = m0 + r0 + i;
-      c->logp[m] = -(max + logf(sum) - zr[c->targets[m]]);
-    }
-  }
   if (c->values) {
     const int64_t wl = W_LAYER0 + WL_COUNT * c->layers;
     const float* vw = c->heap + (int64_t)c->w[wl];
@@ -1148,6 +1136,34 @@ static void score_rows(const decode_t* c, const float* x, float* hn, int64_t m0,
       for (int64_t j = 0; j < D; j++) s += h[j] * vw[j];
       c->values[m0 + i] = s + vb;
     }
+  }
+  float* z = score_scratch(c, worker);
+  int64_t idx[SCORE_CHUNK];
+  int64_t n = 0, base = 0; /* n tokens gathered at rows base.. of hn */
+  for (int64_t i = 0; i <= rows; i++) {
+    if (i < rows) {
+      const int64_t m = m0 + i;
+      if (c->targets[m] < 0) {
+        c->logp[m] = 0;
+        continue;
+      }
+      /* base + n <= i: the row moves to a place already read. */
+      if (base + n != i) memmove(hn + (base + n) * D, hn + i * D, (size_t)D * sizeof(float));
+      idx[n++] = m;
+      if (n < SCORE_CHUNK) continue;
+    }
+    if (n == 0) continue;
+    sgemm_nn(n, V, D, hn + base * D, lm, 0.0f, z);
+    for (int64_t k = 0; k < n; k++) {
+      const float* zr = z + k * V;
+      float max = zr[0];
+      for (int64_t j = 1; j < V; j++) max = zr[j] > max ? zr[j] : max;
+      float sum = 0;
+      for (int64_t j = 0; j < V; j++) sum += expf(zr[j] - max);
+      c->logp[idx[k]] = -(max + logf(sum) - zr[c->targets[idx[k]]]);
+    }
+    base += n;
+    n = 0;
   }
 }
 
@@ -1348,7 +1364,12 @@ static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scori
     const double* wv = w + W_LAYER0 + WL_COUNT * layers;
     if (!region(env, &heap, wv[0], (double)D, "value_w") || !region(env, &heap, wv[1], 1, "value_b")) return false;
   }
-  if (scoring && !indices_in(env, targets, M, V, "targets")) return false;
+  if (scoring) /* −1: a position whose log-probability is not wanted */
+    for (int64_t i = 0; i < M; i++)
+      if (targets[i] < -1 || targets[i] >= V) {
+        napi_throw_range_error(env, NULL, "xyp_blas: targets has an index outside [-1, V)");
+        return false;
+      }
   if (!indices_in(env, ids, M, V, "ids") || !indices_in(env, positions, M, P, "positions") || !indices_in(env, starts, B, S + 1, "starts")) return false;
   c.cosT = rope;
   c.sinT = rope + P * half;
