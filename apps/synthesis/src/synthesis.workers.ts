@@ -1,8 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Processor } from '@nestjs/bullmq';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
@@ -12,6 +10,7 @@ import type { ResponseCache } from '@xyp/llm';
 import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { createRewardClient, loadRewardModel, rewardServiceScorer } from '@xyp/reward-serving';
 import {
+  countInputLines,
   mergeSynthesis,
   readAnalysisExemplars,
   readInputs,
@@ -57,13 +56,6 @@ async function openReward(checkpoint: string, url: string | undefined, store: St
 type GeneratorDeps = { gateway: OpenedModels['gateway']; output: SynthesisOutput; signal: AbortSignal; onProgress: (p: SynthesisProgress) => void };
 
 type GeneratorStage = 'synthesis.selfqa' | 'synthesis.evolve' | 'synthesis.analysis' | 'synthesis.ensemble';
-
-/** Non-blank lines of a file, streamed (the progress total; blank lines are no inputs). */
-async function countLines(path: string): Promise<number> {
-  let lines = 0;
-  for await (const line of createInterface({ input: createReadStream(path), crlfDelay: Infinity })) if (line.trim()) lines += 1;
-  return lines;
-}
 
 /** The generator's result from its summary. */
 function generatorResult(method: ResultOf<'synthesis.selfqa'>['method'], run: SynthesisRunResult): ResultOf<'synthesis.selfqa'> {
@@ -119,7 +111,7 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
       const output = await storeBackedOutput(context, id, join(dir, 'out'));
       const config = withRoles(this.stage, payload.config, models.names);
       const run = await withLocalCopies(context.store, { 'input.jsonl': payload.inputKey }, async (paths) => {
-        const total = await countLines(paths['input.jsonl']);
+        const total = await countInputLines(paths['input.jsonl']);
         const onProgress = (p: SynthesisProgress): void => void context.progress(p.inputs, Math.max(total, p.inputs), 'inputs', `${p.kept} kept, ${p.dropped} dropped, ${p.failed} failed`);
         return this.generate(payload, paths['input.jsonl'], config, { gateway: models.gateway, output, signal: context.signal, onProgress }, context);
       });

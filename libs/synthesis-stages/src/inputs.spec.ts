@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { derivedInputId, parseInputLines, readAnalysisExemplars, readInputs, type InputRecord } from './inputs';
+import { countInputLines, derivedInputId, parseInputLines, readAnalysisExemplars, readInputs, type InputRecord } from './inputs';
 import { jsonl, tempDir } from './spec-support';
 
 const sample = resolve(__dirname, '../../../data/sample/synthesis');
@@ -15,6 +15,14 @@ async function all<T>(records: AsyncIterable<InputRecord<T>>): Promise<InputReco
 describe('input readers', () => {
   const made = tempDir('synth-inputs');
   afterAll(async () => (await made).remove());
+
+  it('counts as many input lines as the reader yields records (blank and whitespace-only lines are none)', async () => {
+    const { dir } = await made;
+    const path = join(dir, 'count.jsonl');
+    await writeFile(path, '{"id":"a","category":"funds.knowledge","text":"x"}\n\n   \t\r\nnot json\n\u3000\n{"id":"b","category":"funds.knowledge","text":"y"}');
+    expect(await countInputLines(path)).toBe(3);
+    expect(await all(readInputs('selfqa', path))).toHaveLength(3);
+  });
 
   it('reads every kind of line, numbers the lines, derives stable ids and resolves category aliases', async () => {
     const { dir } = await made;

@@ -150,6 +150,13 @@ export async function* fileLines(path: string): AsyncGenerator<string> {
   }
 }
 
+/** The input records a file holds: its non-blank lines, as `parseInputLines` skips blank ones (a progress total). */
+export async function countInputLines(path: string): Promise<number> {
+  let count = 0;
+  for await (const line of fileLines(path)) if (line.trim().length > 0) count++;
+  return count;
+}
+
 /** Input records of `kind` from lines (any iterable: a file's `fileLines`, an array in a test). */
 export async function* parseInputLines<K extends InputKind>(kind: K, lines: AsyncIterable<string> | Iterable<string>, where = 'input'): AsyncGenerator<InputRecord<InputValues[K]>> {
   const seen = new Set<string>();

@@ -9,7 +9,6 @@
  * checkpoint loaded in process (`--reward-checkpoint ID|DIR`). Progress on stderr, the summary on
  * stdout (one JSON object with --json). SIGINT stops a run after its committed chunks.
  */
-import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Redis } from 'ioredis';
@@ -18,6 +17,7 @@ import { parseCheckpointRef } from '@xyp/engine';
 import { DirectoryResponseCache, LlmGateway, RedisResponseCache, loadModelRegistry, type ResponseCache } from '@xyp/llm';
 import { createRewardClient, loadRewardModel, rewardServiceScorer } from '@xyp/reward-serving';
 import {
+  countInputLines,
   directoryOutput,
   mergeSynthesis,
   readAnalysisExemplars,
@@ -140,21 +140,6 @@ export function synthConfig(kind: SynthKind, o: SynthOptions, models: readonly s
   }
 }
 
-/** Non-blank lines of a file, counted as a stream (for the progress's total). */
-async function countLines(path: string): Promise<number> {
-  let count = 0;
-  let blank = true;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (const byte of chunk) {
-      if (byte === 10) {
-        if (!blank) count++;
-        blank = true;
-      } else if (byte !== 13 && byte !== 32 && byte !== 9) blank = false;
-    }
-  }
-  return blank ? count : count + 1;
-}
-
 /** `--cache`: a directory, or `redis://…` (keys under `xyp:llm-cache`). */
 function openCache(spec: string | undefined): { cache?: ResponseCache; close(): Promise<void> } {
   if (!spec) return { close: async () => undefined };
@@ -196,7 +181,7 @@ export async function runSynthCommand(kind: SynthKind, o: SynthOptions, options:
   const gateway = new LlmGateway({ models: registry, cache: cache.cache });
   try {
     if (kind === 'ensemble') reward = await openReward(o, log);
-    const total = await countLines(input);
+    const total = await countInputLines(input);
     const line = progressLine(kind, total);
     const deps = { gateway, output: directoryOutput(resolve(o.out)), signal: options.signal, onProgress: (p: SynthesisProgress) => log(line(p)) };
     log(`synth ${kind}: ${total} input line(s) from ${o.input}, models ${registry.models.map((m) => m.name).join(', ')}, output ${o.out}`);
