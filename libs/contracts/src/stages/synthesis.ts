@@ -93,6 +93,12 @@ function localModels(inputs: BoundInputs): z.input<typeof LocalModel>[] {
   return inputs.all('models').map(({ from, key }) => ({ name: from.replace('#', ':'), manifestKey: key }));
 }
 
+/** What every generator's payload takes from its slots: the input, the served checkpoints, the registry. */
+function generatorInputs(inputs: BoundInputs): { inputKey: string; localModels: z.input<typeof LocalModel>[]; registryKey?: string } {
+  const registry = inputs.maybe('registry');
+  return { inputKey: inputs.one('input'), localModels: localModels(inputs), ...(registry ? { registryKey: registry } : {}) };
+}
+
 /** The run configuration's shared part from the shared parameters. */
 function baseConfig(p: { concurrency?: number; chunk_size?: number; seed?: number; temperature?: number; max_tokens?: number }): Record<string, unknown> {
   const sampling = { ...(p.temperature !== undefined ? { temperature: p.temperature } : {}), ...(p.max_tokens ? { max_tokens: p.max_tokens } : {}), ...(p.seed !== undefined ? { seed: p.seed } : {}) };
@@ -112,9 +118,7 @@ export const synthesisSelfQaPlan = defineStagePlan({
   params: z.object({ generator: z.string().min(1), instructions_per_document: param.positiveInt(), min_support: param.ratio(), ...common }).partial().strict(),
   build: ({ runId, inputs, params: p }) => ({
     runId,
-    inputKey: inputs.one('input'),
-    localModels: localModels(inputs),
-    ...(inputs.maybe('registry') ? { registryKey: inputs.maybe('registry') } : {}),
+    ...generatorInputs(inputs),
     config: {
       ...baseConfig(p),
       ...(p.generator ? { models: { generator: p.generator } } : {}),
@@ -130,9 +134,7 @@ export const synthesisEvolvePlan = defineStagePlan({
   params: z.object({ generator: z.string().min(1), judge: z.string().min(1), rounds: param.positiveInt(), max_depth: param.positiveInt(), ...common }).partial().strict(),
   build: ({ runId, inputs, params: p }) => ({
     runId,
-    inputKey: inputs.one('input'),
-    localModels: localModels(inputs),
-    ...(inputs.maybe('registry') ? { registryKey: inputs.maybe('registry') } : {}),
+    ...generatorInputs(inputs),
     config: {
       ...baseConfig(p),
       ...(p.generator || p.judge ? { models: { ...(p.generator ? { generator: p.generator } : {}), ...(p.judge ? { judge: p.judge } : {}) } } : {}),
@@ -151,10 +153,8 @@ export const synthesisAnalysisPlan = defineStagePlan({
   params: z.object({ generator: z.string().min(1), exemplars_per_topic: param.positiveInt(), ...common }).partial().strict(),
   build: ({ runId, inputs, params: p }) => ({
     runId,
-    inputKey: inputs.one('input'),
+    ...generatorInputs(inputs),
     exemplarsKey: inputs.one('exemplars'),
-    localModels: localModels(inputs),
-    ...(inputs.maybe('registry') ? { registryKey: inputs.maybe('registry') } : {}),
     config: {
       ...baseConfig(p),
       ...(p.generator ? { models: { generator: p.generator } } : {}),
@@ -179,10 +179,8 @@ export const synthesisEnsemblePlan = defineStagePlan({
     const threshold = p.threshold !== undefined ? { absolute: p.threshold } : p.threshold_quantile !== undefined ? { quantile: p.threshold_quantile } : undefined;
     return {
       runId,
-      inputKey: inputs.one('input'),
+      ...generatorInputs(inputs),
       rewardManifestKey: inputs.one('reward'),
-      localModels: localModels(inputs),
-      ...(inputs.maybe('registry') ? { registryKey: inputs.maybe('registry') } : {}),
       config: {
         ...baseConfig(p),
         ...(p.ensemble || p.aggregator ? { models: { ...(p.ensemble ? { ensemble: p.ensemble } : {}), ...(p.aggregator ? { aggregator: p.aggregator } : {}) } } : {}),
