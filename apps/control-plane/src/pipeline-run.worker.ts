@@ -1,6 +1,6 @@
 import { Processor } from '@nestjs/bullmq';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { PIPELINE_STEP_JOB, PipelineStepPayload, objectKey, type ParsedPayloadOf, type ResultOf } from '@xyp/contracts';
+import { PIPELINE_STEP_JOB, PipelineStepPayload, objectKey, type ParsedPayloadOf, type ResultOf, type RunEvent } from '@xyp/contracts';
 import { RunOrchestrator, StageRuntime, StageWorker, describeIssues, type StageContext, type StageOutput } from '@xyp/queue';
 import { buildRunReport, linksFromStoreKey, renderHtml, renderMarkdown } from '@xyp/run-report';
 import { RunPlans } from '@xyp/runs';
@@ -37,9 +37,9 @@ export class PipelineRunWorker extends StageWorker<'pipeline.run'> {
   }
 
   protected async execute(payload: ParsedPayloadOf<'pipeline.run'>, context: StageContext): Promise<StageOutput<'pipeline.run'>> {
-    const [record, view] = await Promise.all([this.runtime.registry.get(payload.runId), this.orchestrator.view(payload.runId)]);
+    const [record, view, events] = await Promise.all([this.runtime.registry.get(payload.runId), this.orchestrator.view(payload.runId), this.allEvents(payload.runId)]);
     if (!record || !view) throw new UnrecoverableError(`run ${payload.runId} has no record or plan to report on`);
-    const report = buildRunReport({ record, ...view, closedAt: new Date().toISOString() });
+    const report = buildRunReport({ record, ...view, events, closedAt: new Date().toISOString() });
     // The report files lie in this stage's objects folder; they link every artifact relative to it.
     const links = linksFromStoreKey(objectKey(payload.runId, this.stage, '0'.repeat(64)));
     const put = (name: string, body: string, type: string) => context.store.putObject(payload.runId, this.stage, name, body, type);
@@ -47,5 +47,16 @@ export class PipelineRunWorker extends StageWorker<'pipeline.run'> {
     const markdown = await put('report.md', renderMarkdown(report, links), 'text/markdown');
     const html = await put('report.html', renderHtml(report, links), 'text/html');
     return { result: { reportKey: json.key, markdownKey: markdown.key, htmlKey: html.key, stages: report.stages }, artifacts: [json, markdown, html] };
+  }
+
+  /** Every event of the run so far, read a page at a time (the report's time per stage). */
+  private async allEvents(runId: string): Promise<RunEvent[]> {
+    const events: RunEvent[] = [];
+    for (let after = '0-0'; ; ) {
+      const page = await this.runtime.events.history(runId, after, 5000);
+      events.push(...page);
+      if (page.length < 5000) return events;
+      after = page[page.length - 1].id;
+    }
   }
 }

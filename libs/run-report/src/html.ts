@@ -1,5 +1,6 @@
 import { formatBytes, formatScalar, figuresOf, type Figure } from './figures';
-import { instanceTitle, type ArtifactLink, type RunReport } from './report';
+import { instanceTitle, timeRows, type ArtifactLink, type RunReport } from './report';
+import { formatSeconds } from './timing';
 
 /**
  * The run report as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched,
@@ -77,6 +78,7 @@ export function renderHtml(report: RunReport, link: ArtifactLink): string {
         ...(report.spec.description ? [['description', escape(report.spec.description)]] : []),
         ['created', escape(report.createdAt)],
         ['closed', escape(report.closedAt)],
+        ...(report.wallSeconds !== undefined ? [['wall time', formatSeconds(report.wallSeconds)]] : []),
         ['stage instances', String(report.instances.length)],
         ['inputs', escape(report.inputs.map((i) => i.name).join(', '))],
         ...Object.entries(report.models).map(([name, model]) => [`model ${escape(name)}`, escape(model.source)]),
@@ -85,6 +87,19 @@ export function renderHtml(report: RunReport, link: ArtifactLink): string {
   );
   parts.push(`<nav>${report.instances.map((i) => `<a href="#${anchor(i.id)}">${escape(i.id)}</a>`).join('')}</nav>`);
   parts.push('<h2>Plan</h2>', table(['instance', 'needs', 'status'], report.instances.map((i) => [`<a href="#${anchor(i.id)}">${escape(i.id)}</a>`, escape(i.needs.join(', ') || '—'), escape(i.status)])));
+  const times = timeRows(report);
+  if (times.length > 0) {
+    parts.push('<h2 id="time">Time per stage</h2>', '<p class="meta">Own time from the first start to the end (retries included); wait is queued to started. Branches run in parallel, so shares can add up to more than 100%.</p>');
+    parts.push(
+      table(
+        ['instance', 'started', 'wait', 'time', 'share of wall', 'attempts'],
+        times.map((t) => [`<a href="#${anchor(t.id)}">${escape(t.id)}</a>`, escape(t.startedAt.slice(11, 19)), formatSeconds(t.waitSeconds), formatSeconds(t.runSeconds), t.share === undefined ? '—' : `${(100 * t.share).toFixed(1)}%`, String(t.attempts)]),
+        new Set([2, 3, 4, 5]),
+      ),
+    );
+    const timed = times.filter((t): t is typeof t & { runSeconds: number } => t.runSeconds !== undefined);
+    if (timed.length > 0) parts.push(barChart('seconds per stage instance', timed.map((t) => [t.id, t.runSeconds])));
+  }
   for (const loop of report.loops) {
     parts.push(`<h2>Loop ${escape(loop.name)}</h2>`);
     parts.push(`<p>${loop.rounds} round(s) of at most ${loop.maxRounds}. ${loop.stopped ? `<span class="stop">Ended: ${escape(loop.stopReason)}</span>` : 'Not ended.'}</p>`);

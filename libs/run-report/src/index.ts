@@ -2,3 +2,4 @@ export * from './report';
 export * from './figures';
 export * from './markdown';
 export * from './html';
+export * from './timing';

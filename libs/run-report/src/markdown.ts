@@ -1,5 +1,6 @@
 import { formatBytes, formatScalar, figuresOf, type Figure } from './figures';
-import { instanceTitle, type ArtifactLink, type RunReport } from './report';
+import { instanceTitle, timeRows, type ArtifactLink, type RunReport } from './report';
+import { formatSeconds } from './timing';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -37,6 +38,7 @@ export function renderMarkdown(report: RunReport, link: ArtifactLink): string {
         ...(report.spec.description ? [['description', report.spec.description]] : []),
         ['created', report.createdAt],
         ['closed', report.closedAt],
+        ...(report.wallSeconds !== undefined ? [['wall time', formatSeconds(report.wallSeconds)]] : []),
         ['stage instances', String(report.instances.length)],
         ['inputs', report.inputs.map((i) => i.name).join(', ')],
         ...Object.entries(report.models).map(([name, model]) => [`model ${name}`, model.source]),
@@ -44,6 +46,11 @@ export function renderMarkdown(report: RunReport, link: ArtifactLink): string {
     ),
   );
   lines.push('## Plan', '', ...table(['instance', 'needs', 'status'], report.instances.map((i) => [i.id, i.needs.join(', ') || '—', i.status])));
+  const times = timeRows(report);
+  if (times.length > 0) {
+    lines.push('## Time per stage', '', 'Own time from the first start to the end (retries included); wait is queued to started. Branches run in parallel, so shares can add up to more than 100%.', '');
+    lines.push(...table(['instance', 'started', 'wait', 'time', 'share of wall', 'attempts'], times.map((t) => [t.id, t.startedAt.slice(11, 19), formatSeconds(t.waitSeconds), formatSeconds(t.runSeconds), t.share === undefined ? '—' : `${(100 * t.share).toFixed(1)}%`, String(t.attempts)])));
+  }
   for (const loop of report.loops) {
     lines.push(`## Loop ${loop.name}`, '', `${loop.rounds} round(s) of at most ${loop.maxRounds}. ${loop.stopped ? `Ended: ${loop.stopReason}` : 'Not ended.'}`, '');
     lines.push(...table(['round', 'decider', 'decision', 'reason'], loop.decisions.map((d) => [String(d.round), d.decider, d.continue ? 'continue' : 'stop', d.reason])));

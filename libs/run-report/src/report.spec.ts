@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { objectKey, splitInstanceId, type StageManifest } from '@xyp/contracts';
+import { objectKey, splitInstanceId, type RunEvent, type StageManifest } from '@xyp/contracts';
 import { compileRunSpec, parseRunSpecText, planStep } from '@xyp/planner';
-import { buildRunReport, linksFromStoreKey, linksThrough, renderHtml, renderMarkdown } from './index';
+import { buildRunReport, formatSeconds, linksFromStoreKey, linksThrough, renderHtml, renderMarkdown } from './index';
 
 const runId = 'run-report-test';
 const plan = compileRunSpec(
@@ -31,7 +31,20 @@ const manifests = [
 ];
 const step = planStep(plan, runId, new Map(manifests.map((m) => [m.instance ? `${m.stage}#${m.instance}` : m.stage, m])));
 const record = { runId, status: 'running' as const, stages: [], inputName: 'sample', specName: 'report-test', params: {}, createdAt: '2026-12-02T09:59:00.000Z', updatedAt: '2026-12-02T10:00:00.000Z' };
-const report = buildRunReport({ record, plan, step, manifests, closedAt: '2026-12-02T10:01:00.000Z' });
+const event = (type: RunEvent['type'], stage: string, instance: string, at: string): RunEvent => ({ id: '', runId, type, stage, instance, at, message: '', done: 0, total: 0, unit: '', attempt: 0 });
+const events: RunEvent[] = [
+  event('run-queued', 'run', '', '2026-12-02T09:59:00.000Z'),
+  event('stage-queued', 'corpus.inspect', '', '2026-12-02T09:59:01.000Z'),
+  event('stage-started', 'corpus.inspect', '', '2026-12-02T09:59:03.500Z'),
+  event('stage-progress', 'corpus.inspect', '', '2026-12-02T09:59:05.000Z'),
+  // A worker died: the second attempt starts later; the time runs from the first start.
+  event('stage-started', 'corpus.inspect', '', '2026-12-02T09:59:10.000Z'),
+  event('stage-completed', 'corpus.inspect', '', '2026-12-02T09:59:15.500Z'),
+  event('stage-queued', 'corpus.mix', 'stage-1', '2026-12-02T09:59:16.000Z'),
+  event('stage-started', 'corpus.mix', 'stage-1', '2026-12-02T09:59:16.000Z'),
+  event('stage-completed', 'corpus.mix', 'stage-1', '2026-12-02T10:00:01.000Z'),
+];
+const report = buildRunReport({ record, plan, step, manifests, events, closedAt: '2026-12-02T10:01:00.000Z' });
 
 describe('run report', () => {
   it('has one entry per instance, the loop with its rounds and stop reason, and results by instance id', () => {
@@ -67,5 +80,24 @@ describe('run report', () => {
     // Without a link, the key is shown instead.
     expect(html).toContain(`<code>runs/${runId}/corpus.mix/round-1/objects/${'d'.repeat(64)}</code>`);
     expect(html).not.toContain('<a href="runs/');
+  });
+
+  it('times each instance from its events: wait from queued to the first start, own time from the first start to the end', () => {
+    const inspect = report.instances.find((i) => i.id === 'corpus.inspect')!;
+    expect(inspect.timing).toEqual({ queuedAt: '2026-12-02T09:59:01.000Z', startedAt: '2026-12-02T09:59:03.500Z', endedAt: '2026-12-02T09:59:15.500Z', waitSeconds: 2.5, runSeconds: 12, attempts: 2 });
+    expect(report.instances.find((i) => i.id === 'corpus.mix#stage-1')!.timing).toMatchObject({ waitSeconds: 0, runSeconds: 45, attempts: 1 });
+    // Never started: no timing, and no row in the table.
+    expect(report.instances.find((i) => i.id === 'corpus.mix#round-1')!.timing).toBeUndefined();
+    expect(report.wallSeconds).toBe(120);
+    const markdown = renderMarkdown(report, () => undefined);
+    expect(markdown).toContain('| wall time | 2 min 00 s |');
+    expect(markdown).toContain('| corpus.inspect | 09:59:03 | 2.5 s | 12.0 s | 10.0% | 2 |');
+    expect(markdown).toContain('| corpus.mix#stage-1 | 09:59:16 | 0.0 s | 45.0 s | 37.5% | 1 |');
+    expect(markdown).not.toContain('| corpus.mix#round-1 | 0');
+    expect(renderHtml(report, () => undefined)).toContain('<h2 id="time">Time per stage</h2>');
+  });
+
+  it('formats durations in seconds under a minute, else minutes and seconds', () => {
+    expect([formatSeconds(undefined), formatSeconds(0.04), formatSeconds(59.94), formatSeconds(119.6), formatSeconds(725)]).toEqual(['—', '0.0 s', '59.9 s', '2 min 00 s', '12 min 05 s']);
   });
 });

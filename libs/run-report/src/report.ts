@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { manifestRef, splitInstanceId, type RunRecord, type StageManifest } from '@xyp/contracts';
+import { manifestRef, splitInstanceId, type RunEvent, type RunRecord, type StageManifest } from '@xyp/contracts';
 import type { CompiledPlan, PlanStep } from '@xyp/planner';
+import { instanceTimings, wallSeconds } from './timing';
 
 const Artifact = z.object({ name: z.string(), key: z.string(), sha256: z.string(), size: z.number(), contentType: z.string() });
 
@@ -16,6 +17,8 @@ export const RunReport = z.object({
   spec: z.object({ name: z.string(), description: z.string() }),
   createdAt: z.string(),
   closedAt: z.string(),
+  /** Seconds from creation to close. */
+  wallSeconds: z.number().optional(),
   inputs: z.array(z.object({ name: z.string(), key: z.string() })),
   models: z.record(z.string(), z.object({ source: z.string(), description: z.string().optional() })),
   instances: z.array(
@@ -28,6 +31,17 @@ export const RunReport = z.object({
       needs: z.array(z.string()),
       status: z.string(),
       committedAt: z.string().optional(),
+      /** From the run's events: queued, started, ended, and the seconds between. */
+      timing: z
+        .object({
+          queuedAt: z.string().optional(),
+          startedAt: z.string().optional(),
+          endedAt: z.string().optional(),
+          runSeconds: z.number().optional(),
+          waitSeconds: z.number().optional(),
+          attempts: z.number(),
+        })
+        .optional(),
       result: z.record(z.string(), z.unknown()),
       artifacts: z.array(Artifact),
     }),
@@ -49,9 +63,20 @@ export const RunReport = z.object({
 });
 export type RunReport = z.infer<typeof RunReport>;
 
-/** The report data of a run from its plan, where it stands and its committed manifests. */
-export function buildRunReport(input: { record: RunRecord; plan: CompiledPlan; step: PlanStep; manifests: readonly StageManifest[]; closedAt: string }): RunReport {
+/**
+ * The report data of a run from its plan, where it stands and its committed manifests; with the
+ * run's events, each instance's timing too.
+ */
+export function buildRunReport(input: {
+  record: RunRecord;
+  plan: CompiledPlan;
+  step: PlanStep;
+  manifests: readonly StageManifest[];
+  closedAt: string;
+  events?: readonly RunEvent[];
+}): RunReport {
   const byId = new Map(input.manifests.map((m) => [manifestRef(m), m]));
+  const timings = instanceTimings(input.events ?? []);
   const instances = input.step.instances.map((view) => {
     const manifest = byId.get(view.id);
     return {
@@ -62,6 +87,7 @@ export function buildRunReport(input: { record: RunRecord; plan: CompiledPlan; s
       needs: view.needs,
       status: view.status,
       ...(manifest ? { committedAt: manifest.committedAt } : {}),
+      ...(timings.has(view.id) ? { timing: timings.get(view.id) } : {}),
       result: manifest?.result ?? {},
       artifacts: manifest?.artifacts ?? [],
     };
@@ -72,6 +98,7 @@ export function buildRunReport(input: { record: RunRecord; plan: CompiledPlan; s
     spec: { name: input.plan.name, description: input.plan.description },
     createdAt: input.record.createdAt,
     closedAt: input.closedAt,
+    wallSeconds: wallSeconds({ createdAt: input.record.createdAt, closedAt: input.closedAt }),
     inputs: Object.entries(input.plan.inputs).map(([name, key]) => ({ name, key })),
     models: input.plan.models,
     instances,
@@ -110,4 +137,26 @@ export function linksThrough(storeRoot: string): ArtifactLink {
 export function instanceTitle(id: string): string {
   const { stage, instance } = splitInstanceId(id);
   return instance ? `${id} (${stage}, instance ${instance})` : id;
+}
+
+/**
+ * The time-per-stage table: each instance that ran, in plan order, with its wait, its own time and
+ * its share of the run's wall time (branches overlap, so shares can add up to more than 100%).
+ */
+export function timeRows(report: RunReport): { id: string; startedAt: string; waitSeconds?: number; runSeconds?: number; share?: number; attempts: number }[] {
+  const wall = report.wallSeconds ?? 0;
+  return report.instances.flatMap(({ id, timing }) =>
+    timing?.startedAt
+      ? [
+          {
+            id,
+            startedAt: timing.startedAt,
+            waitSeconds: timing.waitSeconds,
+            runSeconds: timing.runSeconds,
+            share: wall > 0 && timing.runSeconds !== undefined ? timing.runSeconds / wall : undefined,
+            attempts: timing.attempts,
+          },
+        ]
+      : [],
+  );
 }
