@@ -11,6 +11,7 @@ import { MetricsController } from './metrics.controller';
 import { PipelineController } from './pipeline.controller';
 import { PipelineRunWorker } from './pipeline-run.worker';
 import { RunResumer } from './run-resumer';
+import { RunRetentionService } from './run-retention.service';
 import { RunSubmissionService } from './run-submission.service';
 
 /** Route of Bull Board on the control plane's HTTP port. */
@@ -37,7 +38,7 @@ export class ControlPlaneModule {
         BullBoardModule.forFeature(...STAGE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
       ],
       controllers: [PipelineController, MetricsController],
-      providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunOrchestrator, RunSubmissionService, PipelineRunWorker, RunResumer],
+      providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunOrchestrator, RunSubmissionService, PipelineRunWorker, RunResumer, RunRetentionService],
     };
   }
 }

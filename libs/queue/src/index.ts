@@ -12,3 +12,4 @@ export * from './unavailable-stage';
 export { withLocalCopies } from './local-copies';
 export { checkpointOf } from './checkpoint-of';
 export { failForGoodIf, readStageJson } from './stage-inputs';
+export { collectRuns, parseRetention, type CollectRunsResult, type CollectedRun, type RunRetentionDeps } from './run-retention';

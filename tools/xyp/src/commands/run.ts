@@ -1,15 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { createPipelineClient, submitRunRequest, unary, type PipelineClient } from '@xyp/grpc';
 import type { Run, RunEvent } from '@xyp/grpc';
 import { printResult, progress } from '../cli-output';
 import { readSpecUpload } from '../spec-files';
+import { registerRunGc } from './run-gc';
 
 const DEFAULT_ADDRESS = process.env.XYP_GRPC_ADDRESS ?? '127.0.0.1:50051';
 
 interface Common {
   address: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -39,18 +42,81 @@ function describeEvent(event: RunEvent): string {
   return `${event.at.slice(11, 19)} ${stage.padEnd(16)} ${type}${share}${attempt}${event.message ? ` ${event.message}` : ''}`;
 }
 
+/** How `followRun` resumes a watch that broke off. */
+export interface FollowRunOptions {
+  /** Reconnects in a row without an event in between before it gives up (default 6). */
+  retries?: number;
+  /** The first pause before reconnecting; each next one doubles, up to `maxDelayMs` (defaults 500 ms and 8 s). */
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+}
+
 /**
  * Follows a run's events until it ends; progress goes to stderr. Resolves with the
  * final run record.
+ *
+ * A watch that breaks off — the control plane restarting, the connection dropping, Redis
+ * unreachable for longer than the control plane waits (UNAVAILABLE, UNKNOWN, INTERNAL, a socket
+ * error) — is opened again after the last event it printed, with exponential backoff, at most
+ * `retries` times in a row; each time a line on stderr says so. Events are printed once each, in
+ * order: ids are Redis stream ids, so one not after the last printed is a repeat and is skipped.
+ * Any other status (NOT_FOUND, FAILED_PRECONDITION: Redis lost the run) ends the watch with it.
  */
-export async function followRun(client: PipelineClient, runId: string, afterEventId = ''): Promise<Run> {
-  const stream = client.watchRun({ runId, afterEventId });
-  for await (const message of stream as AsyncIterable<{ event?: RunEvent }>) {
-    if (message.event) progress(describeEvent(message.event));
+export async function followRun(client: PipelineClient, runId: string, afterEventId = '', options: FollowRunOptions = {}): Promise<Run> {
+  const { retries = 6, firstDelayMs = 500, maxDelayMs = 8000 } = options;
+  let lastId = afterEventId;
+  const reconnect = async (error: unknown, failures: number, doing: string) => {
+    if (!resumableWatchError(error) || failures > retries) throw error;
+    const delayMs = Math.min(firstDelayMs * 2 ** (failures - 1), maxDelayMs);
+    progress(`xyp: ${doing} of run ${runId} broke off (${errorLine(error)}); reconnecting in ${(delayMs / 1000).toFixed(1)} s, after event ${lastId || '(none yet)'} (try ${failures} of ${retries})`);
+    await new Promise((r) => setTimeout(r, delayMs));
+  };
+  for (let failures = 0; ; ) {
+    try {
+      const stream = client.watchRun({ runId, afterEventId: lastId });
+      for await (const message of stream as AsyncIterable<{ event?: RunEvent }>) {
+        const event = message.event;
+        if (!event || (lastId && !streamIdAfter(event.id, lastId))) continue;
+        lastId = event.id;
+        failures = 0;
+        progress(describeEvent(event));
+      }
+      break;
+    } catch (error) {
+      await reconnect(error, ++failures, 'the watch');
+    }
   }
-  const { run } = await unary(client.getRun.bind(client), { runId });
-  if (!run) throw new Error(`run ${runId} vanished`);
-  return run;
+  for (let failures = 0; ; ) {
+    try {
+      const { run } = await unary(client.getRun.bind(client), { runId });
+      if (!run) throw new Error(`run ${runId} vanished`);
+      return run;
+    } catch (error) {
+      await reconnect(error, ++failures, 'reading the record');
+    }
+  }
+}
+
+/** gRPC statuses (and socket errors) after which a watch is worth opening again. */
+const RESUMABLE_STATUSES = new Set([grpcStatus.UNAVAILABLE, grpcStatus.UNKNOWN, grpcStatus.INTERNAL, grpcStatus.DEADLINE_EXCEEDED]);
+
+function resumableWatchError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return RESUMABLE_STATUSES.has(code);
+  return typeof code === 'string' && ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT'].includes(code);
+}
+
+function errorLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+/** True when Redis stream id `id` (`<ms>-<seq>`) comes after `than`. */
+export function streamIdAfter(id: string, than: string): boolean {
+  const [ms, seq = '0'] = id.split('-');
+  const [thanMs, thanSeq = '0'] = than.split('-');
+  const a = BigInt(ms || '0');
+  const b = BigInt(thanMs || '0');
+  return a !== b ? a > b : BigInt(seq) > BigInt(thanSeq);
 }
 
 /** Collects repeated `--param name=value` (or `--file name=path`) options into one map. */
@@ -61,7 +127,7 @@ export function collectParam(entry: string, params: Record<string, string>): Rec
 }
 
 /** Runs `call` with a client of the control plane at `address`, closed afterwards whatever happens. */
-async function withPipelineClient<T>(address: string, call: (client: PipelineClient) => Promise<T>): Promise<T> {
+export async function withPipelineClient<T>(address: string, call: (client: PipelineClient) => Promise<T>): Promise<T> {
   const client = createPipelineClient(address);
   try {
     return await call(client);
@@ -76,7 +142,15 @@ function runSucceeded(run: Run): boolean {
 
 export function registerRunCommands(run: Command): void {
   const withCommon = (command: Command) =>
-    command.option('--address <host:port>', 'control plane gRPC address (env XYP_GRPC_ADDRESS)', DEFAULT_ADDRESS).option('--json', 'print JSON');
+    command
+      .option('--address <host:port>', 'control plane gRPC address (env XYP_GRPC_ADDRESS)', DEFAULT_ADDRESS)
+      .option('--token <token>', 'bearer token the control plane asks for (env XYP_GRPC_TOKEN)')
+      .option('--json', 'print JSON')
+      // The pipeline client reads the token from XYP_GRPC_TOKEN; --token overrides it.
+      .hook('preAction', (_command, action) => {
+        const { token } = action.opts<{ token?: string }>();
+        if (token) process.env.XYP_GRPC_TOKEN = token;
+      });
 
   withCommon(
     run
@@ -144,4 +218,6 @@ export function registerRunCommands(run: Command): void {
           .join('\n'),
       );
     });
+
+  registerRunGc(run, withCommon);
 }

@@ -505,6 +505,32 @@ export interface ListArtifactsResponse {
   artifacts: Artifact[];
 }
 
+export interface CollectRunsRequest {
+  /** Runs that ended at least this long ago are removed; 0 removes every ended run. */
+  olderThanSeconds: number;
+  dryRun: boolean;
+}
+
+export interface CollectedRun {
+  runId: string;
+  status: RunStatus;
+  /** When the run ended (its record's last update), ISO 8601. */
+  endedAt: string;
+  /** Bytes its committed manifests listed (scratch objects come on top). */
+  committedBytes: number;
+  /** Its jobs removed from the queues. */
+  jobs: number;
+}
+
+export interface CollectRunsResponse {
+  removed: CollectedRun[];
+  /** Runs still queued or running: never removed. */
+  active: number;
+  /** Ended runs younger than the cutoff. */
+  recent: number;
+  dryRun: boolean;
+}
+
 function createBaseRun(): Run {
   return {
     runId: "",
@@ -2788,6 +2814,367 @@ export const ListArtifactsResponse: MessageFns<ListArtifactsResponse> = {
   },
 };
 
+function createBaseCollectRunsRequest(): CollectRunsRequest {
+  return { olderThanSeconds: 0, dryRun: false };
+}
+
+export const CollectRunsRequest: MessageFns<CollectRunsRequest> = {
+  encode(message: CollectRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.olderThanSeconds !== 0) {
+      writer.uint32(9).double(message.olderThanSeconds);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(16).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.olderThanSeconds = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectRunsRequest {
+    return {
+      olderThanSeconds: isSet(object.olderThanSeconds)
+        ? globalThis.Number(object.olderThanSeconds)
+        : isSet(object.older_than_seconds)
+        ? globalThis.Number(object.older_than_seconds)
+        : 0,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: CollectRunsRequest): unknown {
+    const obj: any = {};
+    if (message.olderThanSeconds !== 0) {
+      obj.olderThanSeconds = floatToJson(message.olderThanSeconds);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CollectRunsRequest>): CollectRunsRequest {
+    return CollectRunsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CollectRunsRequest>): CollectRunsRequest {
+    const message = createBaseCollectRunsRequest();
+    message.olderThanSeconds = object.olderThanSeconds ?? 0;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseCollectedRun(): CollectedRun {
+  return { runId: "", status: RunStatus.RUN_STATUS_UNSPECIFIED, endedAt: "", committedBytes: 0, jobs: 0 };
+}
+
+export const CollectedRun: MessageFns<CollectedRun> = {
+  encode(message: CollectedRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.status !== RunStatus.RUN_STATUS_UNSPECIFIED) {
+      writer.uint32(16).int32(runStatusToNumber(message.status));
+    }
+    if (message.endedAt !== "") {
+      writer.uint32(26).string(message.endedAt);
+    }
+    if (message.committedBytes !== 0) {
+      writer.uint32(33).double(message.committedBytes);
+    }
+    if (message.jobs !== 0) {
+      writer.uint32(40).int32(message.jobs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectedRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectedRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = runStatusFromJSON(reader.int32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endedAt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.committedBytes = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.jobs = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectedRun {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      status: isSet(object.status) ? runStatusFromJSON(object.status) : RunStatus.RUN_STATUS_UNSPECIFIED,
+      endedAt: isSet(object.endedAt)
+        ? globalThis.String(object.endedAt)
+        : isSet(object.ended_at)
+        ? globalThis.String(object.ended_at)
+        : "",
+      committedBytes: isSet(object.committedBytes)
+        ? globalThis.Number(object.committedBytes)
+        : isSet(object.committed_bytes)
+        ? globalThis.Number(object.committed_bytes)
+        : 0,
+      jobs: isSet(object.jobs) ? globalThis.Number(object.jobs) : 0,
+    };
+  },
+
+  toJSON(message: CollectedRun): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.status !== RunStatus.RUN_STATUS_UNSPECIFIED) {
+      obj.status = runStatusToJSON(message.status);
+    }
+    if (message.endedAt !== "") {
+      obj.endedAt = message.endedAt;
+    }
+    if (message.committedBytes !== 0) {
+      obj.committedBytes = floatToJson(message.committedBytes);
+    }
+    if (message.jobs !== 0) {
+      obj.jobs = Math.round(message.jobs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CollectedRun>): CollectedRun {
+    return CollectedRun.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CollectedRun>): CollectedRun {
+    const message = createBaseCollectedRun();
+    message.runId = object.runId ?? "";
+    message.status = object.status ?? RunStatus.RUN_STATUS_UNSPECIFIED;
+    message.endedAt = object.endedAt ?? "";
+    message.committedBytes = object.committedBytes ?? 0;
+    message.jobs = object.jobs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCollectRunsResponse(): CollectRunsResponse {
+  return { removed: [], active: 0, recent: 0, dryRun: false };
+}
+
+export const CollectRunsResponse: MessageFns<CollectRunsResponse> = {
+  encode(message: CollectRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.removed) {
+      CollectedRun.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.active !== 0) {
+      writer.uint32(16).int32(message.active);
+    }
+    if (message.recent !== 0) {
+      writer.uint32(24).int32(message.recent);
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(32).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CollectRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCollectRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.removed.push(CollectedRun.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.active = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.recent = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CollectRunsResponse {
+    return {
+      removed: globalThis.Array.isArray(object?.removed)
+        ? object.removed.map((e: any) => CollectedRun.fromJSON(e))
+        : [],
+      active: isSet(object.active) ? globalThis.Number(object.active) : 0,
+      recent: isSet(object.recent) ? globalThis.Number(object.recent) : 0,
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: CollectRunsResponse): unknown {
+    const obj: any = {};
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => CollectedRun.toJSON(e));
+    }
+    if (message.active !== 0) {
+      obj.active = Math.round(message.active);
+    }
+    if (message.recent !== 0) {
+      obj.recent = Math.round(message.recent);
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CollectRunsResponse>): CollectRunsResponse {
+    return CollectRunsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CollectRunsResponse>): CollectRunsResponse {
+    const message = createBaseCollectRunsResponse();
+    message.removed = object.removed?.map((e) => CollectedRun.fromPartial(e)) || [];
+    message.active = object.active ?? 0;
+    message.recent = object.recent ?? 0;
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
 /**
  * PipelineService runs the XuanYuan3 post-training recipe. A run is a DAG of stage
  * instances planned from a run spec (a stage plus an instance key, e.g.
@@ -2862,6 +3249,22 @@ export const PipelineServiceService = {
       Buffer.from(ListArtifactsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListArtifactsResponse => ListArtifactsResponse.decode(value),
   },
+  /**
+   * CollectRuns removes the runs that ended (completed, failed or cancelled) longer
+   * ago than older_than_seconds: every object under runs/<run_id>/ in the store
+   * (scratch objects of failed attempts included), their jobs on every queue, their
+   * plans, events and records. Active runs are never removed. With dry_run, it
+   * lists what it would remove and removes nothing.
+   */
+  collectRuns: {
+    path: "/xuanyuan.v1.PipelineService/CollectRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CollectRunsRequest): Buffer => Buffer.from(CollectRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CollectRunsRequest => CollectRunsRequest.decode(value),
+    responseSerialize: (value: CollectRunsResponse): Buffer => Buffer.from(CollectRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CollectRunsResponse => CollectRunsResponse.decode(value),
+  },
 } as const;
 
 export interface PipelineServiceServer extends UntypedServiceImplementation {
@@ -2889,6 +3292,14 @@ export interface PipelineServiceServer extends UntypedServiceImplementation {
    * every instance of a stage, or of all.
    */
   listArtifacts: handleUnaryCall<ListArtifactsRequest, ListArtifactsResponse>;
+  /**
+   * CollectRuns removes the runs that ended (completed, failed or cancelled) longer
+   * ago than older_than_seconds: every object under runs/<run_id>/ in the store
+   * (scratch objects of failed attempts included), their jobs on every queue, their
+   * plans, events and records. Active runs are never removed. With dry_run, it
+   * lists what it would remove and removes nothing.
+   */
+  collectRuns: handleUnaryCall<CollectRunsRequest, CollectRunsResponse>;
 }
 
 export interface PipelineServiceClient extends Client {
@@ -2976,6 +3387,28 @@ export interface PipelineServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListArtifactsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CollectRuns removes the runs that ended (completed, failed or cancelled) longer
+   * ago than older_than_seconds: every object under runs/<run_id>/ in the store
+   * (scratch objects of failed attempts included), their jobs on every queue, their
+   * plans, events and records. Active runs are never removed. With dry_run, it
+   * lists what it would remove and removes nothing.
+   */
+  collectRuns(
+    request: CollectRunsRequest,
+    callback: (error: ServiceError | null, response: CollectRunsResponse) => void,
+  ): ClientUnaryCall;
+  collectRuns(
+    request: CollectRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CollectRunsResponse) => void,
+  ): ClientUnaryCall;
+  collectRuns(
+    request: CollectRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CollectRunsResponse) => void,
   ): ClientUnaryCall;
 }
 

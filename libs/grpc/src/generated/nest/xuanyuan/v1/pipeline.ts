@@ -243,6 +243,32 @@ export interface ListArtifactsResponse {
   artifacts: Artifact[];
 }
 
+export interface CollectRunsRequest {
+  /** Runs that ended at least this long ago are removed; 0 removes every ended run. */
+  olderThanSeconds: number;
+  dryRun: boolean;
+}
+
+export interface CollectedRun {
+  runId: string;
+  status: RunStatus;
+  /** When the run ended (its record's last update), ISO 8601. */
+  endedAt: string;
+  /** Bytes its committed manifests listed (scratch objects come on top). */
+  committedBytes: number;
+  /** Its jobs removed from the queues. */
+  jobs: number;
+}
+
+export interface CollectRunsResponse {
+  removed: CollectedRun[];
+  /** Runs still queued or running: never removed. */
+  active: number;
+  /** Ended runs younger than the cutoff. */
+  recent: number;
+  dryRun: boolean;
+}
+
 export const XUANYUAN_V1_PACKAGE_NAME = "xuanyuan.v1";
 
 /**
@@ -287,6 +313,16 @@ export interface PipelineServiceClient {
    */
 
   listArtifacts(request: ListArtifactsRequest, metadata?: Metadata): Observable<ListArtifactsResponse>;
+
+  /**
+   * CollectRuns removes the runs that ended (completed, failed or cancelled) longer
+   * ago than older_than_seconds: every object under runs/<run_id>/ in the store
+   * (scratch objects of failed attempts included), their jobs on every queue, their
+   * plans, events and records. Active runs are never removed. With dry_run, it
+   * lists what it would remove and removes nothing.
+   */
+
+  collectRuns(request: CollectRunsRequest, metadata?: Metadata): Observable<CollectRunsResponse>;
 }
 
 /**
@@ -343,11 +379,24 @@ export interface PipelineServiceController {
     request: ListArtifactsRequest,
     metadata?: Metadata,
   ): Promise<ListArtifactsResponse> | Observable<ListArtifactsResponse> | ListArtifactsResponse;
+
+  /**
+   * CollectRuns removes the runs that ended (completed, failed or cancelled) longer
+   * ago than older_than_seconds: every object under runs/<run_id>/ in the store
+   * (scratch objects of failed attempts included), their jobs on every queue, their
+   * plans, events and records. Active runs are never removed. With dry_run, it
+   * lists what it would remove and removes nothing.
+   */
+
+  collectRuns(
+    request: CollectRunsRequest,
+    metadata?: Metadata,
+  ): Promise<CollectRunsResponse> | Observable<CollectRunsResponse> | CollectRunsResponse;
 }
 
 export function PipelineServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["submitRun", "getRun", "watchRun", "cancelRun", "listArtifacts"];
+    const grpcMethods: string[] = ["submitRun", "getRun", "watchRun", "cancelRun", "listArtifacts", "collectRuns"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("PipelineService", method)(constructor.prototype[method], method, descriptor);
