@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GrpcEnv } from './grpc-env';
 import { envBool, envInt, envUrl } from './load-config';
 
 /**
@@ -21,12 +22,21 @@ export const PlatformEnv = z.object({
   XYP_S3_ACCESS_KEY: z.string().default('minioadmin'),
   XYP_S3_SECRET_KEY: z.string().default('minioadmin'),
   XYP_S3_REGION: z.string().default('us-east-1'),
+  /**
+   * How a manifest commit on S3 stays atomic: `on` a conditional PUT (`If-None-Match: *`), `off` a
+   * Redis lock (`XYP_REDIS_URL`), `auto` probes the endpoint once and uses the lock where it
+   * ignores the condition (s3rver, older MinIO).
+   */
+  XYP_S3_CONDITIONAL_WRITES: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
+  /** Largest HTTP request body a service accepts (JSON or form); 413 above it. */
+  XYP_HTTP_MAX_BODY_BYTES: envInt(1024, 1024 * 1024 * 1024).default(1024 * 1024),
   XYP_LOG_JSON: envBool().default(false),
   /**
    * Names this process in `/readyz` (with its pid), so a launcher can tell the process it
    * started from a stale one answering on the same port; `<hostname>:<pid>` when unset.
    */
   XYP_INSTANCE_ID: z.string().optional(),
+  ...GrpcEnv.shape,
 });
 export type PlatformEnv = z.output<typeof PlatformEnv>;
 
@@ -62,6 +72,9 @@ export type StoreSettings =
       secretKey: string;
       bucket: string;
       region: string;
+      conditionalWrites: 'auto' | 'on' | 'off';
+      /** Where the commit lock lives when the endpoint has no conditional writes. */
+      commitLock: { redisUrl: string; prefix: string };
     };
 
 export function storeSettings(env: PlatformEnv): StoreSettings {
@@ -77,5 +90,7 @@ export function storeSettings(env: PlatformEnv): StoreSettings {
     secretKey: env.XYP_S3_SECRET_KEY,
     bucket: env.XYP_S3_BUCKET,
     region: env.XYP_S3_REGION,
+    conditionalWrites: env.XYP_S3_CONDITIONAL_WRITES,
+    commitLock: { redisUrl: env.XYP_REDIS_URL, prefix: env.XYP_QUEUE_PREFIX },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envPort } from './load-config';
+import { ClusterEnv } from './cluster-env';
 import { EngineEnv } from './engine-env';
 import { PlatformEnv } from './platform-config';
 
@@ -39,6 +40,8 @@ export const SERVICE_ENVS = {
     XYP_REWARD_GRPC_PORT: envPort().default(50052),
     XYP_REWARD_CHECKPOINT: z.string().min(1).optional(),
     ...EngineEnv.shape,
+    /** reward.train on the cluster engine (`XYP_TRAINING_ENGINE=cluster`, `XYP_KUBECONFIG`, `XYP_CLUSTER_*`). */
+    ...ClusterEnv.shape,
   }),
   /** The rlhf service loads checkpoints on the engine (`XYP_RLHF_SERVE_CHECKPOINT`), so it reads the engine's backend settings too. */
   rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional(), ...EngineEnv.shape }),

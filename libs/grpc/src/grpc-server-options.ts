@@ -1,8 +1,11 @@
 import { join } from 'node:path';
-import type { Server } from '@grpc/grpc-js';
+import { ServerCredentials, type Server } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { HealthImplementation } from 'grpc-health-check';
+import { Logger } from '@nestjs/common';
 import { Transport, type GrpcOptions } from '@nestjs/microservices';
+import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, type GrpcServerSecurity } from '@xyp/config';
+import { AcceptedTokens, bearerTokenInterceptor, watchTokensFile } from './grpc-auth';
 import { reflectionService } from './reflection';
 
 /** Folder of the .proto sources (package xuanyuan.v1). */
@@ -23,26 +26,50 @@ export const PROTO_LOADER_OPTIONS = {
 };
 
 /**
- * Messages up to this size are accepted (grpc-js defaults to 4 MB); SubmitRun may
- * carry an uploaded corpus inline.
+ * Messages up to this size are accepted by default (grpc-js defaults to 4 MB; the servers' limit
+ * is `XYP_GRPC_MAX_MESSAGE_BYTES`); SubmitRun may carry an uploaded corpus inline.
  */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+export const MAX_MESSAGE_BYTES = DEFAULT_GRPC_MAX_MESSAGE_BYTES;
+
+export type { GrpcServerSecurity };
+
+export interface GrpcServer {
+  options: GrpcOptions;
+  health: HealthImplementation;
+  /** The tokens the server accepts now (re-read from `tokensFile`); undefined when it is open. */
+  tokens?: AcceptedTokens;
+  /** Stops watching the token file; call when the server stops. */
+  close(): void;
+}
 
 /**
  * NestJS gRPC transport options for a server of the given protos, with the standard
  * health service (`grpc.health.v1.Health`, service '' = the whole server) and server
  * reflection (so grpcurl can list and call services without the .proto files).
+ *
+ * `security` (from `grpcServerSecurity` of `@xyp/config`): with tokens, every call but health
+ * and reflection needs `authorization: Bearer <token>` metadata (a grpc-js server interceptor,
+ * `channelOptions.interceptors`, which NestJS hands to `new Server`); with TLS, the server
+ * speaks TLS and, with a CA, requires client certificates signed by it. Without tokens the
+ * server is open, and says so once in a warning.
  */
-export function grpcServerOptions(
-  url: string,
-  protoFiles: string[],
-  servingServices: string[],
-): { options: GrpcOptions; health: HealthImplementation } {
+export function grpcServerOptions(url: string, protoFiles: string[], servingServices: string[], security: GrpcServerSecurity = {}): GrpcServer {
   const health = new HealthImplementation(
     Object.fromEntries([['', 'SERVING'], ...servingServices.map((name) => [name, 'SERVING'])]),
   );
+  const logger = new Logger('grpc');
+  const served = servingServices.join(', ');
+  const tokens = security.tokens && security.tokens.length > 0 ? new AcceptedTokens(security.tokens) : undefined;
+  if (!tokens) logger.warn(`gRPC on ${url} (${served}) is unauthenticated: set XYP_GRPC_TOKENS or XYP_GRPC_TOKENS_FILE`);
+  const stopWatching = tokens && security.tokensFile ? watchTokensFile(security.tokensFile, tokens, (line) => logger.warn(line)) : () => undefined;
+  const maxMessageBytes = security.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  const credentials = security.tls
+    ? ServerCredentials.createSsl(security.tls.ca ?? null, [{ cert_chain: security.tls.cert, private_key: security.tls.key }], security.tls.ca !== undefined)
+    : ServerCredentials.createInsecure();
   return {
     health,
+    tokens,
+    close: stopWatching,
     options: {
       transport: Transport.GRPC,
       options: {
@@ -50,8 +77,11 @@ export function grpcServerOptions(
         package: 'xuanyuan.v1',
         protoPath: protoFiles,
         loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] },
-        maxReceiveMessageLength: MAX_MESSAGE_BYTES,
-        maxSendMessageLength: MAX_MESSAGE_BYTES,
+        maxReceiveMessageLength: maxMessageBytes,
+        maxSendMessageLength: maxMessageBytes,
+        credentials,
+        // NestJS builds `new Server({ ...channelOptions, ... })`: grpc-js server options, interceptors included.
+        channelOptions: tokens ? { interceptors: [bearerTokenInterceptor(tokens)] } : {},
         // Reflection describes every service added here, the health service included, with
         // the .proto's own names (see ./reflection); NestJS's `pkg` has camelCase names.
         onLoadPackageDefinition: (_pkg: PackageDefinition, server: Pick<Server, 'addService'>) => {

@@ -20,6 +20,7 @@ export {
 } from './generated/nest/xuanyuan/v1/reward';
 // Client side: typed @grpc/grpc-js clients.
 export { RewardServiceClient } from './generated/client/xuanyuan/v1/reward';
+export * from './grpc-auth';
 export * from './grpc-server-options';
 export * from './pipeline-client';
 export * from './reflection';

@@ -1,16 +1,40 @@
-import { credentials, Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ChannelCredentials, type ClientOptions, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { GrpcEnv, grpcClientSecurity, loadConfig, type GrpcClientSecurity } from '@xyp/config';
 import { PipelineServiceClient } from './generated/client/xuanyuan/v1/pipeline';
 import type { SubmitRunRequest, WatchRunResponse } from './generated/client/xuanyuan/v1/pipeline';
+import { bearerTokenClientInterceptor } from './grpc-auth';
 import { MAX_MESSAGE_BYTES } from './grpc-server-options';
 
 export type PipelineClient = InstanceType<typeof PipelineServiceClient>;
 
-/** A typed @grpc/grpc-js client of PipelineService (plaintext; put TLS at the ingress). */
-export function createPipelineClient(address: string): PipelineClient {
-  return new PipelineServiceClient(address, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  });
+/**
+ * What a client sends and trusts: `token` goes as `authorization: Bearer <token>` on every call;
+ * `tls` makes the channel TLS (`ca` verifies the server, `cert` + `key` is the client certificate
+ * a server with a CA requires). A field left out comes from the environment: `XYP_GRPC_TOKEN`
+ * (or `XYP_GRPC_TOKEN_FILE`), `XYP_GRPC_TLS_CA`/`_CERT`/`_KEY`, `XYP_GRPC_MAX_MESSAGE_BYTES`.
+ */
+export type GrpcClientOptions = GrpcClientSecurity;
+
+/** Credentials and channel options of a platform gRPC client; the options' fields win over the environment's. */
+export function grpcClientSettings(options: GrpcClientOptions = {}, env: Record<string, string | undefined> = process.env): { credentials: ChannelCredentials; options: ClientOptions } {
+  const fromEnv = grpcClientSecurity(loadConfig(GrpcEnv, env));
+  const token = options.token ?? fromEnv.token;
+  const tls = options.tls ?? fromEnv.tls;
+  const maxMessageBytes = options.maxMessageBytes ?? fromEnv.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  return {
+    credentials: tls ? credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null) : credentials.createInsecure(),
+    options: {
+      'grpc.max_receive_message_length': maxMessageBytes,
+      'grpc.max_send_message_length': maxMessageBytes,
+      ...(token ? { interceptors: [bearerTokenClientInterceptor(token)] } : {}),
+    },
+  };
+}
+
+/** A typed @grpc/grpc-js client of PipelineService, with the token and TLS of `options` or the environment. */
+export function createPipelineClient(address: string, options?: GrpcClientOptions): PipelineClient {
+  const settings = grpcClientSettings(options);
+  return new PipelineServiceClient(address, settings.credentials, settings.options);
 }
 
 /** Calls a unary method as a promise, with a deadline. */

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { createPipelineClient, unary } from '@xyp/grpc';
 import { TEST_REDIS_URL, dropPrefix, freePort, testPrefix } from '@xyp/testing';
+import { launchGrpcEnv } from './grpc-token';
 import { ServiceGroup, startServiceProcess, type ServiceProcess } from './service-process';
 
 /** Real service processes (the light `trainer` skeleton, and the control plane) on real ports. */
@@ -64,7 +67,7 @@ describe('service processes started by the launcher', () => {
       }))
       .then(() => null, (e: Error) => e);
     group.services.forEach(keep);
-    expect(failure?.message).toBe('control-plane: invalid configuration: XYP_BOARD_PASSWORD: must be at least 8 characters (got "short")');
+    expect(failure?.message).toBe('control-plane: invalid configuration: XYP_BOARD_PASSWORD: must be at least 8 characters (got a value of 5 characters, not shown)');
     expect(group.services.map((service) => [service.name, gone(service)])).toEqual([
       ['trainer', true],
       ['control-plane', true],
@@ -84,4 +87,44 @@ describe('service processes started by the launcher', () => {
     expect(exit.result).toBe('SIGKILL');
     await group.stop(5000);
   }, 90_000);
+
+  it('gives every service of a launch one fresh gRPC token: the control plane refuses calls without it and answers with it', async () => {
+    const group = new ServiceGroup({});
+    const grpcPort = await freePort();
+    const httpPort = await freePort();
+    const [controlPlane] = await group.start(['control-plane'], () => ({
+      env: env({ XYP_BOARD_PASSWORD: 'board-secret-42', XYP_CONTROL_PLANE_GRPC_PORT: String(grpcPort) }),
+      httpPort,
+      logFile: join(storeDir, 'control-plane-token.log'),
+    }));
+    keep(controlPlane);
+    const address = `127.0.0.1:${grpcPort}`;
+    const tokenless = createPipelineClient(address, {});
+    const launched = createPipelineClient(address, { token: group.grpcToken });
+    try {
+      const refused = await unary(tokenless.getRun.bind(tokenless), { runId: 'run-unknown' }, 10_000).then(() => null, (e: ServiceError) => e);
+      expect(refused?.code).toBe(status.UNAUTHENTICATED);
+      // Past authentication: the control plane itself answers that the run does not exist.
+      const answered = await unary(launched.getRun.bind(launched), { runId: 'run-unknown' }, 10_000).then(() => null, (e: ServiceError) => e);
+      expect(answered?.code).toBe(status.NOT_FOUND);
+    } finally {
+      tokenless.close();
+      launched.close();
+      await group.stop(5000);
+    }
+  }, 90_000);
+});
+
+describe('launchGrpcEnv', () => {
+  it('makes a fresh token per launch, accepted and sent by every service', () => {
+    const first = launchGrpcEnv({});
+    expect(first.XYP_GRPC_TOKENS).toBe(first.XYP_GRPC_TOKEN);
+    expect(first.XYP_GRPC_TOKEN).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(launchGrpcEnv({}).XYP_GRPC_TOKEN).not.toBe(first.XYP_GRPC_TOKEN);
+  });
+
+  it('leaves tokens the environment configures alone', () => {
+    expect(launchGrpcEnv({ XYP_GRPC_TOKENS: 'configured-token-0123456789' })).toEqual({});
+    expect(launchGrpcEnv({ XYP_GRPC_TOKENS_FILE: '/run/secrets/grpc-tokens' })).toEqual({});
+  });
 });

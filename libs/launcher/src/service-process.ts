@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { configuredHttpPort } from '@xyp/config';
+import { launchGrpcEnv } from './grpc-token';
 import { REGISTER_HOOK, httpPortVariable, serviceEntry, type ServiceName } from './services';
 
 /** The variable through which the launcher tells a service who it is (see `/readyz`). */
@@ -206,16 +207,25 @@ export interface UnexpectedExit {
 /**
  * The services of one platform, started together and stopped together: `start` stops
  * every one of them when any fails to start, and `unexpectedExit` resolves when one that
- * was ready exits without having been asked to.
+ * was ready exits without having been asked to. Every service of the group gets the
+ * group's gRPC token (`launchGrpcEnv`; a service's own `env` may override it).
  */
 export class ServiceGroup {
   readonly services: ServiceProcess[] = [];
   readonly unexpectedExit: Promise<UnexpectedExit>;
+  /** `XYP_GRPC_TOKENS` and `XYP_GRPC_TOKEN` of this launch; empty where the environment configures tokens itself. */
+  readonly grpcEnv: Record<string, string>;
   private resolveUnexpected!: (exit: UnexpectedExit) => void;
   private stopping?: Promise<void>;
 
-  constructor() {
+  constructor(environment: Record<string, string | undefined> = process.env) {
     this.unexpectedExit = new Promise((resolve) => (this.resolveUnexpected = resolve));
+    this.grpcEnv = launchGrpcEnv(environment);
+  }
+
+  /** The token a client of this group's services sends: this launch's, else the environment's `XYP_GRPC_TOKEN`. */
+  get grpcToken(): string | undefined {
+    return this.grpcEnv.XYP_GRPC_TOKEN ?? (process.env.XYP_GRPC_TOKEN || undefined);
   }
 
   /**
@@ -229,7 +239,8 @@ export class ServiceGroup {
     onReady: (service: ServiceProcess) => void = () => undefined,
   ): Promise<ServiceProcess[]> {
     const started = names.map((name) => {
-      const service = spawnServiceProcess(name, optionsFor(name));
+      const options = optionsFor(name);
+      const service = spawnServiceProcess(name, { ...options, env: { ...this.grpcEnv, ...options.env } });
       this.services.push(service);
       let wasReady = false;
       service.ready.then(() => (wasReady = true), () => undefined);

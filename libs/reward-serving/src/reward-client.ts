@@ -1,18 +1,20 @@
 /**
  * The client side of `RewardService.Score`: the same `TextReward` as the in-process scorer, over gRPC.
  */
-import { Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { checkRewardScores, type TextReward } from '@xyp/contracts';
-import { MAX_MESSAGE_BYTES, RewardServiceClient, type ScoreResponse } from '@xyp/grpc';
+import { RewardServiceClient, grpcClientSettings, type GrpcClientOptions, type ScoreResponse } from '@xyp/grpc';
 
 export type RewardClient = InstanceType<typeof RewardServiceClient>;
 
-/** A typed @grpc/grpc-js client of RewardService (plaintext; put TLS at the ingress). */
-export function createRewardClient(address: string): RewardClient {
-  return new RewardServiceClient(address, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-  });
+/**
+ * A typed @grpc/grpc-js client of RewardService, sending the bearer token and using the TLS of
+ * `options`, or of the environment (`XYP_GRPC_TOKEN`, `XYP_GRPC_TLS_*`: what a service calling
+ * another was started with).
+ */
+export function createRewardClient(address: string, options?: GrpcClientOptions): RewardClient {
+  const settings = grpcClientSettings(options);
+  return new RewardServiceClient(address, settings.credentials, settings.options);
 }
 
 export interface RewardServiceScorerOptions {

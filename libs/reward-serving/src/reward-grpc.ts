@@ -7,6 +7,7 @@ import { Controller, Injectable, Logger, Module, type INestApplication, type OnA
 import { RpcException } from '@nestjs/microservices';
 import { status, type Metadata } from '@grpc/grpc-js';
 import type { BackendOptions } from '@xyp/engine';
+import type { GrpcServerSecurity } from '@xyp/config';
 import {
   REWARD_PROTO,
   RewardServiceControllerMethods,
@@ -100,6 +101,8 @@ export interface ServeRewardServiceOptions {
   batching?: BatchingRewardOptions;
   /** Request limits (4,096 items, 64 KiB per item). */
   scoring?: RewardScoringOptions;
+  /** Bearer tokens, TLS and message limit of the gRPC server (`grpcServerSecurity(env)`); unset: open. */
+  security?: GrpcServerSecurity;
 }
 
 /** What `serveRewardService` started: the start-up model's ID and the registry `LoadModel` changes. */
@@ -121,18 +124,18 @@ export async function serveRewardService(app: INestApplication, options: ServeRe
   const models = new RewardModels((id) => loadRewardModel(id, { store, backend: options.backend, batchSize: options.forwardBatchSize }), { batching: options.batching });
   const { loaded } = await models.load(options.checkpoint, { makeCurrent: true });
   const scoring = new RewardScoring(models, options.scoring);
-  await startRewardGrpc(app, scoring, options.url);
+  await startRewardGrpc(app, scoring, options.url, options.security);
   return { id: loaded.model, models, scoring };
 }
 
 /**
  * Serves `scoring` as `RewardService` on `url` (with health and reflection, `grpcServerOptions` of
- * `@xyp/grpc`) from a Nest app that imports `RewardGrpcModule`. `serveRewardService` calls it once
+ * `@xyp/grpc`; bearer tokens and TLS from `security`) from a Nest app that imports `RewardGrpcModule`. `serveRewardService` calls it once
  * the start-up model is loaded; a benchmark or test with its own registry calls it directly.
  */
-export async function startRewardGrpc(app: INestApplication, scoring: RewardScoring, url: string): Promise<void> {
+export async function startRewardGrpc(app: INestApplication, scoring: RewardScoring, url: string, security?: GrpcServerSecurity): Promise<void> {
   app.get(RewardScoringHolder, { strict: false }).scoring = scoring;
-  const { options: grpc } = grpcServerOptions(url, [REWARD_PROTO], ['xuanyuan.v1.RewardService']);
+  const { options: grpc } = grpcServerOptions(url, [REWARD_PROTO], ['xuanyuan.v1.RewardService'], security);
   app.connectMicroservice(grpc, { inheritAppConfig: true });
   await app.startAllMicroservices();
   new Logger('reward').log(`RewardService on ${url}, scoring with ${scoring.modelId || 'no model yet'}`);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestKey, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import type { ArtifactStore } from './artifact-store';
+import type { ArtifactStore, CommitHooks } from './artifact-store';
 import { scopeStoreToInstance } from './instance-scoped-store';
 import { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 
@@ -13,7 +13,29 @@ export interface ArtifactStoreFixture {
   writeRaw(key: string, body: Buffer): Promise<void>;
   /** Every key stored under a prefix, sorted, read from the backing storage itself. */
   listRaw(prefix: string): Promise<string[]>;
+  /** Another store over the same backing storage whose commits run `hooks` (to race committers deterministically). */
+  withCommitHooks(hooks: CommitHooks): ArtifactStore;
   dispose(): Promise<void>;
+}
+
+/**
+ * A pause before each committer's write that opens once `parties` committers reached it (all past
+ * their checks), or after `maxWaitMs` for a store that lets only one through at a time.
+ */
+export function commitBarrier(parties: number, maxWaitMs = 300): { hooks: CommitHooks; arrivals: () => number } {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return {
+    arrivals: () => arrived,
+    hooks: {
+      async beforeManifestWrite() {
+        arrived += 1;
+        if (arrived >= parties) open();
+        await Promise.race([opened, new Promise((resolve) => setTimeout(resolve, maxWaitMs))]);
+      },
+    },
+  };
 }
 
 function sha256(bytes: Buffer | string): string {
@@ -256,6 +278,26 @@ export function describeArtifactStoreContract(name: string, makeStore: () => Pro
       expect(await store.readManifest(runId, stage)).toEqual(first);
       expect(await fixture.listRaw(`runs/${runId}/`)).toEqual([entry.key, manifestKey(runId, stage)].sort());
     });
+
+    for (const committers of [2, 10]) {
+      it(`lets exactly one of ${committers} concurrent committers of different manifests for one instance win; the others get its manifest`, async () => {
+        const runId = newRunId();
+        const stage = 'corpus.bucket';
+        const entry = await store.putObject(runId, `${stage}#race`, 'shard.bin', 'shared shard');
+        // Every committer is past its check before any writes: a check-then-put store would publish them all.
+        const barrier = commitBarrier(committers);
+        const racing = fixture.withCommitHooks(barrier.hooks);
+        const manifests = Array.from({ length: committers }, (_, attempt) => ({ ...manifestOf(runId, stage, [entry], { attempt }), instance: 'race' }));
+        const results = await Promise.all(manifests.map((manifest) => racing.commitManifest(manifest)));
+        const winners = results.filter((result) => result.committed).map((result) => result.manifest);
+        expect(winners, 'committed: true').toHaveLength(1);
+        const [winner] = winners;
+        expect(manifests).toContainEqual(winner);
+        for (const result of results) expect(result.manifest).toEqual(winner);
+        expect(await store.readManifest(runId, `${stage}#race`)).toEqual(winner);
+        expect(barrier.arrivals()).toBeGreaterThanOrEqual(1);
+      });
+    }
 
     it('refuses a manifest that lists a missing object and names it', async () => {
       const runId = newRunId();

@@ -54,4 +54,14 @@ export interface ArtifactStore {
   removeRun(runId: string): Promise<void>;
   /** Where the store points, for logs; never includes credentials. */
   describe(): string;
+  /** Closes connections the store opened (the S3 store's commit lock); the store is unusable after. */
+  close?(): Promise<void>;
+}
+
+/**
+ * A pause a test puts between a commit's check and its write, to race committers
+ * deterministically (every committer past its check before any writes).
+ */
+export interface CommitHooks {
+  beforeManifestWrite?(key: string): Promise<void>;
 }

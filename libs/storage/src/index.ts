@@ -1,9 +1,10 @@
-export type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
+export type { ArtifactBody, ArtifactStore, ByteRange, CommitHooks, CommitResult } from './artifact-store';
+export { RedisCommitLock, type CommitLease } from './commit-lock';
 export { ArtifactNotFoundError, InvalidArtifactKeyError, InvalidByteRangeError, InvalidManifestError } from './errors';
 export { assertKey } from './keys';
 export { LocalDirectoryStore } from './local-directory-store';
 export { scopeStoreToInstance } from './instance-scoped-store';
-export { S3ArtifactStore } from './s3-artifact-store';
+export { S3ArtifactStore, type ManifestCommitMode } from './s3-artifact-store';
 export {
   ArtifactStoreOptions,
   DEFAULT_PART_SIZE,

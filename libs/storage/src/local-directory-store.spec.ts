@@ -26,6 +26,7 @@ describeArtifactStoreContract('LocalDirectoryStore', async () => {
       await writeFile(path, body);
     },
     listRaw: (prefix) => listFiles(root, prefix),
+    withCommitHooks: (hooks) => new LocalDirectoryStore(root, hooks),
     dispose: () => rm(root, { recursive: true, force: true }),
   };
 });

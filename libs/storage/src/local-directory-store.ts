@@ -3,7 +3,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type Fi
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { manifestKey, manifestRef, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
+import type { ArtifactBody, ArtifactStore, ByteRange, CommitHooks, CommitResult } from './artifact-store';
 import { ArtifactNotFoundError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
 import {
@@ -32,7 +32,10 @@ function errorCode(error: unknown): string | undefined {
 export class LocalDirectoryStore implements ArtifactStore {
   readonly root: string;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly hooks: CommitHooks = {},
+  ) {
     this.root = resolve(root);
   }
 
@@ -127,7 +130,9 @@ export class LocalDirectoryStore implements ArtifactStore {
       } finally {
         await handle.close();
       }
+      await this.hooks.beforeManifestWrite?.(key);
       try {
+        // link() fails with EEXIST instead of replacing: of any number of committers exactly one publishes.
         await link(tempPath, finalPath);
       } catch (error) {
         if (errorCode(error) !== 'EEXIST') throw error;

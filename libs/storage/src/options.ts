@@ -27,6 +27,16 @@ export const S3StoreOptions = z.strictObject({
   region: z.string().min(1).optional(),
   /** Bytes buffered per multipart part; objects that fit in one part are sent with one PUT. */
   partSize: z.number().int().min(MIN_PART_SIZE).max(MAX_PART_SIZE).optional(),
+  /**
+   * How `commitManifest` stays atomic: `on` a conditional PUT (`If-None-Match: *`, S3 and MinIO
+   * since 2024), `off` the Redis `commitLock`, `auto` (default) probes the endpoint once and takes
+   * the lock where the condition is ignored.
+   */
+  conditionalWrites: z.enum(['auto', 'on', 'off']).optional(),
+  /** Redis for the commit lock (keys `<prefix>:manifest-commit-lock:…`, `ttlMs` each, 30 s by default). */
+  commitLock: z
+    .strictObject({ redisUrl: z.string().min(1), prefix: z.string().min(1), ttlMs: z.number().int().min(1000).optional() })
+    .optional(),
 });
 export type S3StoreOptions = z.input<typeof S3StoreOptions>;
 

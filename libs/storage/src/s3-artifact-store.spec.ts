@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import type { BucketItem } from 'minio';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { objectKey } from '@xyp/contracts';
+import { TEST_REDIS_URL, dropPrefix, testPrefix } from '@xyp/testing';
+import type { CommitHooks } from './artifact-store';
 import { describeArtifactStoreContract, GeneratedStream } from './artifact-store.contract';
 import { MIN_PART_SIZE } from './options';
 import { S3ArtifactStore } from './s3-artifact-store';
+import type { S3StoreOptions } from './options';
 
 /*
  * These tests run the S3 store over real HTTP against s3rver, an in-process S3 emulator.
@@ -22,10 +27,45 @@ import { S3ArtifactStore } from './s3-artifact-store';
 interface S3Server {
   port: number;
   stop(): Promise<void>;
-  storeFor(bucket: string, partSize?: number): S3ArtifactStore;
+  storeFor(bucket: string, partSize?: number, extra?: Partial<S3StoreOptions>, hooks?: CommitHooks): S3ArtifactStore;
+  /** Conditional PUTs (`If-None-Match: *`) the endpoint answered, by status. */
+  conditionalPuts: number[];
 }
 
-async function startS3rver(configuredBuckets: string[]): Promise<S3Server> {
+/**
+ * Makes s3rver honour `If-None-Match: *` on PUT as S3 and MinIO do (s3rver itself ignores it):
+ * conditional PUTs of one key are taken one at a time, and one whose key exists is answered
+ * `412 PreconditionFailed` (S3's XML error) without reaching s3rver; the rest reach it unchanged.
+ */
+function honourConditionalPuts(server: S3rver, answered: number[]): void {
+  const http = (server as unknown as { httpServer: Server }).httpServer;
+  const store = (server as unknown as { store: { existsObject(bucket: string, key: string): Promise<boolean> } }).store;
+  const [koa] = http.listeners('request') as ((request: IncomingMessage, response: ServerResponse) => void)[];
+  http.removeAllListeners('request');
+  const queues = new Map<string, Promise<void>>();
+  http.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.method !== 'PUT' || request.headers['if-none-match'] !== '*') return koa(request, response);
+    const [, bucket, ...rest] = new URL(request.url ?? '/', 'http://s3').pathname.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    const turn = (queues.get(`${bucket}/${key}`) ?? Promise.resolve()).then(async () => {
+      if (await store.existsObject(bucket, key)) {
+        request.resume();
+        response.writeHead(412, { 'Content-Type': 'application/xml' });
+        response.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>`);
+        answered.push(412);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        response.once('close', resolve);
+        koa(request, response);
+      });
+      answered.push(response.statusCode);
+    });
+    queues.set(`${bucket}/${key}`, turn.catch(() => undefined));
+  });
+}
+
+async function startS3rver(configuredBuckets: string[], options: { conditionalPuts?: boolean } = {}): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'xyp-storage-s3rver-'));
   const server = new S3rver({
     port: 0,
@@ -35,19 +75,26 @@ async function startS3rver(configuredBuckets: string[]): Promise<S3Server> {
     configureBuckets: configuredBuckets.map((name) => ({ name })),
   });
   const { port } = await server.run();
+  const conditionalPuts: number[] = [];
+  if (options.conditionalPuts) honourConditionalPuts(server, conditionalPuts);
   return {
     port,
-    storeFor: (bucket, partSize) =>
-      new S3ArtifactStore({
-        endPoint: '127.0.0.1',
-        port,
-        useSSL: false,
-        accessKey: 'S3RVER',
-        secretKey: 'S3RVER',
-        bucket,
-        region: 'us-east-1',
-        partSize,
-      }),
+    conditionalPuts,
+    storeFor: (bucket, partSize, extra = {}, hooks = {}) =>
+      new S3ArtifactStore(
+        {
+          endPoint: '127.0.0.1',
+          port,
+          useSSL: false,
+          accessKey: 'S3RVER',
+          secretKey: 'S3RVER',
+          bucket,
+          region: 'us-east-1',
+          partSize,
+          ...extra,
+        },
+        hooks,
+      ),
     async stop() {
       await server.close();
       await rm(directory, { recursive: true, force: true });
@@ -63,16 +110,51 @@ async function listKeys(store: S3ArtifactStore, prefix: string): Promise<string[
   return keys.sort();
 }
 
-describeArtifactStoreContract('S3ArtifactStore on s3rver', async () => {
+// s3rver ignores If-None-Match on PUT: `auto` finds that out and commits under the Redis lock.
+describeArtifactStoreContract('S3ArtifactStore on s3rver, commits under the Redis lock', async () => {
   const server = await startS3rver(['xyp-contract']);
-  const store = server.storeFor('xyp-contract');
+  const prefix = testPrefix('s3-commit-lock');
+  const lock = { commitLock: { redisUrl: TEST_REDIS_URL, prefix } };
+  const store = server.storeFor('xyp-contract', undefined, lock);
+  const racing: S3ArtifactStore[] = [];
   return {
     store,
     async writeRaw(key, body) {
       await store.client.putObject(store.bucket, key, body, body.length);
     },
     listRaw: (prefix) => listKeys(store, prefix),
-    dispose: () => server.stop(),
+    withCommitHooks: (hooks) => {
+      const made = server.storeFor('xyp-contract', undefined, lock, hooks);
+      racing.push(made);
+      return made;
+    },
+    dispose: async () => {
+      expect(await store.manifestCommitMode()).toBe('lock');
+      await Promise.all([store, ...racing].map((made) => made.close()));
+      const redis = new Redis(TEST_REDIS_URL);
+      await dropPrefix(redis, prefix);
+      redis.disconnect();
+      await server.stop();
+    },
+  };
+});
+
+// An endpoint that honours If-None-Match (as S3 and MinIO do): `auto` finds that out and commits with a conditional PUT, no lock.
+describeArtifactStoreContract('S3ArtifactStore on an endpoint with conditional writes', async () => {
+  const server = await startS3rver(['xyp-contract-conditional'], { conditionalPuts: true });
+  const store = server.storeFor('xyp-contract-conditional');
+  return {
+    store,
+    async writeRaw(key, body) {
+      await store.client.putObject(store.bucket, key, body, body.length);
+    },
+    listRaw: (prefix) => listKeys(store, prefix),
+    withCommitHooks: (hooks) => server.storeFor('xyp-contract-conditional', undefined, {}, hooks),
+    dispose: async () => {
+      expect(await store.manifestCommitMode()).toBe('conditional');
+      expect(server.conditionalPuts).toContain(412);
+      await server.stop();
+    },
   };
 });
 

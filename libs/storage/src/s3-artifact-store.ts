@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
 import { manifestKey, manifestRef, objectKey, type ArtifactEntry, type StageManifest } from '@xyp/contracts';
-import type { ArtifactBody, ArtifactStore, ByteRange, CommitResult } from './artifact-store';
+import type { ArtifactBody, ArtifactStore, ByteRange, CommitHooks, CommitResult } from './artifact-store';
+import { RedisCommitLock } from './commit-lock';
 import { ArtifactNotFoundError, InvalidByteRangeError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
 import { DEFAULT_PART_SIZE, parseStoreOptions, S3StoreOptions } from './options';
@@ -56,6 +57,20 @@ async function* sliceBytes(stream: Readable, skip: number, length: number | unde
   }
 }
 
+/** How a manifest commit is made atomic on this endpoint (see `S3StoreOptions.conditionalWrites`). */
+export type ManifestCommitMode = 'conditional' | 'lock' | 'check-then-put';
+
+/** How long a committer waits for another one's commit lock before giving up. */
+const LOCK_WAIT_MS = 60_000;
+/** Where the one-time probe for conditional writes puts its object (outside every run). */
+const PROBE_PREFIX = 'xyp-probes/conditional-write/';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function s3Code(error: unknown): string | undefined {
+  return error instanceof S3Error ? error.code : undefined;
+}
+
 interface MultipartUpload {
   uploadId: string;
   parts: { part: number; etag: string }[];
@@ -76,10 +91,20 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly options: S3StoreOptions;
   private readonly partSize: number;
   private bucketReady: Promise<void> | undefined;
+  private commitMode: Promise<ManifestCommitMode> | undefined;
+  private readonly lock: RedisCommitLock | undefined;
+  private warnedUnsafe = false;
 
-  constructor(options: Omit<S3StoreOptions, 'kind'>) {
+  constructor(
+    options: Omit<S3StoreOptions, 'kind'>,
+    private readonly hooks: CommitHooks = {},
+  ) {
     const parsed = parseStoreOptions(S3StoreOptions, { ...options, kind: 's3' });
+    if (parsed.conditionalWrites === 'off' && parsed.commitLock === undefined) {
+      throw new TypeError('invalid artifact store options: commitLock: required when conditionalWrites is off (the manifest commit needs a lock)');
+    }
     this.options = parsed;
+    this.lock = parsed.commitLock ? new RedisCommitLock(parsed.commitLock.redisUrl, parsed.commitLock.prefix, parsed.commitLock.ttlMs) : undefined;
     this.bucket = parsed.bucket;
     this.partSize = parsed.partSize ?? DEFAULT_PART_SIZE;
     this.client = new Client({
@@ -205,20 +230,129 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
+  /**
+   * Publishes the manifest once, whatever the number of concurrent committers: exactly one gets
+   * `committed: true`, every other one the winner's manifest. How depends on the endpoint
+   * (`manifestCommitMode`): a conditional PUT (`If-None-Match: *`; a 412 means another commit won),
+   * else a Redis lock per manifest key taken before the check and held until the PUT is done.
+   */
   async commitManifest(input: StageManifest): Promise<CommitResult> {
     const { manifest, key } = parseManifestForCommit(input);
     await this.ensureBucket();
     await assertArtifactsStored(manifest, key, (artifactKey) => this.statObject(artifactKey));
-    // Check-then-put is not atomic: two attempts of one stage committing in the same instant can
-    // both see no manifest, and the later PUT wins while both report committed: true. s3rver (and
-    // the minio client) offer no conditional PUT (If-None-Match) to close the gap. BullMQ runs one
-    // attempt of a job at a time, so this needs a stalled job re-run while its first attempt still
-    // finishes; both manifests then list content-addressed objects that exist, so either is valid.
+    const mode = await this.manifestCommitMode();
+    if (mode === 'conditional') return this.commitConditionally(manifest, key);
+    if (mode === 'lock') return this.commitUnderLock(manifest, key);
+    if (!this.warnedUnsafe) {
+      this.warnedUnsafe = true;
+      process.emitWarning(`${this.describe()} ignores conditional writes and no commit lock is configured: two concurrent commits of one manifest can both succeed`);
+    }
     const existing = await this.readManifest(manifest.runId, manifestRef(manifest));
     if (existing !== null) return { committed: false, manifest: existing };
-    const bytes = serializeManifest(manifest);
-    await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': 'application/json' });
+    await this.hooks.beforeManifestWrite?.(key);
+    await this.putManifest(key, manifest);
     return { committed: true, manifest };
+  }
+
+  /**
+   * `conditional` where the endpoint refuses a second `If-None-Match: *` PUT of a key (probed once
+   * with `conditionalWrites: auto`, assumed with `on`), else `lock` with a commit lock configured,
+   * else `check-then-put` (racy; warned about once).
+   */
+  manifestCommitMode(): Promise<ManifestCommitMode> {
+    this.commitMode ??= (async (): Promise<ManifestCommitMode> => {
+      const setting = this.options.conditionalWrites ?? 'auto';
+      if (setting === 'on') return 'conditional';
+      if (setting === 'auto' && (await this.honoursConditionalWrites())) return 'conditional';
+      return this.lock ? 'lock' : 'check-then-put';
+    })().catch((error: unknown) => {
+      this.commitMode = undefined;
+      throw error;
+    });
+    return this.commitMode;
+  }
+
+  /** Puts a probe object twice with `If-None-Match: *`: an endpoint that refuses the second honours the condition. */
+  private async honoursConditionalWrites(): Promise<boolean> {
+    await this.ensureBucket();
+    const key = `${PROBE_PREFIX}${randomUUID()}`;
+    const put = () => this.client.putObject(this.bucket, key, Buffer.from('probe'), 5, { 'If-None-Match': '*' });
+    try {
+      await put();
+      await put();
+      return false;
+    } catch (error) {
+      if (s3Code(error) === 'PreconditionFailed') return true;
+      if (s3Code(error) === 'NotImplemented') return false;
+      throw error;
+    } finally {
+      await this.client.removeObject(this.bucket, key).catch(() => undefined);
+    }
+  }
+
+  private async putManifest(key: string, manifest: StageManifest, headers: Record<string, string> = {}): Promise<void> {
+    const bytes = serializeManifest(manifest);
+    await this.client.putObject(this.bucket, key, bytes, bytes.length, { 'Content-Type': 'application/json', ...headers });
+  }
+
+  private async commitConditionally(manifest: StageManifest, key: string): Promise<CommitResult> {
+    await this.hooks.beforeManifestWrite?.(key);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.putManifest(key, manifest, { 'If-None-Match': '*' });
+        return { committed: true, manifest };
+      } catch (error) {
+        // 412: the manifest exists. 409: another conditional PUT of the key is in flight (AWS); look again.
+        const code = s3Code(error);
+        if (code !== 'PreconditionFailed' && !(code === 'ConditionalRequestConflict' && attempt < 10)) throw error;
+        const existing = await this.readManifest(manifest.runId, manifestRef(manifest));
+        if (existing !== null) return { committed: false, manifest: existing };
+        if (code === 'PreconditionFailed') throw new Error(`manifest ${key}: the endpoint refused the write as existing, but it cannot be read`, { cause: error });
+        await sleep(20 * attempt);
+      }
+    }
+  }
+
+  /**
+   * Under the lock of the manifest's key: re-read after acquiring (the fencing check: a commit that
+   * finished while this one waited is found), write, and release. A hold that expired before the
+   * write is taken again; one that expired during it is settled by reading back what was stored.
+   */
+  private async commitUnderLock(manifest: StageManifest, key: string): Promise<CommitResult> {
+    const lock = this.lock;
+    if (lock === undefined) throw new Error(`manifest ${key}: no commit lock is configured`);
+    const name = `${this.bucket}/${key}`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    const ref = manifestRef(manifest);
+    for (;;) {
+      const lease = await lock.tryAcquire(name);
+      if (lease === undefined) {
+        // The manifest is read only under the lock: a PUT in flight is not readable whole everywhere (s3rver).
+        if (Date.now() > deadline) throw new Error(`manifest ${key}: its commit lock (${lock.keyFor(name)}) stayed taken for ${LOCK_WAIT_MS / 1000} s`);
+        await sleep(10 + Math.random() * 40);
+        continue;
+      }
+      let released = false;
+      try {
+        const existing = await this.readManifest(manifest.runId, ref);
+        if (existing !== null) return { committed: false, manifest: existing };
+        await this.hooks.beforeManifestWrite?.(key);
+        if (!(await lease.extend())) continue;
+        await this.putManifest(key, manifest);
+        released = true;
+        if (await lease.release()) return { committed: true, manifest };
+        // The hold expired during the PUT: another committer may have written since. What is stored decides.
+        const stored = await this.readManifest(manifest.runId, ref);
+        if (stored !== null && !serializeManifest(stored).equals(serializeManifest(manifest))) return { committed: false, manifest: stored };
+        return { committed: true, manifest };
+      } finally {
+        if (!released) await lease.release().catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.lock?.close();
   }
 
   async readManifest(runId: string, stage: string): Promise<StageManifest | null> {

@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type InjectionToken, type ModuleMetadata, type OptionalFactoryDependency } from '@nestjs/common';
+import { Inject, Module, type DynamicModule, type InjectionToken, type ModuleMetadata, type OnApplicationShutdown, type OptionalFactoryDependency } from '@nestjs/common';
 import type { ArtifactStore } from './artifact-store';
 import { createArtifactStore } from './create-artifact-store';
 import { ArtifactStoreOptions, parseStoreOptions } from './options';
@@ -15,9 +15,15 @@ export interface StorageModuleAsyncOptions {
   useFactory: (...args: never[]) => ArtifactStoreOptions | Promise<ArtifactStoreOptions>;
 }
 
-/** Provides one `ArtifactStore` to the whole application; import it once, in the root module. */
+/** Provides one `ArtifactStore` to the whole application; import it once, in the root module. Closes it at shutdown. */
 @Module({})
-export class StorageModule {
+export class StorageModule implements OnApplicationShutdown {
+  constructor(@Inject(ARTIFACT_STORE) private readonly store: ArtifactStore) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close?.();
+  }
+
   static forRoot(options: ArtifactStoreOptions): DynamicModule {
     // Parsed here so a bad configuration fails where the module is declared, not at first use.
     const parsed = parseStoreOptions(ArtifactStoreOptions, options);

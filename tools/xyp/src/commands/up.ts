@@ -86,7 +86,7 @@ export function registerUp(program: Command): void {
         const board = `${controlPlane.httpUrl}/queues`;
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
-        const rpc = createPipelineClient(`127.0.0.1:${options.grpcPort}`);
+        const rpc = createPipelineClient(`127.0.0.1:${options.grpcPort}`, { token: group.grpcToken });
         client = rpc;
         const run = await Promise.race([
           died,

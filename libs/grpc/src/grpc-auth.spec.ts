@@ -1,0 +1,305 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Controller, Logger, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { GrpcMethod } from '@nestjs/microservices';
+import { Metadata, credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { Observable } from 'rxjs';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { GrpcServerSecurity } from '@xyp/config';
+import { freePort } from '@xyp/testing';
+import type { GetRunRequest, GetRunResponse, WatchRunRequest, WatchRunResponse } from './generated/nest/xuanyuan/v1/pipeline';
+import { PIPELINE_SERVICE_NAME } from './generated/nest/xuanyuan/v1/pipeline';
+import { AcceptedTokens, PIPELINE_PROTO, createPipelineClient, grpcServerOptions, unary, watchEvents, type GrpcClientOptions, type PipelineClient } from './index';
+
+const TOKEN = 'accepted-token-0123456789';
+const ROTATED = 'rotated-token-9876543210';
+const WRONG = 'presented-but-wrong-token-42';
+
+/** A PipelineService with one unary (GetRun) and one server-streaming (WatchRun) method that answer without any state. */
+@Controller()
+class FakePipelineController {
+  @GrpcMethod(PIPELINE_SERVICE_NAME, 'GetRun')
+  getRun(request: GetRunRequest): GetRunResponse {
+    return { run: { runId: request.runId } as GetRunResponse['run'] };
+  }
+
+  @GrpcMethod(PIPELINE_SERVICE_NAME, 'WatchRun')
+  watchRun(request: WatchRunRequest): Observable<WatchRunResponse> {
+    return new Observable((subscriber) => {
+      for (const id of ['1-0', '2-0', '3-0']) subscriber.next({ event: { id, runId: request.runId, message: `event ${id}` } as WatchRunResponse['event'] });
+      subscriber.complete();
+    });
+  }
+}
+
+@Module({ controllers: [FakePipelineController] })
+class FakePipelineModule {}
+
+/** A real NestJS gRPC microservice built from `grpcServerOptions`, as the control plane builds its own. */
+async function startServer(security: GrpcServerSecurity): Promise<{ address: string; app: INestMicroservice; close(): Promise<void> }> {
+  const port = await freePort();
+  const grpc = grpcServerOptions(`127.0.0.1:${port}`, [PIPELINE_PROTO], ['xuanyuan.v1.PipelineService'], security);
+  const app = await NestFactory.createMicroservice(FakePipelineModule, { ...grpc.options, logger: false });
+  await app.listen();
+  return {
+    address: `127.0.0.1:${port}`,
+    app,
+    close: async () => {
+      grpc.close();
+      await app.close();
+    },
+  };
+}
+
+function getRun(client: PipelineClient, runId = 'run-auth'): Promise<GetRunResponse> {
+  return unary(client.getRun.bind(client), { runId }, 5000);
+}
+
+async function watchAll(client: PipelineClient): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const message of watchEvents(client.watchRun({ runId: 'run-auth', afterEventId: '' }))) ids.push(message.event!.id);
+  return ids;
+}
+
+async function failure(promise: Promise<unknown>): Promise<ServiceError> {
+  return promise.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (error: ServiceError) => error,
+  );
+}
+
+type HealthClient = Client & { check(request: { service: string }, callback: (error: ServiceError | null, response: { status: string }) => void): void };
+type ReflectionClient = Client & { serverReflectionInfo(): NodeJS.ReadWriteStream & { write(request: object): boolean; end(): void } };
+
+function healthClient(address: string, creds = credentials.createInsecure()): HealthClient {
+  const proto = require.resolve('grpc-health-check/proto/health/v1/health.proto');
+  const pkg = loadPackageDefinition(loadSync(proto, { enums: String })) as never as { grpc: { health: { v1: { Health: new (a: string, c: unknown) => HealthClient } } } };
+  return new pkg.grpc.health.v1.Health(address, creds);
+}
+
+async function listServices(address: string): Promise<string[]> {
+  const proto = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  const pkg = loadPackageDefinition(loadSync(proto, { oneofs: true })) as never as { grpc: { reflection: { v1: { ServerReflection: new (a: string, c: unknown) => ReflectionClient } } } };
+  const client = new pkg.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure());
+  const call = client.serverReflectionInfo();
+  const answer = await new Promise<{ listServicesResponse?: { service: { name: string }[] } }>((resolve, reject) => {
+    call.on('data', resolve);
+    call.on('error', reject);
+    call.write({ listServices: '' });
+  });
+  call.end();
+  client.close();
+  return (answer.listServicesResponse?.service ?? []).map((service) => service.name).sort();
+}
+
+describe('gRPC bearer-token auth on a server built by grpcServerOptions', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  const clients: Client[] = [];
+  const client = (options?: GrpcClientOptions): PipelineClient => {
+    const made = createPipelineClient(server.address, options);
+    clients.push(made);
+    return made;
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'xyp-grpc-auth-'));
+  const tokensFile = join(dir, 'tokens');
+
+  beforeAll(async () => {
+    writeFileSync(tokensFile, `${TOKEN}\n`);
+    server = await startServer({ tokens: [TOKEN], tokensFile });
+  });
+  afterAll(async () => {
+    clients.forEach((made) => made.close());
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a call without a token with UNAUTHENTICATED, saying what is missing', async () => {
+    const error = await failure(getRun(client()));
+    expect(error.code).toBe(status.UNAUTHENTICATED);
+    expect(error.details).toBe(
+      '/xuanyuan.v1.PipelineService/GetRun: missing "authorization: Bearer <token>" metadata: this server requires a gRPC token (clients send XYP_GRPC_TOKEN)',
+    );
+    const stream = await failure(watchAll(client()));
+    expect(stream.code).toBe(status.UNAUTHENTICATED);
+  });
+
+  it('refuses a wrong token, and a header that is not a bearer token, never echoing what was presented', async () => {
+    const wrong = await failure(getRun(client({ token: WRONG })));
+    expect(wrong.code).toBe(status.UNAUTHENTICATED);
+    expect(wrong.details).toContain('the bearer token in the "authorization" metadata is not accepted by this server');
+    expect(JSON.stringify(wrong)).not.toContain(WRONG);
+    const streamed = await failure(watchAll(client({ token: WRONG })));
+    expect(streamed.code).toBe(status.UNAUTHENTICATED);
+
+    const basic = client();
+    const metadata = new Metadata();
+    metadata.set('authorization', `Basic ${Buffer.from(`user:${TOKEN}`).toString('base64')}`);
+    const notBearer = await failure(
+      new Promise((resolve, reject) => basic.getRun({ runId: 'x' }, metadata, (error, response) => (error ? reject(error) : resolve(response)))),
+    );
+    expect(notBearer.code).toBe(status.UNAUTHENTICATED);
+    expect(notBearer.details).toContain('is not "Bearer <token>"');
+  });
+
+  it('answers a unary call and a whole WatchRun stream with the right token', async () => {
+    expect((await getRun(client({ token: TOKEN }), 'run-ok')).run?.runId).toBe('run-ok');
+    expect(await watchAll(client({ token: TOKEN }))).toEqual(['1-0', '2-0', '3-0']);
+  });
+
+  it('takes the client token from XYP_GRPC_TOKEN when none is given', async () => {
+    vi.stubEnv('XYP_GRPC_TOKEN', TOKEN);
+    try {
+      expect((await getRun(client())).run?.runId).toBe('run-auth');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('keeps health checking and reflection open for probes', async () => {
+    const health = healthClient(server.address);
+    clients.push(health);
+    const answer = await new Promise<{ status: string }>((resolve, reject) => health.check({ service: '' }, (error, response) => (error ? reject(error) : resolve(response))));
+    expect(answer.status).toBe('SERVING');
+    expect(await listServices(server.address)).toEqual(['grpc.health.v1.Health', 'xuanyuan.v1.PipelineService']);
+  });
+
+  it('re-reads the token file when it changes: a rotated token is accepted, the old one refused', async () => {
+    writeFileSync(tokensFile, `# rotated\n${ROTATED}\n`);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const answer = await getRun(client({ token: ROTATED })).then(
+        () => 'ok',
+        (error: ServiceError) => error.code,
+      );
+      if (answer === 'ok') break;
+      if (Date.now() > deadline) throw new Error('the rotated token was never accepted');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect((await failure(getRun(client({ token: TOKEN })))).code).toBe(status.UNAUTHENTICATED);
+    // A broken file keeps the tokens read before.
+    writeFileSync(tokensFile, 'short\n');
+    await new Promise((resolve) => setTimeout(resolve, 2600));
+    expect((await getRun(client({ token: ROTATED }))).run?.runId).toBe('run-auth');
+  });
+});
+
+describe('AcceptedTokens', () => {
+  it('accepts exactly the configured tokens, whatever their length', () => {
+    const tokens = new AcceptedTokens([TOKEN, ROTATED]);
+    expect(tokens.accepts(TOKEN)).toBe(true);
+    expect(tokens.accepts(ROTATED)).toBe(true);
+    expect(tokens.accepts(`${TOKEN}x`)).toBe(false);
+    expect(tokens.accepts(TOKEN.slice(0, -1))).toBe(false);
+    expect(tokens.accepts('')).toBe(false);
+    expect(new AcceptedTokens([]).accepts('')).toBe(false);
+  });
+});
+
+describe('a server without tokens', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('stays open and warns once that it is unauthenticated', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const server = await startServer({});
+    const open = createPipelineClient(server.address, {});
+    try {
+      expect((await getRun(open)).run?.runId).toBe('run-auth');
+      expect(warn.mock.calls.map((call) => String(call[0])).filter((line) => line.includes('unauthenticated'))).toEqual([
+        `gRPC on ${server.address} (xuanyuan.v1.PipelineService) is unauthenticated: set XYP_GRPC_TOKENS or XYP_GRPC_TOKENS_FILE`,
+      ]);
+    } finally {
+      open.close();
+      await server.close();
+    }
+  });
+});
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl. */
+function makeCertificates(dir: string): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey' | 'otherCa' | 'strangerCert' | 'strangerKey', Buffer> {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = (name: string) => run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
+  for (const ca of ['ca', 'other-ca']) {
+    key(`${ca}.key`);
+    run('req', '-x509', '-new', '-key', `${ca}.key`, '-out', `${ca}.crt`, '-days', '1', '-subj', `/CN=xyp test ${ca}`);
+  }
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  // The stranger is a client whose certificate another CA signed.
+  for (const [side, ca, ext] of [['server', 'ca', 'server'], ['client', 'ca', 'client'], ['stranger', 'other-ca', 'client']]) {
+    key(`${side}.key`);
+    run('req', '-new', '-key', `${side}.key`, '-out', `${side}.csr`, '-subj', `/CN=xyp-${side}`);
+    run('x509', '-req', '-in', `${side}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${side}.crt`, '-days', '1', '-extfile', `${ext}.ext`);
+  }
+  const read = (name: string) => readFileSync(join(dir, name));
+  return {
+    ca: read('ca.crt'),
+    serverCert: read('server.crt'),
+    serverKey: read('server.key'),
+    clientCert: read('client.crt'),
+    clientKey: read('client.key'),
+    otherCa: read('other-ca.crt'),
+    strangerCert: read('stranger.crt'),
+    strangerKey: read('stranger.key'),
+  };
+}
+
+describe('mutual TLS where a CA is configured', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xyp-grpc-tls-'));
+  let pem: ReturnType<typeof makeCertificates>;
+  let server: Awaited<ReturnType<typeof startServer>>;
+
+  beforeAll(async () => {
+    pem = makeCertificates(dir);
+    server = await startServer({ tokens: [TOKEN], tls: { cert: pem.serverCert, key: pem.serverKey, ca: pem.ca } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a client without a certificate, and one whose certificate another CA signed', async () => {
+    for (const tls of [{ ca: pem.ca }, { ca: pem.ca, cert: pem.strangerCert, key: pem.strangerKey }]) {
+      const noCert = createPipelineClient(server.address, { token: TOKEN, tls });
+      try {
+        expect((await failure(getRun(noCert))).code).toBe(status.UNAVAILABLE);
+      } finally {
+        noCert.close();
+      }
+    }
+    const plaintext = createPipelineClient(server.address, { token: TOKEN });
+    try {
+      expect((await failure(getRun(plaintext))).code).toBe(status.UNAVAILABLE);
+    } finally {
+      plaintext.close();
+    }
+  });
+
+  it('accepts a client with a certificate the CA signed (and still requires the token)', async () => {
+    const tls = { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey };
+    const mutual = createPipelineClient(server.address, { token: TOKEN, tls });
+    const tokenless = createPipelineClient(server.address, { tls });
+    try {
+      expect((await getRun(mutual, 'run-tls')).run?.runId).toBe('run-tls');
+      expect(await watchAll(mutual)).toEqual(['1-0', '2-0', '3-0']);
+      expect((await failure(getRun(tokenless))).code).toBe(status.UNAUTHENTICATED);
+    } finally {
+      mutual.close();
+      tokenless.close();
+    }
+  });
+
+  it('is refused by a client that does not trust the server certificate', async () => {
+    const distrustful = createPipelineClient(server.address, { token: TOKEN, tls: { ca: pem.otherCa, cert: pem.clientCert, key: pem.clientKey } });
+    try {
+      expect((await failure(getRun(distrustful))).code).toBe(status.UNAVAILABLE);
+    } finally {
+      distrustful.close();
+    }
+  });
+});
