@@ -7,7 +7,6 @@ import { STAGE_NAMES } from '@xyp/contracts';
 import { RunOrchestrator } from '@xyp/queue';
 import { basicAuth } from './board-auth';
 import { CONTROL_PLANE_ENV, type ControlPlaneEnv } from './control-plane.env';
-import { MetricsController } from './metrics.controller';
 import { PipelineController } from './pipeline.controller';
 import { PipelineRunWorker } from './pipeline-run.worker';
 import { RunResumer } from './run-resumer';
@@ -20,7 +19,8 @@ export const BOARD_ROUTE = '/queues';
 /**
  * The control plane: gRPC PipelineService, runs planned from run specs into stage
  * instances (RunOrchestrator), the pipeline.run worker that takes planning steps and closes
- * runs, resuming active runs on start, Bull Board over every queue (basic auth) and metrics.
+ * runs, resuming active runs on start, Bull Board over every queue (basic auth); `/metrics` (from
+ * `PlatformModule`) exports every queue's job counts, since it produces to every queue.
  */
 @Module({})
 export class ControlPlaneModule {
@@ -37,7 +37,7 @@ export class ControlPlaneModule {
         }),
         BullBoardModule.forFeature(...STAGE_NAMES.map((name) => ({ name, adapter: BullMQAdapter }))),
       ],
-      controllers: [PipelineController, MetricsController],
+      controllers: [PipelineController],
       providers: [{ provide: CONTROL_PLANE_ENV, useValue: env }, RunOrchestrator, RunSubmissionService, PipelineRunWorker, RunResumer, RunRetentionService],
     };
   }

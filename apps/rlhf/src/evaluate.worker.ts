@@ -47,6 +47,8 @@ export class RlhfEvaluateWorker extends StageWorker<'rlhf.evaluate'> {
             human: paths['human.jsonl'] ? parseHumanVerdicts(await readFile(paths['human.jsonl'], 'utf8'), 'human') : undefined,
             settings: payload,
             judgeApiKey: payload.judgeApiKeyEnv ? process.env[payload.judgeApiKeyEnv] : undefined,
+            // The judge's xyp_llm_* metrics on the service's registry, served at /metrics.
+            metricsRegistry: this.stageMetrics?.registry,
             backend: this.backend,
             signal: context.signal,
             onProgress: (done, total, what) => context.progress(done, total, 'phases', what),

@@ -3,7 +3,6 @@ import type Redis from 'ioredis';
 import { SERVICE_ENVS, engineBackendOptions } from '@xyp/config';
 import { RedisResponseCache } from '@xyp/llm';
 import { QUEUE_SETTINGS, REDIS_CLIENT, type QueueSettings } from '@xyp/queue';
-import { LLM_METRICS, SynthesisMetricsController, llmMetricsRegistry } from './metrics.controller';
 import {
   LLM_CACHE,
   SYNTHESIS_ENGINE_BACKEND,
@@ -19,8 +18,8 @@ import {
  * The synthesis service: the workers of the SFT data synthesis stages (synthesis.selfqa, .evolve,
  * .analysis, .ensemble and the join synthesis.merge). Each generator job serves the run's checkpoints
  * it is given in process over the OpenAI API and calls them, and any registry endpoints, through the
- * LLM gateway (`@xyp/llm`), whose response cache lives in this service's Redis and whose metrics are
- * served at `/metrics`.
+ * LLM gateway (`@xyp/llm`), whose response cache lives in this service's Redis and whose `xyp_llm_*`
+ * metrics go on the service's registry (`METRICS_REGISTRY`), served at `/metrics`.
  */
 main({
   name: 'synthesis',
@@ -31,7 +30,6 @@ main({
       providers: [
         { provide: SYNTHESIS_ENGINE_BACKEND, useValue: engineBackendOptions(env) },
         { provide: SYNTHESIS_REWARD_URL, useValue: env.XYP_SYNTHESIS_REWARD_URL },
-        { provide: LLM_METRICS, useFactory: llmMetricsRegistry },
         // Keys hash the model's name, its id (a checkpoint's ID for the embedded models) and the whole request.
         { provide: LLM_CACHE, useFactory: (redis: Redis, queue: QueueSettings) => new RedisResponseCache(redis, { prefix: `${queue.prefix}:llm-cache:` }), inject: [REDIS_CLIENT, QUEUE_SETTINGS] },
         SynthesisSelfQaWorker,
@@ -40,7 +38,6 @@ main({
         SynthesisEnsembleWorker,
         SynthesisMergeWorker,
       ],
-      controllers: [SynthesisMetricsController],
     }),
   httpPort: (env) => env.XYP_SYNTHESIS_HTTP_PORT,
 });

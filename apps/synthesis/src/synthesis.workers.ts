@@ -8,6 +8,7 @@ import { instanceId, type ArtifactEntry, type ParsedPayloadOf, type ResultOf, ty
 import type { BackendOptions } from '@xyp/engine';
 import type { ResponseCache } from '@xyp/llm';
 import { StageRuntime, StageWorker, checkpointOf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
+import { METRICS_REGISTRY } from '@xyp/telemetry';
 import { createRewardClient, loadRewardModel, rewardServiceScorer } from '@xyp/reward-serving';
 import {
   countInputLines,
@@ -26,7 +27,6 @@ import {
   type SynthesisProgress,
   type SynthesisRunResult,
 } from '@xyp/synthesis-stages';
-import { LLM_METRICS } from './metrics.controller';
 import { openJobModels, type OpenedModels } from './models';
 import { storeBackedOutput } from './store-output';
 
@@ -96,7 +96,7 @@ abstract class GeneratorWorker<S extends GeneratorStage> extends StageWorker<S> 
     runtime: StageRuntime,
     @Inject(SYNTHESIS_ENGINE_BACKEND) protected readonly backend: BackendOptions,
     @Inject(LLM_CACHE) private readonly cache: ResponseCache,
-    @Inject(LLM_METRICS) private readonly metrics: Registry,
+    @Inject(METRICS_REGISTRY) private readonly metrics: Registry,
   ) {
     super(runtime);
   }
@@ -167,7 +167,7 @@ export class SynthesisEnsembleWorker extends GeneratorWorker<'synthesis.ensemble
     runtime: StageRuntime,
     @Inject(SYNTHESIS_ENGINE_BACKEND) backend: BackendOptions,
     @Inject(LLM_CACHE) cache: ResponseCache,
-    @Inject(LLM_METRICS) metrics: Registry,
+    @Inject(METRICS_REGISTRY) metrics: Registry,
     @Inject(SYNTHESIS_REWARD_URL) private readonly rewardUrl: string | undefined,
   ) {
     super(runtime, backend, cache, metrics);

@@ -1,8 +1,15 @@
 import 'reflect-metadata';
 import { Logger, type DynamicModule, type INestApplication, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { z } from 'zod';
-import { ConfigError, loadConfig } from '@xyp/config';
+import { ConfigError, loadConfig, type PlatformEnv } from '@xyp/config';
+import { serviceInstance } from './health.controller';
+import { ServiceTelemetryModule, startTelemetry } from './service-telemetry';
+import { TelemetryEnv } from './telemetry-env';
+
+/** The HTTP body limit where a service's schema has no `XYP_HTTP_MAX_BODY_BYTES` (1 MiB). */
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ServiceDefinition<S extends z.ZodObject> {
   /** App name as in STAGE_OWNERS, e.g. `corpus`. */
@@ -24,7 +31,9 @@ export interface RunningService<S extends z.ZodObject> {
  * Starts one service: validates the environment first (a bad value stops it with one
  * line naming the variable and exit code 1), then builds the Nest app, enables
  * shutdown hooks (SIGTERM/SIGINT close workers, which finish their active jobs) and
- * listens for HTTP (health, and whatever the app mounts).
+ * listens for HTTP (health, and whatever the app mounts). JSON and form bodies above
+ * `XYP_HTTP_MAX_BODY_BYTES` are refused with 413 before any handler runs. Logs, tracing and
+ * `/metrics` access follow `TelemetryEnv` (`XYP_LOG_FORMAT`, `XYP_OTEL*`, `XYP_METRICS_TOKEN`).
  */
 export async function startService<S extends z.ZodObject>(
   definition: ServiceDefinition<S>,
@@ -32,7 +41,15 @@ export async function startService<S extends z.ZodObject>(
 ): Promise<RunningService<S>> {
   const env = loadConfig(definition.env, envSource);
   const logLevels: LogLevel[] = envSource.XYP_LOG_LEVEL === 'debug' ? ['error', 'warn', 'log', 'debug'] : ['error', 'warn', 'log'];
-  const app = await NestFactory.create(definition.module(env), { logger: logLevels, abortOnError: false });
+  // Logs (XYP_LOG_FORMAT), tracing (XYP_OTEL) and who may read /metrics (XYP_METRICS_TOKEN).
+  const telemetry = loadConfig(TelemetryEnv, envSource);
+  const logger = startTelemetry({ service: definition.name, instance: serviceInstance(env as Partial<PlatformEnv>).instance }, telemetry, logLevels);
+  const module = withServiceTelemetry(definition.module(env), telemetry);
+  const app = await NestFactory.create<NestExpressApplication>(module, { logger, abortOnError: false, bodyParser: false });
+  // The parsers Nest registers by default, with an explicit limit instead of body-parser's 100 KB.
+  const limit = (env as Partial<PlatformEnv>).XYP_HTTP_MAX_BODY_BYTES ?? DEFAULT_MAX_BODY_BYTES;
+  app.useBodyParser('json', { limit });
+  app.useBodyParser('urlencoded', { limit, extended: true });
   app.enableShutdownHooks();
   const port = definition.httpPort(env);
   try {
@@ -47,6 +64,11 @@ export async function startService<S extends z.ZodObject>(
   const httpUrl = `http://127.0.0.1:${address.port}`;
   new Logger(definition.name).log(`ready: http ${httpUrl}`);
   return { app, env, httpUrl };
+}
+
+/** The app's module with what `startService` adds to every app (`ServiceTelemetryModule`). */
+function withServiceTelemetry(module: DynamicModule, env: TelemetryEnv): DynamicModule {
+  return { ...module, imports: [...(module.imports ?? []), ServiceTelemetryModule.forRoot(env)] };
 }
 
 /**

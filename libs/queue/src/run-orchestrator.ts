@@ -13,6 +13,7 @@ import {
 } from '@xyp/contracts';
 import { PlanStepError, planStep, type CompiledPlan, type LoopView, type PlanStep, type ReadyInstance } from '@xyp/planner';
 import { RunPlans } from '@xyp/runs';
+import { currentTraceContext } from '@xyp/telemetry';
 import { StageRuntime } from './stage-runtime';
 import { stageJob } from './stage-job';
 import { QUEUE_SETTINGS, RUN_FLOW } from './tokens';
@@ -135,16 +136,21 @@ export class RunOrchestrator {
     return new Map((await this.runtime.store.listManifests(runId)).map((m) => [manifestRef(m), m]));
   }
 
-  /** Adds each ready instance as a flow (its step over its stage job) in one atomic call; announces the new ones. */
+  /**
+   * Adds each ready instance as a flow (its step over its stage job) in one atomic call; announces the new ones.
+   * With tracing on, both jobs carry the trace context of the current span (SubmitRun's, or the
+   * step job's that runs this step), so every stage job of a run is in the trace SubmitRun began.
+   */
   private async enqueue(runId: string, ready: readonly ReadyInstance[]): Promise<string[]> {
     if (ready.length === 0) return [];
     const defaults: JobsOptions = this.settings.defaultJobOptions;
+    const trace = currentTraceContext();
     const flows: FlowJob[] = ready.map((instance) => {
-      const child = stageJob(instance.stage, instance.payload);
+      const child = stageJob(instance.stage, trace ? { ...instance.payload, trace } : instance.payload);
       return {
         name: PIPELINE_STEP_JOB,
         queueName: 'pipeline.run',
-        data: PipelineStepPayload.parse({ runId, after: instance.id }),
+        data: PipelineStepPayload.parse({ runId, after: instance.id, ...(trace ? { trace } : {}) }),
         opts: { ...defaults, jobId: pipelineStepJobId(runId, instance.id) },
         children: [{ ...child, opts: { ...defaults, ...child.opts, failParentOnFailure: true } }],
       };

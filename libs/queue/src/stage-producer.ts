@@ -3,12 +3,14 @@ import { ModuleRef } from '@nestjs/core';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { PayloadOf, StageName } from '@xyp/contracts';
+import { currentTraceContext } from '@xyp/telemetry';
 import { stageJob } from './stage-job';
 
 /**
  * Enqueues stage jobs through `stageJob`: the stage name fixes the payload type, the payload
  * is validated before it reaches Redis, and job ids are deterministic (run id + stage +
- * instance key), so enqueueing twice is a no-op.
+ * instance key), so enqueueing twice is a no-op. With tracing on, a payload without a trace
+ * context gets the current span's (`trace`), so the worker's span is its child.
  */
 @Injectable()
 export class StageProducer {
@@ -19,7 +21,8 @@ export class StageProducer {
   }
 
   async enqueue<S extends StageName>(stage: S, payload: PayloadOf<S>, options: JobsOptions = {}): Promise<Job> {
-    const job = stageJob(stage, payload);
+    const trace = payload.trace ?? currentTraceContext();
+    const job = stageJob(stage, trace ? { ...payload, trace } : payload);
     return this.queue(stage).add(job.name, job.data, { ...job.opts, ...options });
   }
 }

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Inject, Logger, Optional } from '@nestjs/common';
 import { WorkerHost } from '@nestjs/bullmq';
 import { UnrecoverableError, WaitingChildrenError, type Job } from 'bullmq';
 import { z } from 'zod';
@@ -14,9 +14,24 @@ import {
   type PartPayloadOf,
   type PartResultOf,
   type ResultOf,
+  type RunRecord,
   type StageName,
 } from '@xyp/contracts';
 import { scopeStoreToInstance, type ArtifactStore } from '@xyp/storage';
+import {
+  STAGE_JOB_METRICS,
+  SpanKind,
+  StageJobMetrics,
+  currentTraceContext,
+  endSpan,
+  markOutcome,
+  startSpan,
+  withTelemetryScope,
+  type StageJobOutcome,
+  type TelemetryScope,
+  type TraceContext,
+  type TrainingFigures,
+} from '@xyp/telemetry';
 import { describeIssues } from './describe-issues';
 import type { StageRuntime } from './stage-runtime';
 
@@ -36,8 +51,10 @@ export interface StageContext {
   /**
    * Reports progress in units a person understands (documents, steps). Stops the
    * work with a `RunCancelledError` when the run was cancelled meanwhile, and aborts `signal`.
+   * A training job passes the figures its engine reported for the step (`figures`: loss, mean
+   * reward), which set the `xyp_training_loss` and `xyp_reward_mean` gauges of its instance.
    */
-  progress(done: number, total: number, unit: string, message?: string): Promise<void>;
+  progress(done: number, total: number, unit: string, message?: string, figures?: TrainingFigures): Promise<void>;
   /**
    * Aborted (reason: a `RunCancelledError`) once a progress report finds the run cancelled:
    * work that does not await `progress` (callbacks, loops between reports) checks it and stops.
@@ -148,6 +165,14 @@ const PROGRESS_INTERVAL_MS = 500;
  *  - publishes stage events to the run's stream and ends the run when a stage fails
  *    for good; errors are rethrown so BullMQ sees them and retries transient ones.
  *
+ *
+ * and observes every job the same way (`observed`, around `process(job)`, the subclass's override
+ * included): log lines written while the job runs carry its run id, stage, stage instance, job id
+ * and attempt (`@xyp/telemetry`'s job scope); with tracing on, the job runs in a span that is a
+ * child of the trace context in its data (`trace`, set by whoever added the job), and jobs it adds
+ * carry that span's context; its duration and outcome go to `xyp_stage_job_duration_seconds` and
+ * `xyp_stage_jobs_total`.
+ *
  * Subclasses are `@Processor(stage)` classes; `WorkerRegistration` sets their worker
  * options from configuration and starts them once the app has bootstrapped.
  */
@@ -155,8 +180,18 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
   abstract readonly stage: S;
   protected readonly logger = new Logger(this.constructor.name);
 
+  /**
+   * Where job durations, outcomes and training figures are recorded: the app's registry
+   * (`PlatformModule` provides it; injected as a property so that subclass constructors stay as
+   * they are). Unset — a worker built outside Nest — records nothing.
+   */
+  @Optional() @Inject(STAGE_JOB_METRICS) stageMetrics?: StageJobMetrics;
+
   constructor(protected readonly runtime: StageRuntime) {
     super();
+    // `process` as the subclass defines it (an override included), run inside the job's scope.
+    const work = this.process.bind(this) as (job: Job, token?: string) => Promise<unknown>;
+    this.process = (job: Job, token?: string) => this.observed(job, () => work(job, token));
   }
 
   protected abstract execute(payload: ParsedPayloadOf<S>, context: StageContext): Promise<StageOutput<S>>;
@@ -171,21 +206,60 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     return this.processStage(job, token);
   }
 
+  /** Runs one job's work in its telemetry scope and span, and records its duration and outcome (see the class comment). */
+  private async observed(job: Job, work: () => Promise<unknown>): Promise<unknown> {
+    const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as Record<string, unknown>;
+    const runId = typeof data.runId === 'string' ? data.runId : undefined;
+    const stageInstance = instanceId(this.stage, typeof data.instance === 'string' ? data.instance : '');
+    const attempt = job.attemptsMade + 1;
+    const span = startSpan(job.name, {
+      kind: SpanKind.CONSUMER,
+      parent: data.trace as TraceContext | undefined,
+      attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': this.stage, 'xyp.stage': this.stage, 'xyp.stage_instance': stageInstance, 'xyp.job_id': String(job.id), 'xyp.attempt': attempt, ...(runId ? { 'xyp.run_id': runId } : {}) },
+    });
+    const scope: TelemetryScope = { fields: { ...(runId ? { runId } : {}), stage: this.stage, stageInstance, jobId: String(job.id), attempt }, ...(span ? { span } : {}) };
+    const started = performance.now();
+    const ended = (outcome: StageJobOutcome, error?: unknown) => {
+      this.stageMetrics?.jobEnded(job.name, outcome, (performance.now() - started) / 1000);
+      endSpan(span, { 'xyp.outcome': outcome }, outcome === 'failed' ? error : undefined);
+    };
+    return withTelemetryScope(scope, async () => {
+      try {
+        const value = await work();
+        ended(scope.outcome ?? 'completed');
+        return value;
+      } catch (error) {
+        // Waiting for its parts is no outcome: the job runs again when they are done.
+        if (error instanceof WaitingChildrenError) {
+          endSpan(span, { 'xyp.outcome': 'waiting-for-parts' });
+          throw error;
+        }
+        ended(error instanceof RunCancelledError || scope.outcome === 'cancelled' ? 'cancelled' : 'failed', error);
+        throw error;
+      }
+    });
+  }
+
   private async processStage(job: Job, token?: string): Promise<ResultOf<S>> {
     const attempt = job.attemptsMade + 1;
     const payload = (await this.validated(job, STAGES[this.stage].payload, attempt, withoutFanOutState(job.data))) as ParsedPayloadOf<S>;
     const { runId, instance = '' } = payload;
     const ref = instanceId(this.stage, instance);
     const { registry, events, store } = this.runtime;
-    await this.refuseEndedRun(runId, attempt, instance);
-
-    const committed = await store.readManifest(runId, ref);
+    // The run check and the committed-manifest check are independent reads: issued together, a job
+    // waits for one round trip instead of two. The run check still decides first.
+    const manifestRead = store.readManifest(runId, ref);
+    manifestRead.catch(() => undefined);
+    const run = await this.refuseEndedRun(runId, attempt, instance);
+    const committed = await manifestRead;
     if (committed) {
+      markOutcome('skipped-committed');
       await events.publish({ runId, type: 'stage-skipped', stage: this.stage, instance, message: 'already committed', attempt });
       return STAGES[this.stage].result.parse(committed.result) as ResultOf<S>;
     }
 
-    await registry.transition(runId, 'running');
+    // A run already running stays so (the transition would change nothing): no round trip for it.
+    if (run?.status !== 'running') await registry.transition(runId, 'running');
     const resumed = await this.partsAdded(job);
     await events.publish({
       runId,
@@ -211,6 +285,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         artifacts: output.artifacts,
         result: result.data as Record<string, unknown>,
       });
+      if (!wrote) markOutcome('skipped-committed');
       await events.publish({
         runId,
         type: wrote ? 'stage-completed' : 'stage-skipped',
@@ -260,12 +335,15 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     throw new UnrecoverableError(reason);
   }
 
-  private async refuseEndedRun(runId: string, attempt: number, instance: string): Promise<void> {
+  /** The run's record; throws (after a `stage-skipped` event) when the run was cancelled or failed. */
+  private async refuseEndedRun(runId: string, attempt: number, instance: string): Promise<RunRecord | null> {
     const run = await this.runtime.registry.get(runId);
     if (run && (run.status === 'cancelled' || run.status === 'failed')) {
+      if (run.status === 'cancelled') markOutcome('cancelled');
       await this.runtime.events.publish({ runId, type: 'stage-skipped', stage: this.stage, instance, message: `run is ${run.status}`, attempt });
       throw new UnrecoverableError(`run ${runId} is ${run.status}; ${this.stage} not started`);
     }
+    return run;
   }
 
   /**
@@ -305,6 +383,7 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
     let state: unknown;
     if (!(await this.partsAdded(job))) {
       const planned = await plan();
+      const trace = currentTraceContext();
       const payloads = planned.parts;
       state = planned.state;
       // Kept before the parts exist: once they do, a resumed pass finds the state with them.
@@ -314,7 +393,8 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
         payloads.map((data, index) => ({
           name: parts.jobName,
           // Parts belong to the stage job's instance (their events and objects say so).
-          data: parts.payload.parse(instance ? { ...data, instance } : data),
+          // ... and to its trace: each part's span is a child of the stage job's.
+          data: parts.payload.parse({ ...data, ...(instance ? { instance } : {}), ...(trace ? { trace } : {}) }),
           opts: {
             jobId: partJobId(stageId, index),
             parent: { id: stageId, queue: job.queueQualifiedName },
@@ -366,12 +446,13 @@ export abstract class StageWorker<S extends StageName> extends WorkerHost {
       keepCheckpoint: async (checkpoint) => {
         await job.updateData({ ...(job.data as Record<string, unknown>), [RESUME_CHECKPOINT_KEY]: checkpoint });
       },
-      progress: async (done, total, unit, message = '') => {
+      progress: async (done, total, unit, message = '', figures) => {
+        if (figures) this.stageMetrics?.training(this.stage, instance, figures);
         const now = Date.now();
         if (now - lastReport < PROGRESS_INTERVAL_MS && done < total) return;
         lastReport = now;
-        await job.updateProgress({ done, total, unit });
-        const run = await this.runtime.registry.get(runId);
+        // Independent: the job's progress and the cancel check go out together.
+        const [, run] = await Promise.all([job.updateProgress({ done, total, unit }), this.runtime.registry.get(runId)]);
         if (run?.status === 'cancelled') {
           const error = new RunCancelledError(runId);
           cancel.abort(error);

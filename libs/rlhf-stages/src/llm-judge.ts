@@ -6,6 +6,7 @@
  * (`parseJudgeVerdict` of `@xyp/rlhf`) is asked once more — a parse retry, not an HTTP one; a
  * second unparsable answer is `null` — a skip with its reason, never a verdict.
  */
+import type { Registry } from 'prom-client';
 import { LlmGateway } from '@xyp/llm';
 import { parseJudgeVerdict, type JudgeVerdict } from '@xyp/rlhf';
 
@@ -51,7 +52,7 @@ const KEY_ENV = 'XYP_JUDGE_API_KEY';
  * `endpoint` as a one-model gateway registry (model `judge`, labelled by its model id in reasons).
  * `options` are the gateway's (attempts, backoff scale, metrics registry). Close it with `gateway.close()`.
  */
-export function judgeEndpointModel(endpoint: JudgeEndpoint, options: { maxAttempts?: number; backoffScale?: number } = {}): JudgeModel {
+export function judgeEndpointModel(endpoint: JudgeEndpoint, options: { maxAttempts?: number; backoffScale?: number; metricsRegistry?: Registry } = {}): JudgeModel {
   const gateway = new LlmGateway({
     models: [
       {

@@ -8,6 +8,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
 import {
   RlhfCiFilterPayload,
   RlhfEvaluatePayload,
@@ -240,6 +241,8 @@ export interface EvaluateStageInput {
   settings: EvaluateSettings;
   /** With `settings.judge` `llm`: the endpoint's API key (the caller reads it from the environment variable `judgeApiKeyEnv`). */
   judgeApiKey?: string;
+  /** Where the LLM judge's gateway records its `xyp_llm_*` metrics (the service's registry); default its own. */
+  metricsRegistry?: Registry;
   backend?: BackendOptions;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number, what: string) => void | Promise<void>;
@@ -263,7 +266,7 @@ export async function evaluateStage(engine: LocalEngine, input: EvaluateStageInp
     if (s.judgeApiKeyEnv && !input.judgeApiKey) throw new Error(`rlhf.evaluate: judgeApiKeyEnv: ${s.judgeApiKeyEnv} is not set`);
     if (!/^https?:\/\//i.test(s.judgeBaseUrl)) throw new Error(`rlhf.evaluate: judgeBaseUrl must be an http(s) URL, got ${s.judgeBaseUrl}`);
     // The endpoint of the payload as a one-model gateway registry: the gateway's retries are the only ones.
-    judgeModel = judgeEndpointModel({ baseUrl: s.judgeBaseUrl, model: s.judgeModel, apiKey: input.judgeApiKey });
+    judgeModel = judgeEndpointModel({ baseUrl: s.judgeBaseUrl, model: s.judgeModel, apiKey: input.judgeApiKey }, input.metricsRegistry ? { metricsRegistry: input.metricsRegistry } : {});
   }
   const judge = judgeModel ? llmPairJudge(judgeModel) : undefined;
   const store = engine.store;

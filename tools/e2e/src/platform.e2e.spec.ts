@@ -217,9 +217,14 @@ describe('platform end to end: control plane and corpus service as processes', (
     expect(api.queues.map((q) => q.name)).toEqual(expect.arrayContaining(['pipeline.run', 'corpus.inspect', 'cpt', 'reward.train', 'rlhf.ppo']));
   });
 
-  it('exports BullMQ job counts for Prometheus', async () => {
+  it('exports BullMQ job counts of every queue, the oldest waiting job and its own job outcomes for Prometheus', async () => {
     const metrics = await (await fetch(`${harness.services.get('control-plane')!.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/bullmq_job_count\{queue="corpus\.inspect", state="completed"\} [1-9]/);
+    // Every queue (KEDA reads them here), one TYPE line for the family.
+    expect(metrics).toMatch(/bullmq_job_count\{queue="rlhf\.ppo", state="waiting"\} \d/);
+    expect(metrics.match(/^# TYPE bullmq_job_count gauge$/gm)).toHaveLength(1);
+    expect(metrics).toMatch(/xyp_queue_oldest_waiting_seconds\{queue="corpus\.inspect"\} \d/);
+    expect(metrics).toMatch(/xyp_stage_jobs_total\{stage="pipeline\.step",outcome="completed"\} [1-9]/);
     expect(metrics).toContain('process_cpu_user_seconds_total');
   });
 
@@ -228,6 +233,8 @@ describe('platform end to end: control plane and corpus service as processes', (
     // The first run's generators called the run's cpt policy through the gateway.
     expect(metrics).toMatch(/xyp_llm_requests_total\{model="cpt",outcome="ok"\} [1-9]/);
     expect(metrics).toMatch(/xyp_llm_tokens_total\{model="cpt",kind="completion"\} [1-9]/);
+    // The same registry holds the service's stage job outcomes.
+    expect(metrics).toMatch(/xyp_stage_jobs_total\{stage="synthesis\.[a-z]+",outcome="completed"\} [1-9]/);
   });
 
   it('keeps a client usable across calls with a deadline', async () => {

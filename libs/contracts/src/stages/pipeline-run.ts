@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RunId } from '../ids';
-import { stageJob } from './stage-kit';
+import { JobTrace, stageJob } from './stage-kit';
 
 /**
  * pipeline.run: the control plane's own queue. Two kinds of job live on it:
@@ -27,7 +27,7 @@ export const PipelineRunResult = z.object({
 export const PIPELINE_STEP_JOB = 'pipeline.step';
 
 /** A planning step: after `after` (an instance id, or `start` for the run's first step) committed. */
-export const PipelineStepPayload = z.object({ runId: RunId, after: z.string().min(1) }).strict();
+export const PipelineStepPayload = z.object({ runId: RunId, after: z.string().min(1), trace: JobTrace.optional() }).strict();
 export const PipelineStepResult = z.object({
   /** Instances this step added to the queues (none when an earlier try or another step did). */
   queued: z.array(z.string()),

@@ -8,13 +8,26 @@ import { InstanceKey, RunId } from '../ids';
  * builder side by side; `stages.ts` maps stage names onto them.
  */
 
-/** Fields every stage job carries: its run and, for a keyed instance (`corpus.bucket#phase-2`), the key. */
-export const stageJob = <T extends z.ZodRawShape>(shape: T) => z.object({ runId: RunId, instance: InstanceKey.optional(), ...shape }).strict();
+/**
+ * The W3C trace context (https://www.w3.org/TR/trace-context/) of the span that added a job, when
+ * tracing is on: the worker's span for the job is its child. Optional in every job; a job without
+ * one starts a trace of its own.
+ */
+export const JobTrace = z
+  .object({
+    traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a W3C traceparent (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)'),
+    tracestate: z.string().max(512).optional(),
+  })
+  .strict();
+export type JobTrace = z.infer<typeof JobTrace>;
 
-/** Fields every part job of a fanned-out stage carries: its run and instance, its place among the parts. */
+/** Fields every stage job carries: its run and, for a keyed instance (`corpus.bucket#phase-2`), the key; the trace context, when traced. */
+export const stageJob = <T extends z.ZodRawShape>(shape: T) => z.object({ runId: RunId, instance: InstanceKey.optional(), trace: JobTrace.optional(), ...shape }).strict();
+
+/** Fields every part job of a fanned-out stage carries: its run and instance, its place among the parts; the trace context, when traced. */
 export const partJob = <T extends z.ZodRawShape>(shape: T) =>
   z
-    .object({ runId: RunId, instance: InstanceKey.optional(), partIndex: z.number().int().nonnegative(), partCount: z.number().int().positive(), ...shape })
+    .object({ runId: RunId, instance: InstanceKey.optional(), trace: JobTrace.optional(), partIndex: z.number().int().nonnegative(), partCount: z.number().int().positive(), ...shape })
     .strict();
 
 /**
