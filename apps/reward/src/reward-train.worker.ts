@@ -4,13 +4,15 @@ import { instanceId, type ParsedPayloadOf } from '@xyp/contracts';
 import { CHECKPOINT_RESULT_KIND } from '@xyp/engine';
 import { LocalEngine } from '@xyp/local-engine';
 import { StageRuntime, StageWorker, checkpointOf, failForGoodIf, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
-import { REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
+import { trainRewardModelOnCluster, type ClusterTraining } from '@xyp/kube';
+import { REWARD_CLUSTER, REWARD_ENGINE_BACKEND, type RewardEngineBackend } from './engine-options';
 
 /**
  * reward.train: one UFRM reward-model job on the local engine (`LocalEngine.trainRewardModel`), as
  * a stage instance. Its checkpoint is `<runId>/reward.train#<instance>`; the manifest this worker
  * commits lists the checkpoint files and curves and says which phase, variant and seed it is.
- * Phase 2 starts from the checkpoint of the instance bound to `init`.
+ * Phase 2 starts from the checkpoint of the instance bound to `init`. With `XYP_TRAINING_ENGINE=cluster`
+ * the job is an OpenRLHF RayJob submitted and followed by `@xyp/kube` (`trainRewardModelOnCluster`).
  */
 @Processor('reward.train')
 export class RewardTrainWorker extends StageWorker<'reward.train'> {
@@ -19,13 +21,15 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
   constructor(
     runtime: StageRuntime,
     @Inject(REWARD_ENGINE_BACKEND) private readonly backend: RewardEngineBackend,
+    @Inject(REWARD_CLUSTER) private readonly cluster: ClusterTraining | null,
   ) {
     super(runtime);
   }
 
   protected async execute(payload: ParsedPayloadOf<'reward.train'>, context: StageContext): Promise<StageOutput<'reward.train'>> {
-    const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
     const stage = instanceId(this.stage, context.instance);
+    if (this.cluster) return trainRewardModelOnCluster(this.cluster, payload, stage, context);
+    const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
     const objects: Record<string, string> = { 'train.jsonl': payload.pairsKey, ...(payload.heldOutKey ? { 'held-out.jsonl': payload.heldOutKey } : {}) };
     const job = await withLocalCopies(context.store, objects, (paths) =>
@@ -47,7 +51,7 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
             optimizer: { lr: payload.lr, warmupSteps: Math.min(10, Math.floor(payload.steps / 10)), weightDecay: 0.01, clipNorm: 1 },
             data: { jsonl: paths['train.jsonl'], ...(paths['held-out.jsonl'] ? { heldOut: paths['held-out.jsonl'] } : {}) },
           },
-          { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message) },
+          { signal: context.signal, onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message, { loss: p.loss }) },
         ),
         // A spec or data problem does not go away on retry.
         (error) => error instanceof Error && /spec: |:\d+: /.test(error.message),

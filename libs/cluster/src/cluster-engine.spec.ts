@@ -165,7 +165,7 @@ describe('cluster engine (dry run)', () => {
     ).rejects.toThrow(/weights.cl \(SimCSE term.*weights.center \(reward centering\).*set weights.cl and weights.center to 0/);
     await expect(engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, resources: { ...resources, nodes: 1 } })).rejects.toThrow(/init: the cluster engine fine-tunes a base model/);
     await expect(engine.trainCausalLm({ ...base, runId: 'Not A Run', resources })).rejects.toThrow(/causal LM spec: runId:/);
-    expect(() => new ClusterEngine({ dryRun: false })).toThrow(/only dry-run mode/);
+    expect(() => new ClusterEngine({ dryRun: false } as never)).toThrow(/dryRun false needs a runner/);
   });
 
   it('rejects manifests that break the CRD or Kubernetes schemas, listing each path', async () => {

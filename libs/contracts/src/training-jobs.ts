@@ -296,6 +296,22 @@ export type EngineJob =
       manifests: KubernetesObject[];
       /** The manifests as one multi-document YAML, ready for `kubectl apply -f -`. */
       yaml: string;
+    }
+  | {
+      engine: 'cluster';
+      kind: JobKind;
+      /** `succeeded`: submitted, watched to success, its outputs copied into the store. */
+      status: 'succeeded';
+      /** Where the job wrote its checkpoint inside the shared volume. */
+      checkpoint: string;
+      manifests: KubernetesObject[];
+      yaml: string;
+      /** The object the job ran as. */
+      submitted: { kind: string; namespace: string; name: string; uid?: string };
+      /** Numbers from the job's `metrics.json`, when it wrote one. */
+      metrics: Record<string, number>;
+      /** The stage manifest listing the ingested outputs, not yet committed (as for the local engine). */
+      manifest: StageManifest;
     };
 
 export interface GeneratedText {
