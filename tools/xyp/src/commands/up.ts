@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
@@ -67,6 +67,7 @@ export function registerUp(program: Command): void {
 
       const logDir = resolve(process.env.XYP_LOG_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'logs'));
       let client: PipelineClient | undefined;
+      let tokenFileWritten: string | undefined;
       try {
         progress(`starting ${SERVICE_NAMES.join(', ')} (logs in ${shown(logDir)})`);
         const services = await group.start(
@@ -86,6 +87,14 @@ export function registerUp(program: Command): void {
         const board = `${controlPlane.httpUrl}/queues`;
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
+        // The launch's gRPC token, for other shells' `xyp run ...` (owner-only file, removed at stop).
+        const tokenFile = join(dirname(resolve(platform.XYP_STORE_DIR)), 'grpc-token');
+        if (group.grpcToken) {
+          await mkdir(dirname(tokenFile), { recursive: true });
+          await writeFile(tokenFile, `${group.grpcToken}\n`, { mode: 0o600 });
+          tokenFileWritten = tokenFile;
+          progress(`gRPC needs a token: XYP_GRPC_TOKEN_FILE=${shown(tokenFile)} npx xyp run status <runId>`);
+        }
         const rpc = createPipelineClient(`127.0.0.1:${options.grpcPort}`, { token: group.grpcToken });
         client = rpc;
         const run = await Promise.race([
@@ -126,6 +135,7 @@ export function registerUp(program: Command): void {
         }
       } finally {
         client?.close();
+        if (tokenFileWritten) await rm(tokenFileWritten, { force: true });
         await stopAll();
       }
     });
