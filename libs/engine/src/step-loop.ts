@@ -28,6 +28,8 @@ export interface TrainProgress {
   elapsedSeconds: number;
   /** Seconds left at this session's mean step time. */
   etaSeconds: number;
+  /** An RL step's rollout batch: its mean reward (PPO's updates report it; supervised steps leave it out). */
+  meanReward?: number;
   /** One line, e.g. `lm step 120/400, loss 2.3141, lr 3.00e-4, 5,210 tok/s, ETA 54s`. */
   message: string;
 }

@@ -8,8 +8,8 @@ import type { JobControl, ResumeMarker } from './job-control';
 
 export interface StageControlContext {
   signal: AbortSignal;
-  /** `figures`: the step's loss, for the worker's `xyp_training_loss` gauge. */
-  progress(done: number, total: number, unit: string, message?: string, figures?: { loss?: number }): Promise<void>;
+  /** `figures`: the step's loss and, for RL steps, mean reward (the worker's `xyp_training_loss`, `xyp_reward_mean` gauges). */
+  progress(done: number, total: number, unit: string, message?: string, figures?: { loss?: number; meanReward?: number }): Promise<void>;
   resumeCheckpoint: unknown;
   keepCheckpoint(checkpoint: unknown): Promise<void>;
   log(message: string): void;
@@ -18,7 +18,7 @@ export interface StageControlContext {
 export function stageJobControl(context: StageControlContext, everySeconds = 30): JobControl {
   return {
     signal: context.signal,
-    onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message, { loss: p.loss }),
+    onProgress: (p) => context.progress(p.done, p.total, 'steps', p.message, { loss: p.loss, ...(p.meanReward !== undefined ? { meanReward: p.meanReward } : {}) }),
     resume: context.resumeCheckpoint as ResumeMarker | undefined,
     checkpointEverySeconds: everySeconds,
     onCheckpoint: async (marker) => {

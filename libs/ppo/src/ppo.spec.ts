@@ -52,7 +52,14 @@ describe('PPO round: asynchronous batched reward, progress, cancel', () => {
       return batch.map((r) => r.response.length / 5 + r.promptIndex);
     };
     const done: number[] = [];
-    const result = await ppoRound(trainer, cloneModel(policy), prompts, reward, settings, { totalSteps: 12, onProgress: (p) => void done.push(p.done) });
+    const rewards: (number | undefined)[] = [];
+    const result = await ppoRound(trainer, cloneModel(policy), prompts, reward, settings, {
+      totalSteps: 12,
+      onProgress: (p) => {
+        done.push(p.done);
+        rewards.push(p.meanReward);
+      },
+    });
     expect(calls).toHaveLength(1);
     expect(calls[0]).toHaveLength(result.rollouts);
     for (const r of calls[0]) expect(r.prompt).toEqual(prompts[r.promptIndex]);
@@ -60,6 +67,9 @@ describe('PPO round: asynchronous batched reward, progress, cancel', () => {
     expect(done).toEqual([1, 2, 3, 4, 5, 6]);
     const expectedMean = calls[0].reduce((s, r) => s + r.response.length / 5 + r.promptIndex, 0) / calls[0].length;
     expect(result.meanReward).toBeCloseTo(expectedMean, 10);
+    // Each update's progress carries the round's mean reward (the worker's xyp_reward_mean gauge).
+    expect(rewards).toHaveLength(6);
+    for (const r of rewards) expect(r).toBeCloseTo(expectedMean, 10);
   });
 
   it('logs every update (losses, KL, entropy, clip fraction, approximate KL) and times the phases of the round', async () => {

@@ -285,7 +285,11 @@ export async function ppoRound(
   const order = Array.from({ length: R }, (_, i) => i);
   const size = Math.ceil(R / c.minibatches);
   const perEpoch = Math.ceil(R / size);
-  const updates = await runStepLoop(c.epochs * perEpoch, control, trainer.step, (index) => {
+  // Every update of the round reports the mean reward of the rollouts it learns from.
+  const meanReward = scores.reduce((a, b) => a + b, 0) / scores.length;
+  const onProgress = control.onProgress;
+  const reporting: PpoRoundControl = onProgress ? { ...control, onProgress: (p) => onProgress({ ...p, meanReward }) } : control;
+  const updates = await runStepLoop(c.epochs * perEpoch, reporting, trainer.step, (index) => {
     if (index % perEpoch === 0) shuffleInPlace(order, trainer.rng);
     const start = (index % perEpoch) * size;
     const rows = order.slice(start, start + size);
@@ -321,7 +325,7 @@ export async function ppoRound(
   const mean = (key: keyof PpoUpdateLog): number => steps.reduce((a, s) => a + s[key], 0) / Math.max(1, updates.length);
   const responseTokens = samples.reduce((a, s) => a + s.tokens.length, 0);
   return {
-    meanReward: scores.reduce((a, b) => a + b, 0) / scores.length,
+    meanReward,
     meanKl: klSum / R,
     meanResponseLength: responseTokens / R,
     responseTokens,
