@@ -12,6 +12,7 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'XYP_S3_SECRET_KEY',
   'XYP_GRPC_TOKENS',
   'XYP_GRPC_TOKEN',
+  'XYP_METRICS_TOKEN',
 ]);
 
 /** A configuration value that failed validation; the message names the variable. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { GrpcEnv } from './grpc-env';
-import { envBool, envInt, envUrl } from './load-config';
+import { envInt, envUrl } from './load-config';
 
 /**
  * Settings every service shares: Redis (BullMQ, run registry, run events) and the
@@ -30,7 +30,6 @@ export const PlatformEnv = z.object({
   XYP_S3_CONDITIONAL_WRITES: z.enum(['auto', 'on', 'off'], { error: 'must be auto, on or off' }).default('auto'),
   /** Largest HTTP request body a service accepts (JSON or form); 413 above it. */
   XYP_HTTP_MAX_BODY_BYTES: envInt(1024, 1024 * 1024 * 1024).default(1024 * 1024),
-  XYP_LOG_JSON: envBool().default(false),
   /**
    * Names this process in `/readyz` (with its pid), so a launcher can tell the process it
    * started from a stale one answering on the same port; `<hostname>:<pid>` when unset.
