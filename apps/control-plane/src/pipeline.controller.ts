@@ -1,4 +1,4 @@
-import { Controller } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
@@ -10,6 +10,8 @@ import {
   StageInstanceStatus,
   type CancelRunRequest,
   type CancelRunResponse,
+  type CollectRunsRequest,
+  type CollectRunsResponse,
   type GetRunRequest,
   type GetRunResponse,
   type ListArtifactsRequest,
@@ -23,20 +25,33 @@ import {
   type WatchRunResponse,
 } from '@xyp/grpc';
 import type { RunView } from '@xyp/queue';
-import { RunEvents } from '@xyp/runs';
-import { InvalidRunRequestError, RunNotFoundError, RunSubmissionService } from './run-submission.service';
+import { RedisUnreachableError, isRedisConnectionError } from '@xyp/runs';
+import { InvalidRunRequestError, RunNotFoundError, RunRecordLostError, RunSubmissionService } from './run-submission.service';
+import { RunRetentionService } from './run-retention.service';
 
-/** gRPC PipelineService: each method is one call into RunSubmissionService or RunEvents. */
+/** gRPC PipelineService: each method is one call into RunSubmissionService. */
 @Controller()
 @PipelineServiceControllerMethods()
 export class PipelineController implements PipelineServiceController {
-  constructor(
-    private readonly runs: RunSubmissionService,
-    private readonly events: RunEvents,
-  ) {}
+  constructor(private readonly runs: RunSubmissionService) {}
+
+  @Inject(RunRetentionService) private readonly retention!: RunRetentionService;
+
+  async collectRuns(request: CollectRunsRequest): Promise<CollectRunsResponse> {
+    if (!Number.isFinite(request.olderThanSeconds) || request.olderThanSeconds < 0) {
+      throw new RpcException({ code: GrpcStatus.INVALID_ARGUMENT, message: `older_than_seconds: must be a non-negative number of seconds (got ${request.olderThanSeconds})` });
+    }
+    const result = await this.retention.collect(request.olderThanSeconds * 1000, request.dryRun);
+    return {
+      removed: result.removed.map((r) => ({ ...r, status: RunStatus[`RUN_STATUS_${r.status.toUpperCase()}` as keyof typeof RunStatus] })),
+      active: result.active,
+      recent: result.recent,
+      dryRun: result.dryRun,
+    };
+  }
 
   async submitRun(request: SubmitRunRequest): Promise<SubmitRunResponse> {
-    const { run, created } = await grpcErrors(() =>
+    const { run, created } = await this.grpcErrors(() =>
       this.runs.submit({
         runId: request.runId,
         stages: request.stages,
@@ -53,22 +68,22 @@ export class PipelineController implements PipelineServiceController {
   }
 
   async getRun(request: GetRunRequest): Promise<GetRunResponse> {
-    const { run, view } = await grpcErrors(() => this.runs.describe(request.runId));
+    const { run, view } = await this.grpcErrors(() => this.runs.describe(request.runId));
     return { run: toRun(run, view) };
   }
 
   async cancelRun(request: CancelRunRequest): Promise<CancelRunResponse> {
-    const run = await grpcErrors(() => this.runs.cancel(request.runId));
+    const run = await this.grpcErrors(() => this.runs.cancel(request.runId));
     return { run: toRun(run, (await this.runs.describe(run.runId)).view) };
   }
 
   async listArtifacts(request: ListArtifactsRequest): Promise<ListArtifactsResponse> {
-    const manifests = await grpcErrors(() => this.runs.artifacts(request.runId, request.stage));
+    const manifests = await this.grpcErrors(() => this.runs.artifacts(request.runId, request.stage));
     const committed = manifests.flatMap((manifest) =>
       manifest.artifacts.map((artifact) => ({ stage: manifest.stage, instance: manifest.instance ?? '', ...artifact, failed: false })),
     );
     // What the failing stage wrote before it failed: listed and fetchable, though no manifest commits it.
-    const run = await grpcErrors(() => this.runs.get(request.runId));
+    const run = await this.grpcErrors(() => this.runs.get(request.runId));
     const failed = (run.failureArtifacts ?? [])
       .filter(({ stage: ref }) => !request.stage || request.stage === ref || request.stage === splitInstanceId(ref).stage)
       .map(({ stage: ref, ...artifact }) => {
@@ -78,30 +93,42 @@ export class PipelineController implements PipelineServiceController {
     return { artifacts: [...committed, ...failed] };
   }
 
-  /** Replays the run's events, then follows new ones until the run ends or the client goes away. */
+  /**
+   * Replays the run's events, then follows new ones until the run ends or the client goes away,
+   * riding through Redis outages (`RunSubmissionService.watch`). It ends with UNAVAILABLE when
+   * Redis stays unreachable, FAILED_PRECONDITION when Redis lost the run's record.
+   */
   watchRun(request: WatchRunRequest): Observable<WatchRunResponse> {
     return new Observable<WatchRunResponse>((subscriber) => {
       const abort = new AbortController();
       (async () => {
-        await grpcErrors(() => this.runs.get(request.runId));
-        for await (const event of this.events.follow(request.runId, request.afterEventId || '0-0', abort.signal)) {
+        for await (const event of this.runs.watch(request.runId, request.afterEventId, abort.signal)) {
           subscriber.next({ event: toEvent(event) });
         }
         subscriber.complete();
-      })().catch((error: unknown) => subscriber.error(error));
+      })().catch((error: unknown) => subscriber.error(toRpcError(error, this.runs.redisAddress)));
       return () => abort.abort();
     });
   }
+
+  private async grpcErrors<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw toRpcError(error, this.runs.redisAddress);
+    }
+  }
 }
 
-async function grpcErrors<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof InvalidRunRequestError) throw new RpcException({ code: GrpcStatus.INVALID_ARGUMENT, message: error.message });
-    if (error instanceof RunNotFoundError) throw new RpcException({ code: GrpcStatus.NOT_FOUND, message: error.message });
-    throw error;
-  }
+/** The gRPC status of an error the service raised; anything else stays as it is (UNKNOWN). */
+function toRpcError(error: unknown, redisAddress: string): unknown {
+  if (error instanceof RpcException) return error;
+  if (error instanceof InvalidRunRequestError) return new RpcException({ code: GrpcStatus.INVALID_ARGUMENT, message: error.message });
+  if (error instanceof RunNotFoundError) return new RpcException({ code: GrpcStatus.NOT_FOUND, message: error.message });
+  if (error instanceof RunRecordLostError) return new RpcException({ code: GrpcStatus.FAILED_PRECONDITION, message: error.message });
+  if (error instanceof RedisUnreachableError) return new RpcException({ code: GrpcStatus.UNAVAILABLE, message: error.message });
+  if (isRedisConnectionError(error)) return new RpcException({ code: GrpcStatus.UNAVAILABLE, message: `Redis is unreachable at ${redisAddress}: ${(error as Error).message}` });
+  return error;
 }
 
 /** The run record with its plan's instances and loops (none for a run without a plan). */

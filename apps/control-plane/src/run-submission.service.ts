@@ -2,15 +2,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { RunId, objectKey, type RunRecord, type StageManifest } from '@xyp/contracts';
+import { RunId, objectKey, type RunEvent, type RunRecord, type StageManifest } from '@xyp/contracts';
 import { CORPUS_INPUT, RunSpecError, compileRunSpec, parseRunSpec, parseRunSpecText, planStageIds, specFromStages, type CompiledPlan, type RunSpec } from '@xyp/planner';
 import { RunOrchestrator, StageRuntime, type RunView } from '@xyp/queue';
+import { retryWhileRedisUnreachable } from '@xyp/runs';
 import { CONTROL_PLANE_ENV, recipeSpecPath, sampleCorpusPath, type ControlPlaneEnv } from './control-plane.env';
 
 /** A request the caller must fix (gRPC INVALID_ARGUMENT). */
 export class InvalidRunRequestError extends Error {}
 /** The run id names no run (gRPC NOT_FOUND). */
 export class RunNotFoundError extends Error {}
+/**
+ * Redis holds no record of the run, but the store holds what it committed: Redis lost its data
+ * (restarted empty, flushed). gRPC FAILED_PRECONDITION, with what to do.
+ */
+export class RunRecordLostError extends Error {}
 
 export interface SubmitRunInput {
   runId?: string;
@@ -96,10 +102,55 @@ export class RunSubmissionService {
     return { run: record, created: true };
   }
 
+  /** Where the run records are (`host:port`), for errors about Redis being away. */
+  get redisAddress(): string {
+    return this.runtime.registry.redisAddress;
+  }
+
   async get(runId: string): Promise<RunRecord> {
     const run = await this.runtime.registry.get(runId);
-    if (!run) throw new RunNotFoundError(`run ${runId} not found`);
+    if (!run) throw await this.missingRunError(runId);
     return run;
+  }
+
+  /**
+   * The run's events from after `afterEventId`, then new ones until it ends (`RunEvents.follow`,
+   * which rides through Redis outages). The run record is looked up first and again every few
+   * seconds, each lookup retried while Redis is unreachable for up to `REDIS_OUTAGE_LIMIT_MS`
+   * (then `RedisUnreachableError`); a record gone meanwhile (Redis restarted empty) ends the watch
+   * with `RunRecordLostError` instead of leaving it waiting for events no one will write.
+   */
+  async *watch(runId: string, afterEventId: string, signal: AbortSignal): AsyncGenerator<RunEvent> {
+    const lookup = async () => {
+      await retryWhileRedisUnreachable(() => this.get(runId), {
+        address: this.runtime.registry.redisAddress,
+        signal,
+        onRetry: (error, attempt, delayMs) =>
+          this.logger.warn(`watch of run ${runId}: Redis at ${this.runtime.registry.redisAddress} unreachable (${error instanceof Error ? error.message : String(error)}); lookup ${attempt + 1} in ${delayMs} ms`),
+      });
+    };
+    await lookup();
+    yield* this.runtime.events.follow(runId, afterEventId || '0-0', { signal, check: lookup });
+  }
+
+  /**
+   * Why a run id has no record: never submitted (NOT_FOUND), or submitted but lost by Redis
+   * while the store still holds what the run committed.
+   */
+  private async missingRunError(runId: string): Promise<Error> {
+    let manifests: StageManifest[];
+    try {
+      manifests = await this.runtime.store.listManifests(runId);
+    } catch (error) {
+      return new RunNotFoundError(`run ${runId} not found (and the store could not be searched for its artifacts: ${error instanceof Error ? error.message : String(error)})`);
+    }
+    if (manifests.length === 0) return new RunNotFoundError(`run ${runId} not found`);
+    const instances = manifests.filter((m) => m.stage !== INPUT_STAGE).map((m) => (m.instance ? `${m.stage}#${m.instance}` : m.stage));
+    const inputs = manifests.some((m) => m.stage === INPUT_STAGE) ? ' and its inputs' : '';
+    return new RunRecordLostError(
+      `run ${runId}: Redis holds no record of it (Redis lost its data?), but the store has ${instances.length} committed instance(s) under runs/${runId}/` +
+        `${instances.length ? ` (${instances.join(', ')})` : ''}${inputs}: resubmit the same spec and input with the same run id to resume from them (committed instances are not run again)`,
+    );
   }
 
   /** The run's record and where its plan stands (null view for a run recorded before plans). */

@@ -1,14 +1,37 @@
-import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { BullModule } from '@nestjs/bullmq';
 import { Redis } from 'ioredis';
 import type { StageName } from '@xyp/contracts';
-import { RunEvents, RunPlans, RunRegistry } from '@xyp/runs';
+import { RunEvents, RunPlans, RunRegistry, keepReconnecting, redisAddress } from '@xyp/runs';
 import type { QueueSettings } from './queue-settings';
 import { StageProducer } from './stage-producer';
 import { StageRuntime } from './stage-runtime';
 import { WorkerRegistration } from './worker-registration';
 import { EXPECTED_STAGES, QUEUE_SETTINGS, REDIS_CLIENT, RUN_FLOW } from './tokens';
+
+/**
+ * The shared client (run records, events, plans): it reconnects for ever (100 ms, 200 ms, …
+ * then every second), and a command waits through 20 reconnect attempts (about 15 s) before
+ * it fails, so a Redis restart or failover of a few seconds fails nothing, while a Redis that
+ * stays away fails requests instead of hanging them (callers that must ride through longer
+ * outages retry: `retryWhileRedisUnreachable`). Blocking reads use connections of their own
+ * (`RunEvents.follow`, BullMQ's workers with `maxRetriesPerRequest: null`).
+ */
+const SHARED_CLIENT_OPTIONS = { maxRetriesPerRequest: 20, retryStrategy: keepReconnecting } as const;
+
+/** The shared client; while Redis is away it says so on the log (once every 10 s), not as unhandled errors. */
+function sharedRedisClient(url: string): Redis {
+  const redis = new Redis(url, SHARED_CLIENT_OPTIONS);
+  const logger = new Logger('Redis');
+  let loggedAt = 0;
+  redis.on('error', (error: Error) => {
+    if (Date.now() - loggedAt < 10_000) return;
+    loggedAt = Date.now();
+    logger.warn(`Redis at ${redisAddress(redis)}: ${error.message}; reconnecting`);
+  });
+  return redis;
+}
 
 /** Closes the shared Redis connection after the workers and queues have closed. */
 @Injectable()
@@ -53,7 +76,7 @@ export class QueueModule {
       providers: [
         { provide: QUEUE_SETTINGS, useValue: settings },
         { provide: EXPECTED_STAGES, useValue: workers },
-        { provide: REDIS_CLIENT, useFactory: () => new Redis(settings.redisUrl, { maxRetriesPerRequest: 3 }) },
+        { provide: REDIS_CLIENT, useFactory: () => sharedRedisClient(settings.redisUrl) },
         RedisConnectionCloser,
         { provide: RunRegistry, useFactory: (redis: Redis) => new RunRegistry(redis, settings.prefix), inject: [REDIS_CLIENT] },
         { provide: RunEvents, useFactory: (redis: Redis) => new RunEvents(redis, settings.prefix), inject: [REDIS_CLIENT] },

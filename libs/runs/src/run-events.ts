@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RunEvent, type RunEventInput, TERMINAL_RUN_EVENTS } from '@xyp/contracts';
+import { REDIS_OUTAGE_LIMIT_MS, RedisUnreachableError, keepReconnecting, redisAddress } from './redis-outage';
 
 /** Events kept per run; older ones are trimmed (approximately, as XADD MAXLEN ~ does). */
 const MAX_EVENTS_PER_RUN = 10_000;
@@ -42,17 +43,38 @@ export class RunEvents {
 
   /**
    * Yields the run's events after `afterId` and then new ones as they arrive, until a
-   * terminal event (run completed, failed or cancelled) or until `signal` aborts.
-   * Uses its own connection, because XREAD BLOCK holds the connection while it waits.
+   * terminal event (run completed, failed or cancelled), until `signal` aborts, or until
+   * `check` throws. Events come in stream order and none twice: the read resumes from the
+   * last id it yielded.
+   *
+   * XREAD BLOCK holds its connection while it waits, so the reads use a connection of their
+   * own, one that rides through a Redis outage: no per-command retry limit
+   * (`maxRetriesPerRequest: null`, the shared client's limit would fail the read after a
+   * few reconnects) and a reconnect strategy that never gives up. A read that gets no answer
+   * for `unreachableAfterMs` past its BLOCK time (Redis down or frozen) ends the follow with
+   * {@link RedisUnreachableError}, so a watcher never hangs on a Redis that is gone.
    */
-  async *follow(runId: string, afterId = '0-0', signal?: AbortSignal, blockMs = 1000): AsyncGenerator<RunEvent> {
-    const reader = this.redis.duplicate();
+  async *follow(runId: string, afterId = '0-0', options: FollowOptions = {}): AsyncGenerator<RunEvent> {
+    const { signal, blockMs = 1000, check, checkEveryMs = 2000, unreachableAfterMs = REDIS_OUTAGE_LIMIT_MS } = options;
+    const reader = this.redis.duplicate({ maxRetriesPerRequest: null, retryStrategy: keepReconnecting, enableOfflineQueue: true, lazyConnect: false });
+    // Reconnects are expected here; a Redis that stays away ends the follow through the limit below.
+    reader.on('error', () => undefined);
+    const address = redisAddress(this.redis);
     let cursor = afterId;
+    let checkedAt = Date.now();
     try {
       while (!signal?.aborted) {
-        const reply = (await reader.xread('COUNT', 200, 'BLOCK', blockMs, 'STREAMS', this.streamKey(runId), cursor)) as
-          | [string, [string, string[]][]][]
-          | null;
+        if (check && Date.now() - checkedAt >= checkEveryMs) {
+          await check();
+          checkedAt = Date.now();
+        }
+        const reply = await answerOf(
+          reader.xread('COUNT', 200, 'BLOCK', blockMs, 'STREAMS', this.streamKey(runId), cursor) as Promise<XReadReply | null>,
+          blockMs + unreachableAfterMs,
+          address,
+          signal,
+        );
+        if (reply === ABORTED) return;
         if (!reply) continue;
         for (const [id, fields] of reply[0][1]) {
           cursor = id;
@@ -65,6 +87,43 @@ export class RunEvents {
       reader.disconnect();
     }
   }
+}
+
+export interface FollowOptions {
+  /** Ends the follow (without an error) when aborted, even while Redis is away. */
+  signal?: AbortSignal;
+  /** How long one XREAD waits for new events (default 1 s). */
+  blockMs?: number;
+  /**
+   * Called between reads, at most every `checkEveryMs` (default 2 s): throws to end the follow,
+   * e.g. when the run's record vanished because Redis restarted empty.
+   */
+  check?: () => Promise<void>;
+  checkEveryMs?: number;
+  /** How long a read may go unanswered past its BLOCK time (default {@link REDIS_OUTAGE_LIMIT_MS}). */
+  unreachableAfterMs?: number;
+}
+
+type XReadReply = [string, [string, string[]][]][];
+
+const ABORTED = Symbol('aborted');
+
+/** The read's answer, ABORTED once `signal` aborts, or RedisUnreachableError after `limitMs`. */
+function answerOf<T>(read: Promise<T>, limitMs: number, address: string, signal?: AbortSignal): Promise<T | typeof ABORTED> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => settle(() => reject(new RedisUnreachableError(address, limitMs))), limitMs);
+    const onAbort = () => settle(() => resolve(ABORTED));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    read.then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(error)),
+    );
+    function settle(finish: () => void) {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      finish();
+    }
+  });
 }
 
 function parseEntry(id: string, fields: string[]): RunEvent {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { RunRecord, type RunRecordInput, type RunStatus, TERMINAL_RUN_STATUSES } from '@xyp/contracts';
+import { redisAddress } from './redis-outage';
 
 /**
  * Moves a run to a new status unless it already ended: completed, failed and
@@ -29,6 +30,11 @@ export class RunRegistry {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
+
+  /** Where the records are kept (`host:port`), for messages about Redis being away. */
+  get redisAddress(): string {
+    return redisAddress(this.redis);
+  }
 
   private runKey(runId: string): string {
     return `${this.prefix}:run:${runId}`;

@@ -79,3 +79,4 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 }
 export * from './s3rver';
 export * from './shared-data';
+export * from './private-redis';

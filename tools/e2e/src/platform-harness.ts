@@ -18,16 +18,24 @@ export class PlatformHarness {
   grpcPort = 0;
   client!: PipelineClient;
   private ports?: Promise<void>;
-  redis = new Redis(TEST_REDIS_URL);
+  /** The Redis the services and `redis` talk to: the tests' shared one, or a test's private one (`options.redisUrl`). */
+  readonly redisUrl: string;
+  redis: Redis;
 
-  constructor(label: string, private readonly extraEnv: Record<string, string> = {}) {
+  constructor(
+    label: string,
+    private readonly extraEnv: Record<string, string> = {},
+    options: { redisUrl?: string } = {},
+  ) {
     this.prefix = testPrefix(label);
     this.storeDir = mkdtempSync(join(tmpdir(), `xyp-${label}-`));
+    this.redisUrl = options.redisUrl ?? TEST_REDIS_URL;
+    this.redis = new Redis(this.redisUrl);
   }
 
   env(overrides: Record<string, string> = {}): Record<string, string> {
     return {
-      XYP_REDIS_URL: TEST_REDIS_URL,
+      XYP_REDIS_URL: this.redisUrl,
       XYP_QUEUE_PREFIX: this.prefix,
       XYP_STORE: 'local',
       XYP_STORE_DIR: this.storeDir,

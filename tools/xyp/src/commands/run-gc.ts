@@ -20,9 +20,9 @@ export function registerRunGc(run: Command, withCommon: (command: Command) => Co
   withCommon(run.command('gc').description("Remove runs that ended longer ago than --older-than: their artifacts (scratch objects included), jobs, plans, events and records"))
     .requiredOption('--older-than <duration>', 'e.g. 7d, 12h, 30m, 1d12h (0s: every ended run)')
     .option('--dry-run', 'list what would be removed and remove nothing')
-    .action(async (options: { address: string; json?: boolean; olderThan: string; dryRun?: boolean }) => {
+    .action(async (options: { address: string; token?: string; json?: boolean; olderThan: string; dryRun?: boolean }) => {
       const olderThanSeconds = parseRetention(options.olderThan) / 1000;
-      const response = await withPipelineClient(options.address, (client) => unary(client.collectRuns.bind(client), { olderThanSeconds, dryRun: Boolean(options.dryRun) }));
+      const response = await withPipelineClient(options.address, (client) => unary(client.collectRuns.bind(client), { olderThanSeconds, dryRun: Boolean(options.dryRun) }), options.token);
       printResult(response, Boolean(options.json), describeCollection);
     });
 }

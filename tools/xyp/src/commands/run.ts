@@ -126,9 +126,12 @@ export function collectParam(entry: string, params: Record<string, string>): Rec
   return { ...params, [entry.slice(0, at)]: entry.slice(at + 1) };
 }
 
-/** Runs `call` with a client of the control plane at `address`, closed afterwards whatever happens. */
-export async function withPipelineClient<T>(address: string, call: (client: PipelineClient) => Promise<T>): Promise<T> {
-  const client = createPipelineClient(address);
+/**
+ * Runs `call` with a client of the control plane at `address`, closed afterwards whatever happens;
+ * `token` (--token) over XYP_GRPC_TOKEN.
+ */
+export async function withPipelineClient<T>(address: string, call: (client: PipelineClient) => Promise<T>, token?: string): Promise<T> {
+  const client = createPipelineClient(address, token ? { token } : undefined);
   try {
     return await call(client);
   } finally {
@@ -145,12 +148,7 @@ export function registerRunCommands(run: Command): void {
     command
       .option('--address <host:port>', 'control plane gRPC address (env XYP_GRPC_ADDRESS)', DEFAULT_ADDRESS)
       .option('--token <token>', 'bearer token the control plane asks for (env XYP_GRPC_TOKEN)')
-      .option('--json', 'print JSON')
-      // The pipeline client reads the token from XYP_GRPC_TOKEN; --token overrides it.
-      .hook('preAction', (_command, action) => {
-        const { token } = action.opts<{ token?: string }>();
-        if (token) process.env.XYP_GRPC_TOKEN = token;
-      });
+      .option('--json', 'print JSON');
 
   withCommon(
     run
@@ -183,26 +181,26 @@ export function registerRunCommands(run: Command): void {
         }));
         progress(`${response.created ? 'submitted' : 'already submitted'}: run ${response.run!.runId}`);
         return { run: options.watch ? await followRun(client, response.run!.runId) : response.run!, created: response.created };
-      });
+      }, options.token);
       printResult({ run: current, created }, Boolean(options.json), (r: { run: Run }) => describeRun(r.run));
       if (options.watch && !runSucceeded(current)) process.exitCode = 1;
     });
 
   withCommon(run.command('status').description("Print a run's record").argument('<runId>')).action(async (runId: string, options: Common) => {
-    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.getRun.bind(client), { runId }));
+    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.getRun.bind(client), { runId }), options.token);
     printResult(record, Boolean(options.json), describeRun);
   });
 
   withCommon(run.command('watch').description("Follow a run's stage events until it ends").argument('<runId>'))
     .option('--after <eventId>', 'resume after this event id')
     .action(async (runId: string, options: Common & { after?: string }) => {
-      const record = await withPipelineClient(options.address, (client) => followRun(client, runId, options.after ?? ''));
+      const record = await withPipelineClient(options.address, (client) => followRun(client, runId, options.after ?? ''), options.token);
       printResult(record, Boolean(options.json), describeRun);
       if (!runSucceeded(record)) process.exitCode = 1;
     });
 
   withCommon(run.command('cancel').description('Cancel a run').argument('<runId>')).action(async (runId: string, options: Common) => {
-    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.cancelRun.bind(client), { runId }));
+    const { run: record } = await withPipelineClient(options.address, (client) => unary(client.cancelRun.bind(client), { runId }), options.token);
     printResult(record, Boolean(options.json), describeRun);
   });
 
@@ -210,7 +208,7 @@ export function registerRunCommands(run: Command): void {
     .option('--stage <stage>', 'only this stage (every instance) or one instance, e.g. corpus.bucket#phase-2')
     .action(async (runId: string, options: Common & { stage?: string }) => {
       const { artifacts } = await withPipelineClient(options.address, (client) =>
-        unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' }),
+        unary(client.listArtifacts.bind(client), { runId, stage: options.stage ?? '' }), options.token,
       );
       printResult(artifacts, Boolean(options.json), (list: typeof artifacts) =>
         list
