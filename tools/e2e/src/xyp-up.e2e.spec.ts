@@ -167,6 +167,25 @@ describe('xyp up', () => {
     await eventually(() => (processesOf(up).length === 0 ? true : undefined), 30_000, 'every service to stop');
   }, 150_000);
 
+  it('cancels the run it submitted when interrupted (Ctrl-C), so the next xyp up does not resume it beside its own', async () => {
+    const up = await privatePlatform('up-interrupted');
+    const run = xypUp(up);
+    track(up, run);
+    const runId = await eventually(() => /run (run-\S+) submitted/.exec(run.stderr())?.[1], 90_000, 'the run to be submitted');
+    await eventually(() => (run.stderr().includes('stage-started') ? true : undefined), 60_000, 'a stage to start');
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(run.stderr()).toContain(`SIGINT: cancelling run ${runId}`);
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      const record = JSON.parse((await redis.get(`${up.prefix}:run:${runId}`)) ?? '{}') as { status?: string };
+      expect(record.status).toBe('cancelled');
+    } finally {
+      redis.disconnect();
+    }
+    await eventually(() => (processesOf(up).length === 0 ? true : undefined), 30_000, 'every service to stop');
+  }, 150_000);
+
   it('honours every configured port, and ends with a non-zero exit when a service dies during the run', async () => {
     const up = await privatePlatform('up-died');
     const input = join(up.dir, 'big.jsonl');

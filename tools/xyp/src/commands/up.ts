@@ -62,8 +62,21 @@ export function registerUp(program: Command): void {
           progress('stopping services');
           await group.stop();
         })());
-      process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
-      process.once('SIGTERM', () => void stopAll().then(() => process.exit(143)));
+      // The run this command submitted and follows, until it ends. Interrupted, `xyp up` cancels it
+      // before stopping the services: otherwise its jobs stay queued in Redis and the next `xyp up`
+      // resumes it beside its own run. (`xyp run submit` runs survive restarts and resume.)
+      let following: { client: PipelineClient; runId: string } | undefined;
+      const interrupted = async (signal: string, code: number) => {
+        if (following) {
+          const { client: rpc, runId } = following;
+          progress(`${signal}: cancelling run ${runId}`);
+          await Promise.race([unary(rpc.cancelRun.bind(rpc), { runId }).catch((error: unknown) => progress(`could not cancel run ${runId}: ${(error as Error).message}`)), new Promise((done) => setTimeout(done, 5000))]);
+        }
+        await stopAll();
+        process.exit(code);
+      };
+      process.once('SIGINT', () => void interrupted('SIGINT', 130));
+      process.once('SIGTERM', () => void interrupted('SIGTERM', 143));
 
       const logDir = resolve(process.env.XYP_LOG_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'logs'));
       let client: PipelineClient | undefined;
@@ -110,7 +123,10 @@ export function registerUp(program: Command): void {
             }));
             const runId = submitted.run!.runId;
             progress(`run ${runId} submitted`);
-            return followRun(rpc, runId);
+            following = { client: rpc, runId };
+            const ended = await followRun(rpc, runId);
+            following = undefined;
+            return ended;
           })(),
         ]);
 
