@@ -153,7 +153,7 @@ describe('control plane gRPC API: reflection of every served service, input pres
     const { files, registry } = await reflectedTypes(address, 'xuanyuan.v1.PipelineService');
     expect(files.flatMap(mapEntryProblems)).toEqual([]);
     expect(registry.getMessage('xuanyuan.v1.SubmitRunRequest')!.fields.map((f) => f.name)).toEqual(['run_id', 'stages', 'input_jsonl', 'input_name', 'params', 'files', 'spec']);
-    expect(registry.getService('xuanyuan.v1.PipelineService')!.methods.map((m) => m.name)).toEqual(['SubmitRun', 'GetRun', 'WatchRun', 'CancelRun', 'ListArtifacts']);
+    expect(registry.getService('xuanyuan.v1.PipelineService')!.methods.map((m) => m.name)).toEqual(['SubmitRun', 'GetRun', 'WatchRun', 'CancelRun', 'ListArtifacts', 'CollectRuns']);
     const missing = await callLikeGrpcurl(address, registry, 'xuanyuan.v1.PipelineService/GetRun', { run_id: 'run-nobody' });
     expect(missing.error?.code).toBe(GrpcStatus.NOT_FOUND);
   });
