@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -167,12 +167,20 @@ describe('xyp up', () => {
     await eventually(() => (processesOf(up).length === 0 ? true : undefined), 30_000, 'every service to stop');
   }, 150_000);
 
-  it('cancels the run it submitted when interrupted (Ctrl-C), so the next xyp up does not resume it beside its own', async () => {
+  it('guards /metrics with the launch\'s token, and cancels the run it submitted when interrupted (Ctrl-C), so the next xyp up does not resume it beside its own', async () => {
     const up = await privatePlatform('up-interrupted');
     const run = xypUp(up);
     track(up, run);
     const runId = await eventually(() => /run (run-\S+) submitted/.exec(run.stderr())?.[1], 90_000, 'the run to be submitted');
     await eventually(() => (run.stderr().includes('stage-started') ? true : undefined), 60_000, 'a stage to start');
+    // /metrics wants the launch's metrics token, which xyp up keeps in an owner-only file beside the store.
+    const metrics = `http://127.0.0.1:${up.ports['control-plane']}/metrics`;
+    expect((await fetch(metrics)).status).toBe(401);
+    const tokenFile = join(up.dir, 'metrics-token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const scraped = await fetch(metrics, { headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}` } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain('bullmq_job_count');
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(130);
     expect(run.stderr()).toContain(`SIGINT: cancelling run ${runId}`);
@@ -184,6 +192,7 @@ describe('xyp up', () => {
       redis.disconnect();
     }
     await eventually(() => (processesOf(up).length === 0 ? true : undefined), 30_000, 'every service to stop');
+    expect(existsSync(tokenFile)).toBe(false);
   }, 150_000);
 
   it('honours every configured port, and ends with a non-zero exit when a service dies during the run', async () => {

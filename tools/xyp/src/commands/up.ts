@@ -45,6 +45,8 @@ export function registerUp(program: Command): void {
         XYP_STORE_DIR: process.env.XYP_STORE_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'store'),
         XYP_BOARD_PASSWORD: process.env.XYP_BOARD_PASSWORD ?? randomBytes(9).toString('base64url'),
         XYP_CONTROL_PLANE_GRPC_PORT: options.grpcPort,
+        // /metrics wants a bearer token too, one per launch unless configured.
+        ...(process.env.XYP_METRICS_TOKEN || process.env.XYP_METRICS_TOKEN_FILE ? {} : { XYP_METRICS_TOKEN: randomBytes(24).toString('base64url') }),
       };
       const platform = loadConfig(PlatformEnv, { ...process.env, ...env });
       // Read before anything starts: a spec that cannot be read stops here with one line.
@@ -80,7 +82,7 @@ export function registerUp(program: Command): void {
 
       const logDir = resolve(process.env.XYP_LOG_DIR ?? join(WORKSPACE_ROOT, '.xyp', 'logs'));
       let client: PipelineClient | undefined;
-      let tokenFileWritten: string | undefined;
+      const tokenFilesWritten: string[] = [];
       try {
         progress(`starting ${SERVICE_NAMES.join(', ')} (logs in ${shown(logDir)})`);
         const services = await group.start(
@@ -100,14 +102,18 @@ export function registerUp(program: Command): void {
         const board = `${controlPlane.httpUrl}/queues`;
         progress(`Bull Board: ${board} (user ${process.env.XYP_BOARD_USER ?? 'admin'}, password ${env.XYP_BOARD_PASSWORD})`);
 
-        // The launch's gRPC token, for other shells' `xyp run ...` (owner-only file, removed at stop).
-        const tokenFile = join(dirname(resolve(platform.XYP_STORE_DIR)), 'grpc-token');
-        if (group.grpcToken) {
-          await mkdir(dirname(tokenFile), { recursive: true });
-          await writeFile(tokenFile, `${group.grpcToken}\n`, { mode: 0o600 });
-          tokenFileWritten = tokenFile;
-          progress(`gRPC needs a token: XYP_GRPC_TOKEN_FILE=${shown(tokenFile)} npx xyp run status <runId>`);
-        }
+        // The launch's tokens, for other shells (owner-only files, removed at stop): gRPC for
+        // `xyp run ...`, and the one `/metrics` wants.
+        const home = dirname(resolve(platform.XYP_STORE_DIR));
+        const keep = async (name: string, token: string): Promise<string> => {
+          const file = join(home, name);
+          await mkdir(home, { recursive: true });
+          await writeFile(file, `${token}\n`, { mode: 0o600 });
+          tokenFilesWritten.push(file);
+          return shown(file);
+        };
+        if (group.grpcToken) progress(`gRPC needs a token: XYP_GRPC_TOKEN_FILE=${await keep('grpc-token', group.grpcToken)} npx xyp run status <runId>`);
+        if (env.XYP_METRICS_TOKEN) progress(`/metrics needs a token: curl -H "Authorization: Bearer $(cat ${await keep('metrics-token', env.XYP_METRICS_TOKEN)})" ${controlPlane.httpUrl}/metrics`);
         const rpc = createPipelineClient(`127.0.0.1:${options.grpcPort}`, { token: group.grpcToken });
         client = rpc;
         const run = await Promise.race([
@@ -151,7 +157,7 @@ export function registerUp(program: Command): void {
         }
       } finally {
         client?.close();
-        if (tokenFileWritten) await rm(tokenFileWritten, { force: true });
+        for (const file of tokenFilesWritten) await rm(file, { force: true });
         await stopAll();
       }
     });
