@@ -4,7 +4,7 @@ import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardH
 import { createRng, nextNormal } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { klK3 } from './kl';
-import { packRollouts, ppoLoss, ppoRound, sampledExperience, scoreRollouts, scoreRolloutsTfjs, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
+import { packRollouts, ppoLoss, ppoRound, sampledExperience, scoreRollouts, scoreRolloutsByLength, scoreRolloutsTfjs, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
 
 beforeAll(async () => {
   await initBackend();
@@ -327,6 +327,32 @@ describe('scoreRollouts on the native addon', () => {
     });
     expect(wanted).toBeGreaterThan(128);
     expect(() => nativeScore(model, { ...r, targets: r.targets.map(() => -2) }, false)).toThrow(/outside \[-1, V\)/);
+  });
+});
+
+describe('scoreRolloutsByLength: the reference pass over each row\'s own length', () => {
+  it('equals the whole-batch pass at every response position, with 0 elsewhere, for any grouping', () => {
+    const model = initParams({ vocabSize: 16, contextLength: 24, layers: 2, width: 16, heads: 2 }, 41);
+    const rng = createRng(42);
+    // Prompts of 1 to 13 tokens and responses of 1 to 7: rows padded to the longest waste most positions.
+    const prompts = Array.from({ length: 7 }, (_, i) => Array.from({ length: 1 + 2 * i }, () => 1 + Math.floor(rng.nextFloat() * 15)));
+    const samples = Array.from({ length: 21 }, (_, k) => ({ prompt: k % 7, tokens: Array.from({ length: 1 + (k % 7) }, () => Math.floor(rng.nextFloat() * 16)) }));
+    const r = packRollouts(prompts, samples);
+    const lengths = samples.map((x) => prompts[x.prompt].length + x.tokens.length);
+    const whole = tf.tidy(() => scoreRollouts(model, r, false, r.mask).logp.dataSync() as Float32Array);
+    const tfjs = tf.tidy(() => scoreRolloutsTfjs(model, r, false).logp.dataSync() as Float32Array);
+    for (const fill of [1, 0.9, 0.5, 0]) {
+      const grouped = scoreRolloutsByLength(model, r, lengths, r.mask, fill);
+      expect(grouped).toHaveLength(r.batch * r.seq);
+      r.mask.forEach((m, i) => {
+        if (m) {
+          expect(Math.abs(grouped[i] - whole[i])).toBeLessThan(1e-5);
+          // And against the TF.js forward pass, independent of the native kernels.
+          expect(Math.abs(grouped[i] - tfjs[i])).toBeLessThan(1e-4);
+        } else if (whole[i] === 0) expect(grouped[i]).toBe(0);
+      });
+    }
+    expect(() => scoreRolloutsByLength(model, r, lengths.slice(1), r.mask)).toThrow('20 lengths for 21 rows');
   });
 });
 

@@ -148,6 +148,45 @@ export function scoreRollouts(model: Model, r: PpoRollouts, withValues: boolean,
   return scoreRolloutsTfjs(model, r, withValues);
 }
 
+/**
+ * The log-probabilities of `scoreRollouts(model, r, false, only)`, scored in groups of rows of about the
+ * same length, each group cut to its own longest row: packed rows are right-padded to the longest of the
+ * whole batch, and a teacher-forced pass over the padding is work thrown away (rows of short prompts can
+ * be mostly padding). Causal attention and positions counted from each row's start make a row's real
+ * positions independent of what follows them, so the result is the same. `lengths[b]`: row b's real
+ * tokens (prompt + response). A group takes rows, longest first, while each is at least `fill` of the
+ * group's longest.
+ */
+export function scoreRolloutsByLength(model: Model, r: PpoRollouts, lengths: readonly number[], only?: Float32Array, fill = 0.9): Float32Array {
+  const { batch: R, seq: L } = r;
+  if (lengths.length !== R) throw new Error(`scoreRolloutsByLength: ${lengths.length} lengths for ${R} rows`);
+  const out = new Float32Array(R * L);
+  const order = Array.from({ length: R }, (_, b) => b).sort((a, b) => lengths[b] - lengths[a] || a - b);
+  for (let start = 0; start < R; ) {
+    const top = Math.max(1, lengths[order[start]]);
+    let end = start + 1;
+    while (end < R && lengths[order[end]] >= fill * top) end++;
+    const rows = order.slice(start, end);
+    const cut = (src: Int32Array | Float32Array, make: (n: number) => Int32Array | Float32Array) => {
+      const dst = make(rows.length * top);
+      rows.forEach((row, j) => dst.set(src.subarray(row * L, row * L + top), j * top));
+      return dst;
+    };
+    const group: PpoRollouts = {
+      ids: cut(r.ids, (n) => new Int32Array(n)) as Int32Array,
+      targets: cut(r.targets, (n) => new Int32Array(n)) as Int32Array,
+      mask: cut(r.mask, (n) => new Float32Array(n)) as Float32Array,
+      batch: rows.length,
+      seq: top,
+    };
+    const groupOnly = only ? (cut(only, (n) => new Float32Array(n)) as Float32Array) : undefined;
+    const logp = tf.tidy(() => scoreRollouts(model, group, false, groupOnly).logp.dataSync() as Float32Array);
+    rows.forEach((row, j) => out.set(logp.subarray(j * top, (j + 1) * top), row * L));
+    start = end;
+  }
+  return out;
+}
+
 /** `scoreRollouts` on TF.js kernels (the fallback, and the reference the native path is tested against). */
 export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ids: r.ids, batch: r.batch, seq: r.seq });
@@ -276,8 +315,9 @@ export async function ppoRound(
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
   const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
-  // Only the response positions are read (the KL is masked), so the reference's LM head runs only there.
-  const refLogp = tf.tidy(() => scoreRollouts(reference, r, false, mask).logp.dataSync() as Float32Array);
+  // Only the response positions are read (the KL is masked), so the reference's LM head runs only there,
+  // and only over each row's own length, not the batch's padding.
+  const refLogp = scoreRolloutsByLength(reference, r, samples.map((s) => prompts[s.prompt].length + s.tokens.length), mask);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
 
