@@ -21,6 +21,8 @@ export interface ImproveRun {
   klFactor: number;
   klMin: number;
   epsilon: number;
+  /** The round's measured KL to the reference and the evaluation's bound: past it, the KL is raised (`nextKl`). */
+  measuredKl?: { kl: number; bound: number };
 }
 
 export interface ImproveOutput {
@@ -49,7 +51,7 @@ export function improveRound(run: ImproveRun): ImproveOutput {
   const ppo = tierValues(gains, run.ppoTiers, 'gains');
   const rm = tierValues(alignment, run.rmTiers, 'alignment');
   const grid = applyPeiGrid(run.ratios, ppo.tiers, rm.tiers, run.grid ?? {});
-  const kl = nextKl(run.kl, { factor: run.klFactor, min: run.klMin });
+  const kl = nextKl(run.kl, { factor: run.klFactor, min: run.klMin }, run.measuredKl);
   const decision = peiStop({ round: run.round, maxRounds: run.maxRounds, ratioMoves: grid.maxMove, gains: run.gains, epsilon: run.epsilon });
   return { ppo, rm, grid, kl: { before: run.kl, after: kl.kl, reason: kl.reason }, decision, notes };
 }

@@ -77,6 +77,18 @@ describe('improveStage', () => {
     expect(Object.keys(r.files).sort()).toEqual(['gains.png', 'history.json', 'improve.json', 'improve.md', 'ratios.json', 'ratios.png']);
     expect(JSON.parse(String(r.files['history.json']))).toHaveLength(2);
     expect(r.rounds).toHaveLength(1);
+    // The same round whose measured KL went past evaluation.json's bound: the KL goes up, not down.
+    const over = improveStage({
+      round: 1,
+      evaluation: { bySubdomain: { 'finance.a': wtl(5, 0, 0), 'finance.b': wtl(0, 0, 5) }, overall: { ...wtl(5, 0, 5), kl: 6.84 }, maxKl: 5 },
+      used,
+      alignment: { 'finance.a': 0.9, 'finance.b': 0.4 },
+      history: [{ round: 0, ...used }],
+      settings: improveSettings({ maxRounds: 3 }),
+    });
+    expect(over.result.kl).toBeCloseTo(0.2);
+    expect(JSON.parse(String(over.files['ratios.json'])).kl).toBeCloseTo(0.2);
+    expect(over.out.kl.reason).toContain('above the bound 5');
   });
 });
 

@@ -174,7 +174,7 @@ export async function runPeiLoop(engine: LocalEngine, run: PeiLoopRun): Promise<
     say(`${evalId}: judge ${ev.out.judge}: win ${o.win}, tie ${o.tie}, loss ${o.loss}, skip ${o.skip}; UFRM gain ${o.scoreGain.toFixed(4)}, KL ${o.kl.toFixed(3)}`);
 
     const improveId = instanceId('rlhf.improve', instance);
-    const im = improveStage({ round, evaluation: ev.out, used, alignment: run.alignment, history, settings: run.improve });
+    const im = improveStage({ round, evaluation: { ...ev.out, maxKl: run.evaluate.maxKl }, used, alignment: run.alignment, history, settings: run.improve });
     await put(improveId, im.files);
     say(`${improveId}: ${im.out.decision.reason}`);
     history = im.history;

@@ -299,7 +299,7 @@ export async function evaluateStage(engine: LocalEngine, input: EvaluateStageInp
       out,
       result: { judge: out.judge, prompts: read.prompts.length, overall: out.overall, bySubdomain: out.bySubdomain, maxKl: s.maxKl, klWithinBound },
       files: {
-        'evaluation.json': jsonText({ ...models, judge: out.judge, overall: out.overall, bySubdomain: out.bySubdomain, pairs: out.pairs }),
+        'evaluation.json': jsonText({ ...models, judge: out.judge, overall: out.overall, bySubdomain: out.bySubdomain, maxKl: s.maxKl, pairs: out.pairs }),
         'evaluation.md': `${evaluationMarkdown(out, models)}\nKL bound: ${s.maxKl} nats per response; ${klWithinBound ? 'within it' : 'ABOVE it'} (${out.overall.kl.toFixed(3)}).\n`,
         'pairs.csv': exported.csv,
         'pairs.jsonl': exported.jsonl,
@@ -322,8 +322,8 @@ export type PeiHistory = ({ round: 0; ratios: Record<string, number>; kl: number
 
 export interface ImproveStageInput {
   round: number;
-  /** evaluation.json of the round (its `bySubdomain` and `overall`). */
-  evaluation: { bySubdomain: Record<string, WinTieLoss>; overall: WinTieLoss };
+  /** evaluation.json of the round (its `bySubdomain`, `overall` with the measured `kl`, and the bound `maxKl`). */
+  evaluation: { bySubdomain: Record<string, WinTieLoss>; overall: WinTieLoss & { kl?: number }; maxKl?: number };
   /** The ratios and KL the round's PPO trained with. */
   used: { ratios: Record<string, number>; kl: number };
   /** UFRM alignment rate per subdomain (`alignmentRates`). */
@@ -363,6 +363,7 @@ export function improveStage(input: ImproveStageInput): ImproveStageOutput {
     klFactor: p.klFactor,
     klMin: p.klMin,
     epsilon: p.epsilon,
+    ...(evaluation.maxKl !== undefined && typeof evaluation.overall.kl === 'number' ? { measuredKl: { kl: evaluation.overall.kl, bound: evaluation.maxKl } } : {}),
   });
   const subs = Object.keys(used.ratios);
   const peiRound: PeiRound = {

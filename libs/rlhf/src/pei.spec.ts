@@ -90,6 +90,15 @@ describe('nextKl', () => {
     expect(() => nextKl(0.1, { factor: 0, min: 0 })).toThrow(/config\.factor/);
     expect(() => nextKl(NaN, { factor: 0.5, min: 0 })).toThrow(/^kl:/);
   });
+
+  it('raises the coefficient (kl / factor) after a round whose measured KL went past the bound, and lowers it at or under the bound', () => {
+    const over = nextKl(0.025, { factor: 0.5, min: 0.01 }, { kl: 20.88, bound: 5 });
+    expect(over.kl).toBeCloseTo(0.05, 15);
+    expect(over.floored).toBe(false);
+    expect(over.reason).toContain('20.88 nats/response, is above the bound 5');
+    expect(nextKl(0.025, { factor: 0.5, min: 0.01 }, { kl: 5, bound: 5 }).kl).toBeCloseTo(0.0125, 15);
+    expect(nextKl(0.025, { factor: 0.5, min: 0.01 }, { kl: 0.3, bound: 5 }).kl).toBeCloseTo(0.0125, 15);
+  });
 });
 
 describe('peiStop', () => {

@@ -148,10 +148,19 @@ export interface KlStep {
   reason: string;
 }
 
-/** Next round's KL coefficient: max(kl · factor, min). */
-export function nextKl(kl: number, configInput: KlScheduleConfig): KlStep {
+/**
+ * Next round's KL coefficient: max(kl · factor, min), the seed's gradual release of the constraint.
+ * Given the round's measured KL to the reference (`measured`: nats per response, and the bound the
+ * evaluation holds it to), a round whose KL went past the bound gets the coefficient back up instead,
+ * kl / factor (an adaptive KL controller's step), so the next round is held closer, not released further.
+ */
+export function nextKl(kl: number, configInput: KlScheduleConfig, measured?: { kl: number; bound: number }): KlStep {
   const config = parseWith(KlScheduleConfig, configInput, 'config');
   if (typeof kl !== 'number' || !Number.isFinite(kl) || kl < 0) throw new RlhfInputError(`kl: must be a finite number >= 0, got ${show(kl)}`, 'kl');
+  if (measured && Number.isFinite(measured.kl) && measured.kl > measured.bound) {
+    const raised = kl / config.factor;
+    return { kl: raised, floored: false, reason: `the round's KL to the reference, ${measured.kl} nats/response, is above the bound ${measured.bound}: KL ${kl} / ${config.factor} = ${raised} (raised, not lowered)` };
+  }
   const stepped = kl * config.factor;
   const floored = stepped < config.min;
   const next = floored ? config.min : stepped;
