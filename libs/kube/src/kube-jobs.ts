@@ -4,6 +4,7 @@
  * (`KubernetesObjectApi` for apply, read and delete, `Watch`, `Log`, `CoreV1Api` for the pods).
  */
 import { PassThrough } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { KubernetesObject } from '@xyp/contracts';
 import { loadClientNode, type ClientNode, type KubeConfig, type KubernetesObjectApi } from './client-node';
 import { collectionPath, describeRef, jobState, refOf, type JobRef, type JobState, type LogTarget } from './job-kinds';
@@ -98,18 +99,6 @@ function serverMessage(error: unknown): string {
 function abortError(signal: AbortSignal): Error {
   const reason = signal.reason;
   return reason instanceof Error ? reason : Object.assign(new Error('aborted'), { name: 'AbortError' });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 export class KubeJobs {
@@ -230,7 +219,7 @@ export class KubeJobs {
         failures += 1;
         if (failures > 10) throw new Error(`kube: watching ${describeRef(ref)}: ${failures} reconnects failed in a row; last: ${outcome.message}`);
       } else failures = 0;
-      await sleep(reconnectDelayMs, signal);
+      await delay(reconnectDelayMs, undefined, { signal }).catch(() => undefined); // an abort ends the wait early
     }
   }
 
@@ -309,7 +298,7 @@ export class KubeJobs {
       } catch (error) {
         throw new Error(`kube: listing pods ${target.labelSelector} in ${target.namespace}: ${serverMessage(error)}`, { cause: error });
       }
-      if (!pod) await sleep(options.pollMs ?? 1000, signal);
+      if (!pod) await delay(options.pollMs ?? 1000, undefined, { signal }).catch(() => undefined); // an abort ends the wait early
     }
     const stream = new PassThrough();
     let rest = '';

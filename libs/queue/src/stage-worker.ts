@@ -163,15 +163,13 @@ const PROGRESS_INTERVAL_MS = 500;
  *    effect must be exactly once) and commits the manifest last, for the job's stage
  *    instance (`instance` in the payload: `runs/<runId>/<stage>/<instance>/`);
  *  - publishes stage events to the run's stream and ends the run when a stage fails
- *    for good; errors are rethrown so BullMQ sees them and retries transient ones.
- *
- *
- * and observes every job the same way (`observed`, around `process(job)`, the subclass's override
- * included): log lines written while the job runs carry its run id, stage, stage instance, job id
- * and attempt (`@xyp/telemetry`'s job scope); with tracing on, the job runs in a span that is a
- * child of the trace context in its data (`trace`, set by whoever added the job), and jobs it adds
- * carry that span's context; its duration and outcome go to `xyp_stage_job_duration_seconds` and
- * `xyp_stage_jobs_total`.
+ *    for good; errors are rethrown so BullMQ sees them and retries transient ones;
+ *  - observes every job the same way (`observed`, around `process(job)`, the subclass's override
+ *    included): log lines written while the job runs carry its run id, stage, stage instance, job id
+ *    and attempt (`@xyp/telemetry`'s job scope); with tracing on, the job runs in a span that is a
+ *    child of the trace context in its data (`trace`, set by whoever added the job), and jobs it adds
+ *    carry that span's context; its duration and outcome go to `xyp_stage_job_duration_seconds` and
+ *    `xyp_stage_jobs_total`.
  *
  * Subclasses are `@Processor(stage)` classes; `WorkerRegistration` sets their worker
  * options from configuration and starts them once the app has bootstrapped.

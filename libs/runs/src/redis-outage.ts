@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
 /**
@@ -81,19 +82,8 @@ export async function retryWhileRedisUnreachable<T>(call: () => Promise<T>, opti
       if (elapsed >= limitMs) throw new RedisUnreachableError(address, elapsed, error);
       const delayMs = Math.min(firstDelayMs * 2 ** (attempt - 1), maxDelayMs, limitMs - elapsed);
       onRetry?.(error, attempt, delayMs);
-      await pause(delayMs, signal);
+      await delay(delayMs, undefined, { signal }).catch(() => undefined); // an abort ends the wait early
     }
   }
 }
 
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
