@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Controller, Get, Headers, Inject, Optional, Res, UnauthorizedException } from '@nestjs/common';
 import type { Registry } from 'prom-client';
+import { sameSecret } from '@xyp/config';
 import type { StageName } from '@xyp/contracts';
 import { StageProducer } from '@xyp/queue';
 import { METRICS_REGISTRY, queueExposition } from '@xyp/telemetry';
@@ -12,12 +12,6 @@ export const METRICS_QUEUES = Symbol('METRICS_QUEUES');
 export const METRICS_ACCESS = Symbol('METRICS_ACCESS');
 export interface MetricsAccess {
   token?: string;
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**

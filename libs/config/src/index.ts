@@ -4,3 +4,4 @@ export * from './service-env';
 export * from './engine-env';
 export * from './grpc-env';
 export * from './cluster-env';
+export * from './secret-match';

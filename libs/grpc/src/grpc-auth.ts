@@ -5,7 +5,7 @@
  * The token travels as `authorization: Bearer <token>` metadata; the client side adds it with a
  * client interceptor (plaintext channels cannot carry call credentials in grpc-js).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { unwatchFile, watchFile } from 'node:fs';
 import {
   InterceptingCall,
@@ -16,7 +16,7 @@ import {
   type Interceptor,
   type ServerInterceptor,
 } from '@grpc/grpc-js';
-import { readGrpcTokensFile } from '@xyp/config';
+import { readGrpcTokensFile, secretDigest } from '@xyp/config';
 
 /** Services a probe or a tool reaches without a token: health checking and server reflection. */
 export const OPEN_GRPC_SERVICES: readonly string[] = ['grpc.health.v1.Health', 'grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'];
@@ -41,19 +41,15 @@ export class AcceptedTokens {
 
   /** Swaps the accepted set at once (a rotated token file). */
   replace(tokens: readonly string[]): void {
-    this.digests = tokens.map(digest);
+    this.digests = tokens.map((token) => secretDigest(token));
   }
 
   accepts(presented: string): boolean {
-    const given = digest(presented);
+    const given = secretDigest(presented);
     let matched = false;
     for (const accepted of this.digests) matched = timingSafeEqual(given, accepted) || matched;
     return matched;
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
 }
 
 /**
