@@ -44,6 +44,7 @@ export class RewardTrainWorker extends StageWorker<'reward.train'> {
             init,
             architecture: payload.architecture,
             dropout: payload.dropout,
+            ...(payload.pooling ? { pooling: payload.pooling } : {}),
             weights: payload.weights,
             evalEvery: payload.evalEvery,
             maxLength: payload.architecture.context,

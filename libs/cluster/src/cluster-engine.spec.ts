@@ -159,10 +159,13 @@ describe('cluster engine (dry run)', () => {
     await expect(engine.trainCausalLm({ ...base, data: { jsonl: 'x.jsonl' }, resources })).rejects.toThrow(/data.megatron/);
     await expect(
       engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, init: 'm', weights: { irl: 0.1 }, resources: { ...resources, nodes: 1 } }),
-    ).rejects.toThrow(/weights.irl \(inverse-RL term\): OpenRLHF train_rm implements the Bradley-Terry term \(with --margin_loss\) only/);
+    ).rejects.toThrow(/weights.irl \(inverse-RL term\): OpenRLHF train_rm implements the Bradley-Terry term \(with --margin_loss\) at the last token only; set weights.irl to 0,/);
     await expect(
       engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, init: 'm', weights: { cl: 0.1, center: 0.01 }, resources: { ...resources, nodes: 1 } }),
     ).rejects.toThrow(/weights.cl \(SimCSE term.*weights.center \(reward centering\).*set weights.cl and weights.center to 0/);
+    await expect(
+      engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, init: 'm', weights: { irl: 0, cl: 0 }, pooling: 'mean', resources: { ...resources, nodes: 1 } }),
+    ).rejects.toThrow(/pooling \(mean pooling: OpenRLHF reads the reward at the last token\).*set pooling to last,/);
     await expect(engine.trainRewardModel({ runId: 'xy3-bad', steps: 1, data: { jsonl: 'p' }, resources: { ...resources, nodes: 1 } })).rejects.toThrow(/init: the cluster engine fine-tunes a base model/);
     await expect(engine.trainCausalLm({ ...base, runId: 'Not A Run', resources })).rejects.toThrow(/causal LM spec: runId:/);
     expect(() => new ClusterEngine({ dryRun: false } as never)).toThrow(/dryRun false needs a runner/);

@@ -301,10 +301,12 @@ export function renderRewardModelJob(spec: RewardModelSpec, options: RenderOptio
     spec.weights.irl > 0 ? 'weights.irl (inverse-RL term)' : undefined,
     spec.weights.cl > 0 ? 'weights.cl (SimCSE term: needs a second forward pass with independent dropout)' : undefined,
     spec.weights.center > 0 ? 'weights.center (reward centering)' : undefined,
+    spec.pooling === 'mean' ? 'pooling (mean pooling: OpenRLHF reads the reward at the last token)' : undefined,
   ].filter((x): x is string => x !== undefined);
+  const weightsToZero = missing.filter((m) => m.startsWith('weights.')).map((m) => m.split(' ')[0]);
   if (missing.length > 0) {
     throw new Error(
-      `reward model spec: ${missing.join(', ')}: OpenRLHF train_rm implements the Bradley-Terry term (with --margin_loss) only; set ${missing.map((m) => m.split(' ')[0]).join(' and ')} to 0, or train with the local engine`,
+      `reward model spec: ${missing.join(', ')}: OpenRLHF train_rm implements the Bradley-Terry term (with --margin_loss) at the last token only; set ${[weightsToZero.length > 0 ? `${weightsToZero.join(' and ')} to 0` : undefined, spec.pooling === 'mean' ? 'pooling to last' : undefined].filter(Boolean).join(' and ')}, or train with the local engine`,
     );
   }
   const o = spec.optimizer;

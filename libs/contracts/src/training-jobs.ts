@@ -192,6 +192,12 @@ export const RewardModelSpec = z.object({
   architecture: Architecture.default(Architecture.parse({})),
   /** Local only: dropout of a fresh model (SimCSE's two views differ by their dropout masks). */
   dropout: z.number().min(0).max(0.9).default(0.1),
+  /**
+   * Local only: how the reward reads a sequence (the engine's `pooling`): the last token's final
+   * hidden state (`last`, OpenRLHF's and TRL's reward models) or the mean over the sequence's tokens
+   * (`mean`). Unset: a fresh model uses `last`, an `init` reward model keeps its own.
+   */
+  pooling: z.enum(['last', 'mean']).optional(),
   weights: UfrmWeights.default(UfrmWeights.parse({})),
   /**
    * Longest prompt + response in tokens (`--max_len`); a longer pair keeps its last tokens

@@ -22,6 +22,13 @@ export const ModelConfig = z.object({
   dropout: z.number().min(0).max(0.9).default(0),
   lmHead: z.boolean().default(true),
   valueHead: z.boolean().default(false),
+  /**
+   * How a reward model reads one sequence's representation h for its value head: the final hidden
+   * state of the last token (`last`, as TRL's and OpenRLHF's reward models), or the mean of the
+   * final hidden states of all its tokens (`mean`, as sentence encoders pool). PPO's per-token values
+   * are unaffected.
+   */
+  pooling: z.enum(['last', 'mean']).default('last'),
   normEps: z.number().positive().default(1e-5),
   ropeBase: z.number().positive().default(10000),
 });

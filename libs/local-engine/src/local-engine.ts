@@ -234,11 +234,16 @@ export class LocalEngine implements TrainingEngine {
    * (the value head of a reward model or PPO policy grown from an LM) starts from `initParams`;
    * every other weight is copied.
    */
-  private async loadInit(ref: string, heads: { lmHead: boolean; valueHead: boolean }, seed: number): Promise<Model> {
+  private async loadInit(ref: string, heads: { lmHead: boolean; valueHead: boolean; pooling?: 'last' | 'mean' }, seed: number): Promise<Model> {
     const { sink } = await openCheckpoint(ref, this.store);
     const loaded = await loadModel(sink, true);
-    if (loaded.config.lmHead === heads.lmHead && loaded.config.valueHead === heads.valueHead) return loaded;
-    const model = initParams({ ...loaded.config, ...heads }, seed);
+    const pooling = heads.pooling ?? loaded.config.pooling;
+    if (loaded.config.lmHead === heads.lmHead && loaded.config.valueHead === heads.valueHead) {
+      // Pooling changes no weight: the checkpoint's model reads its reward the way the job asks.
+      loaded.config = { ...loaded.config, pooling };
+      return loaded;
+    }
+    const model = initParams({ ...loaded.config, lmHead: heads.lmHead, valueHead: heads.valueHead, pooling }, seed);
     for (const [name, param] of Object.entries(model.params)) {
       const source = loaded.params[name];
       if (source) param.assign(source);
@@ -520,8 +525,11 @@ export class LocalEngine implements TrainingEngine {
     const model =
       resumed?.trainer.model ??
       (spec.init
-        ? await this.loadInit(spec.init, { lmHead: false, valueHead: true }, spec.seed)
-        : initParams({ vocabSize: this.tokenizer.vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads, dropout: spec.dropout, lmHead: false, valueHead: true }, spec.seed));
+        ? await this.loadInit(spec.init, { lmHead: false, valueHead: true, ...(spec.pooling ? { pooling: spec.pooling } : {}) }, spec.seed)
+        : initParams(
+            { vocabSize: this.tokenizer.vocabSize, contextLength: a.context, layers: a.layers, width: a.width, heads: a.heads, dropout: spec.dropout, lmHead: false, valueHead: true, pooling: spec.pooling ?? 'last' },
+            spec.seed,
+          ));
     let trainer: Trainer | undefined = resumed?.trainer;
     try {
       const limit = Math.min(spec.maxLength, model.config.contextLength);

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { directionalGradientCheck, disposeModel, initBackend, initParams, Trainer, type ModelConfigInput } from '@xyp/engine';
+import { directionalGradientCheck, disposeModel, forwardHidden, initBackend, initParams, Trainer, type ModelConfigInput } from '@xyp/engine';
 import { createRng } from '@xyp/random';
-import { pairwiseAccuracy, trainRewardModel, ufrmLoss, type PreferencePair } from './reward-model';
+import { pairwiseAccuracy, rewardForward, trainRewardModel, ufrmLoss, type PreferencePair } from './reward-model';
 
 beforeAll(async () => {
   await initBackend();
@@ -79,5 +79,33 @@ describe('finite-difference gradient checks of the UFRM loss on a tiny model', (
   it('all terms weighted together', () => {
     const model = initParams(tiny, 6);
     expectMatch(directionalGradientCheck(model.params, () => ufrmLoss(model, pairs, { bt: 1, irl: 0.5, cl: 0.3, tau: 0.5 }, [3, 4]).loss, 12));
+  });
+
+  it('all terms with the mean-pooled reward', () => {
+    const model = initParams({ ...tiny, pooling: 'mean' }, 7);
+    expectMatch(directionalGradientCheck(model.params, () => ufrmLoss(model, pairs, { bt: 1, irl: 0.5, cl: 0.3, tau: 0.5 }, [3, 4]).loss, 13));
+  });
+});
+
+describe('reward pooling', () => {
+  it("reads the reward from the last token's hidden state, or from the mean over each sequence's own tokens (padding excluded)", () => {
+    const config: ModelConfigInput = { vocabSize: 11, contextLength: 8, layers: 1, width: 8, heads: 2, lmHead: false, valueHead: true };
+    const last = initParams(config, 5);
+    const mean = { ...last, config: { ...last.config, pooling: 'mean' as const } };
+    const sequences = [[1, 2, 3, 4, 5], [6, 7]];
+    // Each sequence alone (no padding): its final hidden rows, pooled by hand.
+    const alone = sequences.map((s) => tf.tidy(() => forwardHidden(last, { ids: Int32Array.from(s), batch: 1, seq: s.length }).arraySync() as number[][]));
+    const w = (last.params.value_w as tf.Tensor).dataSync();
+    const b = (last.params.value_b as tf.Tensor).dataSync()[0];
+    const head = (h: number[]) => h.reduce((sum, x, j) => sum + x * w[j], b);
+    const byHandLast = alone.map((rows) => head(rows[rows.length - 1]));
+    const byHandMean = alone.map((rows) => head(rows[0].map((_, j) => rows.reduce((sum, row) => sum + row[j], 0) / rows.length)));
+    const lastR = tf.tidy(() => Array.from(rewardForward(last, sequences).r.dataSync()));
+    const meanR = tf.tidy(() => Array.from(rewardForward(mean, sequences).r.dataSync()));
+    lastR.forEach((r, i) => expect(r).toBeCloseTo(byHandLast[i], 4));
+    meanR.forEach((r, i) => expect(r).toBeCloseTo(byHandMean[i], 4));
+    // The two readings differ (the test would pass vacuously if they did not).
+    expect(Math.abs(meanR[0] - lastR[0])).toBeGreaterThan(1e-3);
+    disposeModel(last);
   });
 });

@@ -28,7 +28,11 @@ export function fitPair(pair: PreferencePair, limit: number): PreferencePair {
   return { ...pair, prompt: pair.prompt.slice(pair.prompt.length - (limit - longest)) };
 }
 
-/** Sequence representations h `[M, D]` and rewards r `[M]` of M right-padded sequences. */
+/**
+ * Sequence representations h `[M, D]` and rewards r `[M]` of M right-padded sequences: h is the final
+ * hidden state of each sequence's last token, or with the model's `pooling: 'mean'` the mean of its
+ * tokens' final hidden states (padding excluded).
+ */
 export function rewardForward(model: Model, sequences: number[][], dropoutSeed?: number): { h: tf.Tensor2D; r: tf.Tensor1D } {
   const T = Math.max(...sequences.map((s) => s.length));
   if (T > model.config.contextLength) throw new Error(`sequence of ${T} exceeds the context of ${model.config.contextLength}`);
@@ -36,9 +40,16 @@ export function rewardForward(model: Model, sequences: number[][], dropoutSeed?:
   const ids = new Int32Array(M * T);
   sequences.forEach((s, b) => ids.set(s, b * T));
   const hidden = forwardHidden(model, { ids, batch: M, seq: T, dropoutSeed });
-  const last = Int32Array.from(sequences, (s, b) => b * T + s.length - 1);
-  const h = pickRows(hidden, last);
+  const h = model.config.pooling === 'mean' ? meanRows(hidden, sequences.map((s) => s.length), T) : pickRows(hidden, Int32Array.from(sequences, (s, b) => b * T + s.length - 1));
   return { h, r: valueHead(model, h) };
+}
+
+/** Per sequence b, the mean of rows `b·T … b·T + length_b − 1` of `hidden` `[M·T, D]`: an `[M, M·T]` averaging matrix times `hidden`. */
+function meanRows(hidden: tf.Tensor2D, lengths: readonly number[], T: number): tf.Tensor2D {
+  const M = lengths.length;
+  const weights = new Float32Array(M * M * T);
+  lengths.forEach((length, b) => weights.fill(1 / length, b * M * T + b * T, b * M * T + b * T + length));
+  return tf.matMul(tf.tensor2d(weights, [M, M * T]), hidden);
 }
 
 export interface UfrmTerms {

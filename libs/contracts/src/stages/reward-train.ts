@@ -27,6 +27,8 @@ export const RewardTrainPayload = stageJob({
   lr: z.number().positive().default(1e-3),
   architecture: Architecture.default(Architecture.parse({ layers: 2, width: 64, heads: 4, context: 256 })),
   dropout: z.number().min(0).max(0.9).default(0.1),
+  /** How the reward reads a sequence (`RewardModelSpec.pooling`); unset: `last` for a fresh model, the init checkpoint's own otherwise. */
+  pooling: z.enum(['last', 'mean']).optional(),
   weights: UfrmWeights.default(UfrmWeights.parse({ bt: 1, irl: 0.5, cl: 0.1, tau: 0.1 })),
   evalEvery: z.number().int().positive().default(25),
 });
@@ -61,6 +63,7 @@ export const rewardTrainPlan = defineStagePlan({
       lr: z.coerce.number().positive(),
       ...architectureParams(),
       dropout: z.coerce.number().min(0).max(0.9),
+      pooling: z.enum(['last', 'mean']),
       w_bt: z.coerce.number().nonnegative(),
       w_irl: z.coerce.number().nonnegative(),
       w_cl: z.coerce.number().nonnegative(),
@@ -101,6 +104,7 @@ export const rewardTrainPlan = defineStagePlan({
       ...(p.batch_size ? { batchSize: p.batch_size } : {}),
       ...(p.lr ? { lr: p.lr } : {}),
       ...(p.dropout !== undefined ? { dropout: p.dropout } : {}),
+      ...(p.pooling ? { pooling: p.pooling } : {}),
       ...(p.eval_every ? { evalEvery: p.eval_every } : {}),
       architecture,
       weights,

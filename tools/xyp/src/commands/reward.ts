@@ -20,6 +20,11 @@ function number(flag: string, value: string, min = 0, max = Number.POSITIVE_INFI
   return n;
 }
 
+function pooling(value: string): 'last' | 'mean' {
+  if (value !== 'last' && value !== 'mean') throw new Error(`--pooling must be last or mean, got ${value}`);
+  return value;
+}
+
 interface TrainOptions {
   sample?: boolean;
   pairs?: string[];
@@ -38,6 +43,7 @@ interface TrainOptions {
   heads: string;
   context: string;
   dropout: string;
+  pooling: string;
   wBt: string;
   wIrl: string;
   wCl: string;
@@ -93,6 +99,7 @@ export function registerReward(reward: Command): void {
     .option('--heads <n>', 'attention heads (fresh model)', '4')
     .option('--context <n>', 'tokens (bytes) per sequence; longer pairs keep their last tokens', '256')
     .option('--dropout <x>', 'dropout of a fresh model (the SimCSE views differ by it)', '0.1')
+    .option('--pooling <how>', 'how the reward reads a sequence: last (its last token\'s hidden state) or mean (the mean over its tokens)', 'last')
     .option('--w-bt <x>', 'Bradley-Terry weight', '1')
     .option('--w-irl <x>', 'inverse-RL weight', '0.5')
     .option('--w-cl <x>', 'SimCSE contrastive weight', '0.1')
@@ -123,6 +130,7 @@ export function registerReward(reward: Command): void {
           lr: number('lr', o.lr, 1e-9),
           architecture: { layers: int('layers', o.layers), width: int('width', o.width), heads: int('heads', o.heads), context: int('context', o.context, 8) },
           dropout: number('dropout', o.dropout, 0, 0.9),
+          pooling: pooling(o.pooling),
           weights: { bt: number('w-bt', o.wBt), irl: number('w-irl', o.wIrl), cl: number('w-cl', o.wCl), tau: number('tau', o.tau, 1e-6), margin: Boolean(o.margin), center: number('center', o.center) },
           evalEvery: int('eval-every', o.evalEvery),
         };

@@ -68,6 +68,8 @@ export interface PhaseSettings {
   lr: number;
   architecture: { layers: number; width: number; heads: number; context: number };
   dropout: number;
+  /** How the reward reads a sequence (`RewardModelSpec.pooling`); unset: `last`, or the init checkpoint's. */
+  pooling?: 'last' | 'mean';
   weights: UfrmWeightsInput;
   evalEvery: number;
 }
@@ -98,6 +100,7 @@ export async function trainPhase(
     init: at.init,
     architecture: settings.architecture,
     dropout: settings.dropout,
+    ...(settings.pooling ? { pooling: settings.pooling } : {}),
     weights: settings.weights,
     evalEvery: settings.evalEvery,
     maxLength: settings.architecture.context,
