@@ -99,7 +99,7 @@ export function renderCptMixturePlan(input: CptMixtureSpecInput, plan: CptMixtur
       const spec = parseSpec(CausalLmSpec, { ...input, steps: trainIters, data: { megatron: data }, ...(load !== undefined ? { init: load } : {}) }, 'causal LM');
       if (k === 1) load = spec.init === undefined ? undefined : onVolume(spec.resources, spec.init);
       const save = joinPosix(checkpointDir(spec.resources, spec.runId, spec.stage), `s${k}`);
-      const name = jobName(spec.runId, `cpt-s${k}`);
+      const name = jobName(spec.runId, `cpt-s${k}`, spec.stage);
       const manifest = renderPyTorchJob(spec, 'cpt', render, { name, save, lrDecayIters: totalSteps, labels: { 'xyp.io/mixture-stage': String(k) } });
       validateManifest(manifest);
       jobs.push({ stage: k, name, steps: stage.steps, trainIters, ...(load !== undefined ? { load } : {}), save, data, manifest });

@@ -33,7 +33,7 @@ export const DEFAULT_RENDER_OPTIONS: RenderOptions = { megatronDir: '/opt/megatr
  * iterations instead of this job's `--train-iters`.
  */
 export interface MegatronJobOverrides {
-  /** `metadata.name` (default `<runId>-cpt` / `<runId>-sft`). */
+  /** `metadata.name` (default `<runId>-cpt` / `<runId>-sft`, with the stage's instance: `jobName`). */
   name?: string;
   /** `--save` directory (default `checkpointDir(resources, runId, stage)`). */
   save?: string;
@@ -49,10 +49,30 @@ export interface MegatronJobOverrides {
 
 const LABEL_PREFIX = 'xyp.io';
 
-/** A DNS-1035 name within KubeRay's 47-character limit for RayJobs (the stricter of the two CRDs). */
-export function jobName(runId: string, suffix: string): string {
-  const room = 47 - suffix.length - 1;
-  return `${runId.slice(0, room).replace(/-+$/, '')}-${suffix}`;
+/** 32-bit FNV-1a over the UTF-16 code units of `text`. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return hash;
+}
+
+/**
+ * A DNS-1035 name within KubeRay's 47-character limit for RayJobs (the stricter of the two CRDs):
+ * `<runId>-<suffix>`, and for a stage instance (`rlhf.ppo#round-2`) `<runId>-<suffix>-<instance>`,
+ * so that the instances of one stage in one run (PEI rounds, reward phases and seeds) get jobs of
+ * their own. An instance that is not already a short DNS label (lower case, digits, `-`, at most
+ * 16 characters) is cut to one and followed by 6 hex digits of its 32-bit FNV-1a hash, so two
+ * instances do not share a name; the run id gives up characters first.
+ */
+export function jobName(runId: string, suffix: string, stage?: string): string {
+  const instance = stage?.includes('#') ? stage.slice(stage.indexOf('#') + 1) : '';
+  let tail = suffix;
+  if (instance) {
+    const label = instance.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 16).replace(/-+$/, '');
+    tail += label === instance ? `-${label}` : `-${label ? `${label}-` : ''}${fnv1a(instance).toString(16).padStart(8, '0').slice(0, 6)}`;
+  }
+  const room = 47 - tail.length - 1;
+  return `${runId.slice(0, room).replace(/-+$/, '')}-${tail}`;
 }
 
 function metadata(name: string, r: Resources, runId: string, stage: string): KubernetesObject['metadata'] {
@@ -222,7 +242,7 @@ export function renderPyTorchJob(spec: CausalLmSpec | SftSpec, kind: 'cpt' | 'sf
   });
   const replicas: Record<string, unknown> = { Master: { replicas: 1, restartPolicy: 'OnFailure', template } };
   if (r.nodes > 1) replicas.Worker = { replicas: r.nodes - 1, restartPolicy: 'OnFailure', template };
-  const meta = metadata(overrides.name ?? jobName(spec.runId, kind), r, spec.runId, spec.stage);
+  const meta = metadata(overrides.name ?? jobName(spec.runId, kind, spec.stage), r, spec.runId, spec.stage);
   if (overrides.labels) meta.labels = { ...meta.labels, ...overrides.labels };
   return {
     apiVersion: 'kubeflow.org/v1',
@@ -336,7 +356,7 @@ export function renderRewardModelJob(spec: RewardModelSpec, options: RenderOptio
     ['--seed', spec.seed],
     ['--save_path', checkpointDir(r, spec.runId, spec.stage)],
   ];
-  return rayJob(jobName(spec.runId, 'rm'), spec, args.flat().map(arg), image, options, { entrypointNumGpus: r.gpusPerNode });
+  return rayJob(jobName(spec.runId, 'rm', spec.stage), spec, args.flat().map(arg), image, options, { entrypointNumGpus: r.gpusPerNode });
 }
 
 export function renderPpoJob(spec: PpoSpec, options: RenderOptions): KubernetesObject {
@@ -398,5 +418,5 @@ export function renderPpoJob(spec: PpoSpec, options: RenderOptions): KubernetesO
     ['--normalize_reward'],
     ['--seed', spec.seed],
   ];
-  return rayJob(jobName(spec.runId, 'ppo'), spec, args.flat().map(arg), image, options);
+  return rayJob(jobName(spec.runId, 'ppo', spec.stage), spec, args.flat().map(arg), image, options);
 }
