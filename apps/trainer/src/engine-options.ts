@@ -6,6 +6,9 @@ import type { StageContext } from '@xyp/queue';
 export const TRAINER_ENGINE_BACKEND = Symbol('TRAINER_ENGINE_BACKEND');
 export type TrainerEngineBackend = BackendOptions;
 
+/** The cluster engine (`ClusterTraining` of `@xyp/kube`) when `XYP_TRAINING_ENGINE=cluster`, else null: cpt and sft then run locally. */
+export const TRAINER_CLUSTER = Symbol('TRAINER_CLUSTER');
+
 /**
  * A spec, data or mixture-config problem does not go away on retry: such errors name a spec path or
  * a `file:line`, or are the mixture controller's own (`MixtureInputError`).

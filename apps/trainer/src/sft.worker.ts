@@ -6,14 +6,17 @@ import { CHECKPOINT_RESULT_KIND, instanceId, type ArtifactEntry, type ParsedPayl
 import { LocalEngine } from '@xyp/local-engine';
 import { StageFailedError, StageRuntime, StageWorker, checkpointOf, failForGoodIf, readStageJson, withLocalCopies, type StageContext, type StageOutput } from '@xyp/queue';
 import { SFT_FILES, ingestSft, writeSftCollections } from '@xyp/training-data';
-import { TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
+import { trainSftOnCluster, type ClusterTraining } from '@xyp/kube';
+import { TRAINER_CLUSTER, TRAINER_ENGINE_BACKEND, isInputError, resumable, type TrainerEngineBackend } from './engine-options';
 
 /**
  * sft: validates the conversations (rejects with line numbers), splits them by prompt hash into
  * `train.jsonl` and `held-out.jsonl` (or takes `held_out`), and fine-tunes the policy bound to `init`
  * in epochs whose category ratios the mixture controller re-sets after each epoch
  * (`LocalEngine.trainSft` with `epochs`). Over `maxRejectRatio` rejected lines the stage fails for
- * good with `rejects.jsonl` kept.
+ * good with `rejects.jsonl` kept. With `XYP_TRAINING_ENGINE=cluster` the training conversations are
+ * tokenized onto the shared volume and fine-tuned in one Megatron-LM PyTorchJob (`trainSftOnCluster`
+ * of `@xyp/kube`).
  */
 @Processor('sft')
 export class SftWorker extends StageWorker<'sft'> {
@@ -22,6 +25,7 @@ export class SftWorker extends StageWorker<'sft'> {
   constructor(
     runtime: StageRuntime,
     @Inject(TRAINER_ENGINE_BACKEND) private readonly backend: TrainerEngineBackend,
+    @Inject(TRAINER_CLUSTER) private readonly cluster: ClusterTraining | null,
   ) {
     super(runtime);
   }
@@ -31,8 +35,8 @@ export class SftWorker extends StageWorker<'sft'> {
     const init = payload.initManifestKey ? (await checkpointOf(context.store, payload.initManifestKey, 'init')).checkpoint : undefined;
     const ratios = payload.ratiosKey ? await readStageJson<Record<string, number>>(context.store, payload.ratiosKey, 'ratios') : undefined;
     const config = payload.configKey ? await readStageJson<Record<string, unknown>>(context.store, payload.configKey, 'config') : undefined;
-    const objects: Record<string, string> = { 'input.jsonl': payload.dataKey, ...(payload.heldOutKey ? { 'given-held-out.jsonl': payload.heldOutKey } : {}) };
     const engine = new LocalEngine({ store: context.store, backend: this.backend, onProgress: (line) => context.log(line) });
+    const objects: Record<string, string> = { 'input.jsonl': payload.dataKey, ...(payload.heldOutKey ? { 'given-held-out.jsonl': payload.heldOutKey } : {}) };
     return withLocalCopies(context.store, objects, async (paths) => {
       const ingested = await ingestSft(paths['input.jsonl'], { heldOutFraction: payload.heldOutKey ? 0 : payload.heldOutFraction, source: 'sft.jsonl' });
       const dir = join(paths['input.jsonl'], '..', 'collections');
@@ -45,6 +49,8 @@ export class SftWorker extends StageWorker<'sft'> {
       if (c.lines > 0 && c.rejected / c.lines > payload.maxRejectRatio) {
         throw new StageFailedError(`sft: ${c.rejected} of ${c.lines} lines rejected (${((100 * c.rejected) / c.lines).toFixed(1)}% > max_reject_ratio ${payload.maxRejectRatio}); see rejects.jsonl`, artifacts);
       }
+      const input = { lines: c.lines, accepted: c.accepted, rejected: c.rejected, duplicates: c.duplicates, train: c.train, heldOut: c.heldOut };
+      if (this.cluster) return trainSftOnCluster(this.cluster, payload, stage, context, { train: ingested.train, input, artifacts });
       let heldOut = files.heldOut;
       if (paths['given-held-out.jsonl']) {
         const given = await ingestSft(paths['given-held-out.jsonl'], { heldOutFraction: 0, source: 'held_out' });
@@ -78,7 +84,7 @@ export class SftWorker extends StageWorker<'sft'> {
           metrics: job.metrics,
           heldOut: r.heldOut,
           ratios: r.ratios,
-          input: { lines: c.lines, accepted: c.accepted, rejected: c.rejected, duplicates: c.duplicates, train: c.train, heldOut: c.heldOut },
+          input,
         },
         artifacts: [...job.manifest.artifacts, ...artifacts],
       };

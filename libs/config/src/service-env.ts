@@ -22,8 +22,11 @@ export const SERVICE_ENVS = {
   corpus: PlatformEnv.extend({
     XYP_CORPUS_HTTP_PORT: envPort().default(3101),
   }),
-  /** The trainer trains and evaluates policies on the engine (`XYP_ENGINE_*`). */
-  trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102), ...EngineEnv.shape }),
+  /**
+   * The trainer trains and evaluates policies on the engine (`XYP_ENGINE_*`); cpt and sft on the
+   * cluster engine with `XYP_TRAINING_ENGINE=cluster` (`XYP_KUBECONFIG`, `XYP_CLUSTER_*`).
+   */
+  trainer: PlatformEnv.extend({ XYP_TRAINER_HTTP_PORT: envPort().default(3102), ...EngineEnv.shape, ...ClusterEnv.shape }),
   /** The synthesis service serves the run's checkpoints as its embedded models and scores with the UFRM on the engine (`XYP_ENGINE_*`). */
   synthesis: PlatformEnv.extend({
     XYP_SYNTHESIS_HTTP_PORT: envPort().default(3103),
@@ -43,8 +46,12 @@ export const SERVICE_ENVS = {
     /** reward.train on the cluster engine (`XYP_TRAINING_ENGINE=cluster`, `XYP_KUBECONFIG`, `XYP_CLUSTER_*`). */
     ...ClusterEnv.shape,
   }),
-  /** The rlhf service loads checkpoints on the engine (`XYP_RLHF_SERVE_CHECKPOINT`), so it reads the engine's backend settings too. */
-  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional(), ...EngineEnv.shape }),
+  /**
+   * The rlhf service loads checkpoints on the engine (`XYP_RLHF_SERVE_CHECKPOINT`), so it reads the
+   * engine's backend settings too; rlhf.ppo on the cluster engine with `XYP_TRAINING_ENGINE=cluster`
+   * (`XYP_KUBECONFIG`, `XYP_CLUSTER_*`).
+   */
+  rlhf: PlatformEnv.extend({ XYP_RLHF_HTTP_PORT: envPort().default(3105), XYP_RLHF_SERVE_CHECKPOINT: z.string().min(1).optional(), ...EngineEnv.shape, ...ClusterEnv.shape }),
 } as const;
 
 export type ServiceName = keyof typeof SERVICE_ENVS;

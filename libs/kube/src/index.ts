@@ -5,3 +5,5 @@ export * from './kube-job-runner';
 export * from './shared-volume';
 export * from './cluster-training';
 export * from './reward-train-job';
+export * from './cpt-sft-job';
+export * from './ppo-job';

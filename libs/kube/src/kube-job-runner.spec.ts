@@ -69,9 +69,9 @@ describe('ClusterEngine({dryRun: false}) through KubeJobRunner against the fake 
       const running = engine.trainRewardModel(rewardSpec, { onLog: (l) => logs.push(l), onStatus: (s) => statuses.push(s) });
 
       // Play the operator: the job appears, runs, writes its checkpoint and metrics under --save_path, succeeds.
-      const object = await fake.waitFor('rayjobs', 'xuanyuan', 'xy3-e2e-rm');
+      const object = await fake.waitFor('rayjobs', 'xuanyuan', 'xy3-e2e-rm-bt-s1');
       expect(String(object.spec?.entrypoint)).toContain('--save_path /data/checkpoints/xy3-e2e/reward.train/bt-s1');
-      fake.setStatus('rayjobs', 'xuanyuan', 'xy3-e2e-rm', { jobStatus: 'RUNNING', jobDeploymentStatus: 'Running' });
+      fake.setStatus('rayjobs', 'xuanyuan', 'xy3-e2e-rm-bt-s1', { jobStatus: 'RUNNING', jobDeploymentStatus: 'Running' });
       const [pod] = fake.pods();
       await tick(200);
       fake.log('xuanyuan', pod.name, 'Train epoch [1/1]: loss=0.6931 acc=0.5', 'Train epoch [1/1]: loss=0.41 acc=0.81');
@@ -80,17 +80,17 @@ describe('ClusterEngine({dryRun: false}) through KubeJobRunner against the fake 
       await volume.write('checkpoints/xy3-e2e/reward.train/bt-s1/metrics.json', JSON.stringify({ loss: 0.41, acc: 0.81, note: 'ignored' }));
       await volume.write('checkpoints/xy3-e2e/reward.train/other/config.json', 'not this stage');
       await tick();
-      fake.setStatus('rayjobs', 'xuanyuan', 'xy3-e2e-rm', { jobStatus: 'SUCCEEDED', jobDeploymentStatus: 'Complete' });
+      fake.setStatus('rayjobs', 'xuanyuan', 'xy3-e2e-rm-bt-s1', { jobStatus: 'SUCCEEDED', jobDeploymentStatus: 'Complete' });
       fake.endLog('xuanyuan', pod.name);
 
       const job = succeeded(await running);
-      expect(job.submitted).toMatchObject({ kind: 'RayJob', namespace: 'xuanyuan', name: 'xy3-e2e-rm', uid: object.metadata.uid });
+      expect(job.submitted).toMatchObject({ kind: 'RayJob', namespace: 'xuanyuan', name: 'xy3-e2e-rm-bt-s1', uid: object.metadata.uid });
       expect(job.checkpoint).toBe('/data/checkpoints/xy3-e2e/reward.train/bt-s1');
       expect(job.metrics).toEqual({ loss: 0.41, acc: 0.81 });
       expect(logs).toEqual(['Train epoch [1/1]: loss=0.6931 acc=0.5', 'Train epoch [1/1]: loss=0.41 acc=0.81']);
-      expect(statuses.some((s) => s.startsWith('submitted RayJob xuanyuan/xy3-e2e-rm'))).toBe(true);
-      expect(statuses).toContain('RayJob xuanyuan/xy3-e2e-rm: jobStatus RUNNING, jobDeploymentStatus Running');
-      expect(statuses).toContain('RayJob xuanyuan/xy3-e2e-rm: jobStatus SUCCEEDED, jobDeploymentStatus Complete');
+      expect(statuses.some((s) => s.startsWith('submitted RayJob xuanyuan/xy3-e2e-rm-bt-s1'))).toBe(true);
+      expect(statuses).toContain('RayJob xuanyuan/xy3-e2e-rm-bt-s1: jobStatus RUNNING, jobDeploymentStatus Running');
+      expect(statuses).toContain('RayJob xuanyuan/xy3-e2e-rm-bt-s1: jobStatus SUCCEEDED, jobDeploymentStatus Complete');
       expect(statuses.join('\n')).not.toContain(fake.token);
 
       // The outputs are the stage's artifacts: commit the manifest and read them back from the store.
@@ -101,7 +101,7 @@ describe('ClusterEngine({dryRun: false}) through KubeJobRunner against the fake 
       const byName = Object.fromEntries(job.manifest.artifacts.map((a) => [a.name, a.key]));
       expect([...(await store.getObject(byName['checkpoint/model.safetensors']))]).toEqual([1, 2, 3, 4, 5]);
       expect((await store.getObject(byName['checkpoint/config.json'])).toString()).toContain('LlamaForSequenceClassification');
-      expect(JSON.parse((await store.getObject(byName['cluster/status.json'])).toString())).toMatchObject({ name: 'xy3-e2e-rm', status: { jobStatus: 'SUCCEEDED' } });
+      expect(JSON.parse((await store.getObject(byName['cluster/status.json'])).toString())).toMatchObject({ name: 'xy3-e2e-rm-bt-s1', status: { jobStatus: 'SUCCEEDED' } });
       expect((await store.getObject(byName['cluster/job.yaml'])).toString()).toContain('kind: RayJob');
     });
   }
@@ -147,9 +147,9 @@ describe('ClusterEngine({dryRun: false}) through KubeJobRunner against the fake 
   });
 
   it("refuses to take over another run's job of the same name", async () => {
-    fake.seed({ apiVersion: 'ray.io/v1', kind: 'RayJob', metadata: { name: 'xy3-e2e-rm', namespace: 'xuanyuan', labels: { 'xyp.io/run-id': 'xy3-other', 'xyp.io/stage': 'reward.train.bt-s1' } }, spec: { entrypoint: 'x' } });
+    fake.seed({ apiVersion: 'ray.io/v1', kind: 'RayJob', metadata: { name: 'xy3-e2e-rm-bt-s1', namespace: 'xuanyuan', labels: { 'xyp.io/run-id': 'xy3-other', 'xyp.io/stage': 'reward.train.bt-s1' } }, spec: { entrypoint: 'x' } });
     const engine = new ClusterEngine({ dryRun: false, runner: new KubeJobRunner({ kube, volume: new DirectoryVolume(join(dir, 'volume')), store }) });
-    await expect(engine.trainRewardModel(rewardSpec)).rejects.toThrow(/409 Conflict: RayJob xuanyuan\/xy3-e2e-rm already exists and belongs to run xy3-other/);
+    await expect(engine.trainRewardModel(rewardSpec)).rejects.toThrow(/409 Conflict: RayJob xuanyuan\/xy3-e2e-rm-bt-s1 already exists and belongs to run xy3-other/);
     expect(fake.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
   });
 

@@ -39,14 +39,14 @@ describe('reward.train on the cluster engine (the reward worker with XYP_TRAININ
     await writeFile(join(dir, 'kubeconfig'), fake.kubeconfig);
     const cluster = await ClusterTraining.create({ dryRun: false, kubeconfigPath: join(dir, 'kubeconfig'), resources, baseModel: 'models/llama-3-8b', volume: { kind: 'directory', root: join(dir, 'volume') } });
     const running = trainRewardModelOnCluster(cluster, await payload(), 'reward.train#bt-s1', context());
-    const object = await fake.waitFor('rayjobs', 'xuanyuan', 'xy3-rt-rm');
+    const object = await fake.waitFor('rayjobs', 'xuanyuan', 'xy3-rt-rm-bt-s1');
     const entrypoint = String(object.spec?.entrypoint);
     expect(entrypoint).toContain('--dataset /data/inputs/xy3-rt/reward.train/bt-s1/train.jsonl');
     expect(entrypoint).toContain('--pretrain /data/models/llama-3-8b');
     expect(await readFile(join(dir, 'volume/inputs/xy3-rt/reward.train/bt-s1/train.jsonl'), 'utf8')).toContain('"chosen":"a"');
     await mkdir(join(dir, 'volume/checkpoints/xy3-rt/reward.train/bt-s1'), { recursive: true });
     await writeFile(join(dir, 'volume/checkpoints/xy3-rt/reward.train/bt-s1/model.safetensors'), 'weights');
-    fake.setStatus('rayjobs', 'xuanyuan', 'xy3-rt-rm', { jobStatus: 'SUCCEEDED', jobDeploymentStatus: 'Complete' });
+    fake.setStatus('rayjobs', 'xuanyuan', 'xy3-rt-rm-bt-s1', { jobStatus: 'SUCCEEDED', jobDeploymentStatus: 'Complete' });
     fake.endLog('xuanyuan', fake.pods()[0].name);
     const out = await running;
     expect(out.result).toMatchObject({ engine: 'cluster', kind: 'xyp-engine-checkpoint', checkpoint: '/data/checkpoints/xy3-rt/reward.train/bt-s1', phase: 'single', variant: 'bt-only', seed: 1 });
@@ -57,7 +57,7 @@ describe('reward.train on the cluster engine (the reward worker with XYP_TRAININ
   it('in dry run renders and keeps the manifest, and fails for good saying nothing was submitted', async () => {
     const cluster = await ClusterTraining.create({ dryRun: true, resources, baseModel: 'models/llama-3-8b' });
     const failing = trainRewardModelOnCluster(cluster, await payload(), 'reward.train#bt-s1', context());
-    await expect(failing).rejects.toThrow('reward.train#bt-s1: dry run: rendered and validated RayJob xuanyuan/xy3-rt-rm (cluster/job.yaml); set XYP_KUBECONFIG, or run in the cluster, to submit it');
+    await expect(failing).rejects.toThrow('reward.train#bt-s1: dry run: rendered and validated RayJob xuanyuan/xy3-rt-rm-bt-s1 (cluster/job.yaml); set XYP_KUBECONFIG, or run in the cluster, to submit it');
     await expect(failing).rejects.toMatchObject({ artifacts: [expect.objectContaining({ name: 'cluster/job.yaml' })] });
     expect(fake.requests).toEqual([]);
   });

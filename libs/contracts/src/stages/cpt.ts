@@ -32,14 +32,19 @@ export const CptPayload = stageJob({
   logEvery: z.number().int().positive().default(2),
 });
 
-/** The manifest result of cpt: an engine checkpoint, its per-category validation loss and weights. */
+/**
+ * The manifest result of cpt: an engine checkpoint, its per-category validation loss and weights.
+ * On the cluster engine (`engine: 'cluster'`, one Megatron job) `validation` holds only what the
+ * job's `metrics.json` reports (empty when nothing), `weights.first` the blend it trained with
+ * (empty: the shards unweighted), and `weights.next` is absent unless the job reports it.
+ */
 export const CptResult = z.looseObject({
   kind: z.literal('xyp-engine-checkpoint'),
   files: z.array(z.string()),
   checkpoint: z.string(),
   metrics: z.record(z.string(), z.number()),
   validation: PerCategoryChange,
-  weights: z.object({ first: z.record(z.string(), z.number()), next: z.record(z.string(), z.number()) }),
+  weights: z.object({ first: z.record(z.string(), z.number()), next: z.record(z.string(), z.number()).optional() }),
 });
 
 export const cptPlan = defineStagePlan({
