@@ -8,7 +8,7 @@ export * from './step-loop';
 export * from './generate';
 export * from './logprob';
 // Teacher-forced scoring on the native addon (PPO's rollout scores); the rest of native.ts stays internal.
-export { nativeScore, type NativeScoreInput, type NativeScores } from './native';
+export { nativeScore, nativeScoreSharedPrompts, type NativeScoreInput, type NativeScores, type SharedPromptRow } from './native';
 export * from './checkpoint';
 export * from './checkpoint-store';
 export * from './grad-check';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend';
 import { forwardHidden, initParams, lmLogits, valueHead, type Model, type ModelConfigInput } from './model';
-import { loadNativeBlas, nativeBlas, nativeDecoder, nativeScore, useNativeKernels } from './native';
+import { loadNativeBlas, nativeBlas, nativeDecoder, nativeScore, nativeScoreSharedPrompts, useNativeKernels } from './native';
 import { attention, gatherRows, gelu, rmsNorm, rotary, tokenNll } from './ops';
 import { AdamW } from './optim';
 import { lmLoss, type TokenBatch } from './train';
@@ -259,5 +259,131 @@ describe('native teacher-forced scoring', () => {
     expect(() => nativeScore(m, { ids, targets, batch: B, seq: T, starts: Int32Array.of(0, 10, 0) }, false)).toThrow(/starts has an index outside/);
     expect(() => nativeScore(m, { ids: ids.subarray(1), targets, batch: B, seq: T }, false)).toThrow(/must hold/);
     for (const p of Object.values(m.params)) p.dispose();
+  });
+});
+
+describe('native scoring with shared prompts (decodeScore)', () => {
+  const configs: ModelConfigInput[] = [
+    { vocabSize: 23, contextLength: 16, layers: 2, width: 16, heads: 2 },
+    { vocabSize: 23, contextLength: 16, layers: 2, width: 16, heads: 4, positions: 'learned' },
+  ];
+  // Prompts of 1 to 6 tokens (prompt 4 unused); rows interleaved over the prompts, 1 to 10 response tokens (and one empty).
+  const prompts = [[1, 2, 3], [4], [5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15]];
+  const lengths = [4, 1, 7, 10, 2, 5, 3, 6, 9, 1, 8, 0, 2, 7, 4, 10, 5, 3, 6, 2, 9, 1, 4, 8];
+  const rows = lengths.map((n, b) => ({ prompt: [0, 1, 2, 3][(b * 3) % 4], tokens: Array.from({ length: n }, (_, j) => (b * 5 + j * 7 + 2) % 23) }));
+
+  /** Per row, log π(tokens[j] | prompt, tokens[..j]) from one teacher-forced pass over prompt · response: `nativeScore`, or TF.js kernels. */
+  const wholeSequence = (m: Model, onTfjs: boolean) =>
+    rows.map((row) => {
+      const seq = [...prompts[row.prompt], ...row.tokens];
+      const T = seq.length;
+      const ids = Int32Array.from(seq);
+      const targets = Int32Array.from({ length: T }, (_, t) => (t + 1 < T ? seq[t + 1] : 0));
+      const logp = onTfjs
+        ? onWasm(() => tf.tidy(() => tf.neg(tokenNll(lmLogits(m, forwardHidden(m, { ids, batch: 1, seq: T })), tf.tensor1d(targets, 'int32'))).dataSync() as Float32Array))
+        : nativeScore(m, { ids, targets, batch: 1, seq: T }, false)!.logp;
+      return logp.slice(prompts[row.prompt].length - 1, T - 1);
+    });
+
+  configs.forEach((config, i) => {
+    it(`equals the teacher-forced pass over prompt and response, row by row (${config.positions ?? 'rotary'})`, (ctx) => {
+      if (typeof nativeBlas()?.decodeScore !== 'function') return ctx.skip();
+      const m = initParams(config, 11 + i);
+      for (const p of Object.values(m.params)) p.assign(tf.add(p, tf.mul(tf.randomNormal(p.shape, 0, 1, 'float32', 5 + i), 0.3)));
+      const native = wholeSequence(m, false);
+      const tfjs = wholeSequence(m, true);
+      // On one thread, and on two (rows in two groups, each with its own LM-head scratch).
+      const blas = nativeBlas()!;
+      const threads = blas.threads();
+      let got: Float32Array[] | undefined;
+      try {
+        for (const t of [1, 2]) {
+          blas.setThreads(t);
+          got = nativeScoreSharedPrompts(m, prompts, rows);
+          expect(got).toBeDefined();
+          expect(got!.map((x) => x.length)).toEqual(lengths);
+          let maxNative = 0;
+          let maxTfjs = 0;
+          got!.forEach((logp, b) => {
+            for (let j = 0; j < logp.length; j++) {
+              maxNative = Math.max(maxNative, Math.abs(logp[j] - native[b][j]));
+              maxTfjs = Math.max(maxTfjs, Math.abs(logp[j] - tfjs[b][j]));
+            }
+          });
+          expect(maxNative, `${t} thread(s)`).toBeLessThan(1e-4);
+          expect(maxTfjs, `${t} thread(s)`).toBeLessThan(1e-4);
+        }
+      } finally {
+        blas.setThreads(threads);
+      }
+      // Not trivially equal: the rows of one prompt differ, and so do different prompts' first tokens.
+      expect(new Set(got!.map((x) => x[0]?.toFixed(4))).size).toBeGreaterThan(4);
+      // One row alone (a prompt cache of one row, no left padding) gives the same numbers.
+      const alone = nativeScoreSharedPrompts(m, prompts, [rows[3]])!;
+      expect(Math.max(...alone[0].map((x, j) => Math.abs(x - got![3][j])))).toBeLessThan(1e-5);
+      // Rows whose responses are all a single token need no cached pass; no rows, nothing.
+      const singles = nativeScoreSharedPrompts(m, prompts, [rows[1], rows[9]])!;
+      expect(Math.abs(singles[0][0] - got![1][0])).toBeLessThan(1e-5);
+      expect(nativeScoreSharedPrompts(m, prompts, [])).toEqual([]);
+      for (const p of Object.values(m.params)) p.dispose();
+    });
+  });
+
+  it('is undefined without the native kernels, and refuses bad rows with a clear error', (ctx) => {
+    if (typeof nativeBlas()?.decodeScore !== 'function') return ctx.skip();
+    const m = initParams(configs[0], 3);
+    onWasm(() => expect(nativeScoreSharedPrompts(m, prompts, rows)).toBeUndefined());
+    expect(() => nativeScoreSharedPrompts(m, [[]], [{ prompt: 0, tokens: [1] }])).toThrow(/prompt 0 is empty/);
+    expect(() => nativeScoreSharedPrompts(m, prompts, [{ prompt: 7, tokens: [1] }])).toThrow(/row 0 names prompt 7 of 5/);
+    expect(() => nativeScoreSharedPrompts(m, prompts, [{ prompt: 0, tokens: [1, 23] }])).toThrow(/row 0 token 1 \(23\) is outside \[0, 23\)/);
+    expect(() => nativeScoreSharedPrompts(m, prompts, [{ prompt: 0, tokens: [1, -1] }])).toThrow(/outside/);
+    // 6 prompt tokens + 12 response tokens: the last input sits at position 16, past the context (with 11, at 15; the last token is only a target).
+    expect(() => nativeScoreSharedPrompts(m, prompts, [{ prompt: 2, tokens: new Array(12).fill(1) }])).toThrow(/exceeds the context of 16/);
+    expect(nativeScoreSharedPrompts(m, prompts, [{ prompt: 2, tokens: new Array(11).fill(1) }])![0]).toHaveLength(11);
+    for (const p of Object.values(m.params)) p.dispose();
+  });
+
+  it('the addon checks decodeScore\'s arguments before touching memory', (ctx) => {
+    const blas = nativeBlas();
+    if (typeof blas?.decodeScore !== 'function') return ctx.skip();
+    // layers 1, B 2, T 3, past 4, S 7, D 8, H 2, F 32, V 11, eps, P 8, rotary.
+    const [layers, B, T, past, S, D, F, V, P] = [1, 2, 3, 4, 7, 8, 32, 11, 8];
+    const M = B * T;
+    const ok = {
+      heap: new Float32Array(4096),
+      weights: new Float64Array(4 + 8 * layers),
+      k: new Float32Array(layers * B * S * D),
+      v: new Float32Array(layers * B * S * D),
+      scratch: new Float32Array(M * (5 * D + F) + 16 * S + 16 * (128 * V + T * S)),
+      ids: new Int32Array(M),
+      positions: new Int32Array(M),
+      starts: new Int32Array(B),
+      rope: new Float32Array(2 * P * (D / 2 / 2)),
+      targets: new Int32Array(M),
+      logp: new Float32Array(M),
+      dims: Float64Array.of(layers, B, T, past, S, D, 2, F, V, 1e-5, P, 0),
+    };
+    type Args = typeof ok;
+    const call = (change: Partial<Args>) => {
+      const a = { ...ok, ...change };
+      return () => blas!.decodeScore!(a.heap, a.weights, a.k, a.v, a.scratch, a.ids, a.positions, a.starts, a.rope, a.targets, a.logp, a.dims);
+    };
+    expect(call({ targets: new Int32Array(M - 1) })).toThrow(/targets is too short/);
+    expect(call({ logp: new Float32Array(M - 1) })).toThrow(/logp is too short/);
+    expect(call({ k: new Float32Array(layers * B * S * D - 1) })).toThrow(/kcache is too short/);
+    expect(call({ scratch: new Float32Array(M * (5 * D + F) + 16 * S + 16 * (128 * V + T * S) - 1) })).toThrow(/scratch is too short/);
+    expect(call({ targets: new Float32Array(M) as unknown as Args['targets'] })).toThrow(/targets has the wrong array type/);
+    expect(call({ dims: Float64Array.of(layers, B, T, 5, S, D, 2, F, V, 1e-5, P, 0) })).toThrow(/past \+ T <= S/);
+    expect(call({ dims: new Float64Array(11) })).toThrow(/dims must hold 12 numbers/);
+    expect(call({ targets: Int32Array.of(0, 1, -2, 0, 0, 0) })).toThrow(/targets has an index outside \[-1, V\)/);
+    expect(call({ ids: Int32Array.of(0, 11, 0, 0, 0, 0) })).toThrow(/ids has an index outside/);
+    expect(call({ positions: Int32Array.of(0, 8, 0, 0, 0, 0) })).toThrow(/positions has an index outside/);
+    expect(call({ starts: Int32Array.of(0, 8) })).toThrow(/starts has an index outside/);
+    const a = ok;
+    expect(() => (blas!.decodeScore as unknown as (...args: unknown[]) => void)(a.heap, a.weights, a.k, a.v, a.scratch, a.ids, a.positions, a.starts, a.rope, a.targets, a.dims)).toThrow(
+      /decodeScore takes 12 arguments/,
+    );
+    // A weight outside the heap (the last check before it computes).
+    expect(call({ weights: new Float64Array(4 + 8 * layers).fill(4096) })).toThrow(/out of bounds for the heap/);
   });
 });

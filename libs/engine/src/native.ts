@@ -167,6 +167,26 @@ export interface NativeBlas {
     dims: Float64Array,
   ): void;
   /**
+   * Cached teacher-forced scoring (`nativeScoreSharedPrompts`; layouts in blas.c): the forward pass of
+   * `decode` (T new tokens per row after `past` cached slots, `dims` as decode's) that writes, instead
+   * of the last token's logits, every new token's log-probability of `targets` (−1: not wanted, logp 0
+   * and no LM head there). Absent from an addon built before it.
+   */
+  decodeScore?(
+    heap: Float32Array,
+    weights: Float64Array,
+    kcache: Float32Array,
+    vcache: Float32Array,
+    scratch: Float32Array,
+    ids: Int32Array,
+    positions: Int32Array,
+    starts: Int32Array,
+    rope: Float32Array,
+    targets: Int32Array,
+    logp: Float32Array,
+    dims: Float64Array,
+  ): void;
+  /**
    * The nucleus step of top-p sampling for each row (`nucleusCandidates` in generate.ts, same result):
    * `order[r, 0..counts[r])` the tokens sorted by p descending (ties by index), a prefix of that
    * order whose mass reaches `targets[r]`, or all V tokens.
@@ -698,6 +718,141 @@ export function nativeScore(model: Model, input: NativeScoreInput, withValues: b
   const dims = Float64Array.of(layers, B, T, 0, T, D, H, F, V, normEps, P, model.config.positions === 'learned' ? 1 : 0);
   blas.score(heapF32(backend), weights, scratch, input.ids, positions, starts, ropeTables(model.config), input.targets, logp, values, dims);
   return { logp, values: withValues ? values : undefined };
+}
+
+/** A row to score after a shared prompt: `prompt` indexes the prompts, `tokens` the response that follows it. */
+export interface SharedPromptRow {
+  prompt: number;
+  tokens: readonly number[];
+}
+
+/**
+ * Teacher-forced log-probabilities of responses that share prompts (PPO's n samples per prompt), on
+ * the addon, each prompt computed once instead of once per row: for row b and each j <
+ * `rows[b].tokens.length`, `out[b][j] = log softmax(lmLogits(h))[tokens[j]]` at temperature 1, h the
+ * final-norm hidden state of the token before it in `prompts[prompt] · tokens` (the same numbers as
+ * `nativeScore` or `forwardHidden` over the whole sequence, to float rounding; tested against both).
+ *
+ *  1. `decodeScore` (every target −1: no LM head) prefills every prompt the rows use but its last
+ *     token, left-padded to the longest as `generate` lays prompts out (padding masked, positions from
+ *     each prompt's first token), into a KV cache of one row per prompt.
+ *  2. Each prompt's slots are copied into the rows of a cache of one row per non-empty response.
+ *  3. `decodeScore` runs, after them, the prompt's last token and the response's tokens[0..len−2]
+ *     (positions continuing from the prompt's), with tokens[0..len−1] as targets; right padding has
+ *     target −1. The last prompt token is run once per row rather than once per prompt: so the
+ *     first response token is scored like the others, and no prompt pass needs logits.
+ *
+ * Undefined when the native kernels do not serve this backend, the addon lacks `decodeScore` (built
+ * before it), or the model has no LM head: the caller then scores on another path. Throws on an empty
+ * prompt (no position predicts the first token), a prompt index out of range, a token outside the
+ * vocabulary, or a sequence whose inputs pass the context (prompt + response − 1 > contextLength).
+ */
+export function nativeScoreSharedPrompts(model: Model, prompts: readonly (readonly number[])[], rows: readonly SharedPromptRow[]): Float32Array[] | undefined {
+  const blas = nativeBlas();
+  const decodeScore = blas?.decodeScore?.bind(blas);
+  if (!decodeScore || tf.getBackend() !== 'wasm' || !model.params.lm_head) return undefined;
+  const { layers, width: D, heads: H, mlpRatio, vocabSize: V, contextLength: P, normEps } = model.config;
+  const F = mlpRatio * D;
+  const learned = model.config.positions === 'learned' ? 1 : 0;
+  const out = rows.map((row) => new Float32Array(row.tokens.length));
+  // The prompts that some non-empty row uses, in order of first use (their rows in the prompt cache), and those rows.
+  const slotOf = new Map<number, number>();
+  const used: number[] = [];
+  const scored: number[] = [];
+  rows.forEach((row, b) => {
+    const prompt = prompts[row.prompt];
+    if (!Number.isInteger(row.prompt) || !prompt) throw new Error(`nativeScoreSharedPrompts: row ${b} names prompt ${row.prompt} of ${prompts.length}`);
+    if (prompt.length === 0) throw new Error(`nativeScoreSharedPrompts: prompt ${row.prompt} is empty`);
+    if (prompt.length + row.tokens.length - 1 > P) {
+      throw new Error(`nativeScoreSharedPrompts: row ${b} (prompt ${prompt.length} + response ${row.tokens.length} tokens) exceeds the context of ${P}`);
+    }
+    // (The addon checks ids, but a target of −1 would only mean "not wanted".)
+    const bad = row.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= V);
+    if (bad >= 0) throw new Error(`nativeScoreSharedPrompts: row ${b} token ${bad} (${row.tokens[bad]}) is outside [0, ${V})`);
+    if (row.tokens.length === 0) return;
+    scored.push(b);
+    if (!slotOf.has(row.prompt)) {
+      slotOf.set(row.prompt, used.length);
+      used.push(row.prompt);
+    }
+  });
+  if (scored.length === 0) return out;
+  const rope = ropeTables(model.config);
+  const names = decoderWeightNames(model.config);
+  const weights = new Float64Array(names.length);
+  const backend = tf.backend() as BackendWasm;
+  const run = (cache: { k: Float32Array; v: Float32Array }, B: number, T: number, past: number, ids: Int32Array, positions: Int32Array, starts: Int32Array, targets: Int32Array): Float32Array => {
+    const S = past + T;
+    const logp = new Float32Array(B * T);
+    const scratch = sharedScratch(B * T * (5 * D + F) + DECODE_WORKERS * S + DECODE_WORKERS * (SCORE_CHUNK * V + T * S));
+    lookUpWeights(backend, model, names, weights, 'nativeScoreSharedPrompts');
+    const dims = Float64Array.of(layers, B, T, past, S, D, H, F, V, normEps, P, learned);
+    decodeScore(heapF32(backend), weights, cache.k, cache.v, scratch, ids, positions, starts, rope, targets, logp, dims);
+    return logp;
+  };
+
+  // 1. Every prompt but its last token, left-padded into Q rows of Lq slots (as decodeSteps lays them out).
+  const Q = used.length;
+  const Lq = Math.max(...used.map((p) => prompts[p].length)) - 1;
+  const promptCache = sharedBuffers('prompt', layers * Q * Lq * D);
+  if (Lq > 0) {
+    const ids = new Int32Array(Q * Lq);
+    const positions = new Int32Array(Q * Lq);
+    const starts = new Int32Array(Q);
+    used.forEach((p, q) => {
+      const prompt = prompts[p];
+      const pad = Lq - (prompt.length - 1);
+      starts[q] = pad;
+      for (let t = pad; t < Lq; t++) {
+        ids[q * Lq + t] = prompt[t - pad];
+        positions[q * Lq + t] = t - pad;
+      }
+    });
+    run(promptCache, Q, Lq, 0, ids, positions, starts, new Int32Array(Q * Lq).fill(-1));
+  }
+
+  // 2-3. One row per non-empty response: its prompt's slots copied, then the prompt's last token and the response.
+  const R = scored.length;
+  const T = Math.max(...scored.map((b) => rows[b].tokens.length));
+  const S = Lq + T;
+  const cache = sharedBuffers('rows', layers * R * S * D);
+  const ids = new Int32Array(R * T);
+  const positions = new Int32Array(R * T);
+  const targets = new Int32Array(R * T).fill(-1);
+  const starts = new Int32Array(R);
+  scored.forEach((b, r) => {
+    const { prompt: p, tokens } = rows[b];
+    const prompt = prompts[p];
+    const q = slotOf.get(p) as number;
+    starts[r] = Lq + 1 - prompt.length;
+    for (let l = 0; l < layers; l++) {
+      const from = (l * Q + q) * Lq * D;
+      const to = (l * R + r) * S * D;
+      cache.k.set(promptCache.k.subarray(from, from + Lq * D), to);
+      cache.v.set(promptCache.v.subarray(from, from + Lq * D), to);
+    }
+    for (let t = 0; t < tokens.length; t++) {
+      ids[r * T + t] = t === 0 ? prompt[prompt.length - 1] : tokens[t - 1];
+      positions[r * T + t] = prompt.length - 1 + t;
+      targets[r * T + t] = tokens[t];
+    }
+  });
+  const logp = run(cache, R, T, Lq, ids, positions, starts, targets);
+  scored.forEach((b, r) => out[b].set(logp.subarray(r * T, r * T + rows[b].tokens.length)));
+  return out;
+}
+
+/**
+ * KV caches of `nativeScoreSharedPrompts`, one pair per use, grown to the largest call so far and
+ * reused (every slot a call reads is written in that call first, so nothing needs clearing).
+ */
+const kvBuffers = new Map<string, { k: Float32Array; v: Float32Array }>();
+function sharedBuffers(use: string, floats: number): { k: Float32Array; v: Float32Array } {
+  const have = kvBuffers.get(use);
+  if (have && have.k.length >= floats) return have;
+  const made = { k: new Float32Array(floats), v: new Float32Array(floats) };
+  kvBuffers.set(use, made);
+  return made;
 }
 
 /**

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, nativeScore, Trainer, useNativeKernels, type Model, type ModelConfigInput } from '@xyp/engine';
+import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, nativeScore, nativeScoreSharedPrompts, Trainer, useNativeKernels, type Model, type ModelConfigInput } from '@xyp/engine';
 import { createRng, nextNormal } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { klK3 } from './kl';
-import { packRollouts, ppoLoss, ppoRound, sampledExperience, scoreRollouts, scoreRolloutsByLength, scoreRolloutsTfjs, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
+import { klEstimate } from './kl';
+import { packRollouts, ppoLoss, ppoRound, referenceLogProbs, sampledExperience, scoreRollouts, scoreRolloutsByLength, scoreRolloutsTfjs, type PpoMinibatch, type RewardFn, type RolloutToScore } from './ppo';
 
 beforeAll(async () => {
   await initBackend();
@@ -353,6 +354,76 @@ describe('scoreRolloutsByLength: the reference pass over each row\'s own length'
       });
     }
     expect(() => scoreRolloutsByLength(model, r, lengths.slice(1), r.mask)).toThrow('20 lengths for 21 rows');
+  });
+});
+
+describe('referenceLogProbs: the reference pass with each prompt computed once for its samples', () => {
+  /** A model with weights moved off the init, so that positions and context matter. */
+  const moved = (config: ModelConfigInput, seed: number): Model => {
+    const model = initParams(config, seed);
+    const rng = createRng(seed + 100);
+    for (const v of Object.values(model.params)) {
+      const next = tf.tidy(() => tf.add(v, tf.tensor(Float32Array.from({ length: v.size }, () => nextNormal(rng) * 0.3), v.shape)));
+      v.assign(next);
+      next.dispose();
+    }
+    return model;
+  };
+
+  it('equals scoreRolloutsByLength and the TF.js pass at every response position, 0 elsewhere (rotary and learned positions)', (ctx) => {
+    for (const positions of ['rotary', 'learned'] as const) {
+      const model = moved({ vocabSize: 16, contextLength: 24, layers: 2, width: 16, heads: 2, positions }, 51);
+      const rng = createRng(52);
+      // 5 prompts of 1 to 13 tokens, 4 samples each of 1 to 9 tokens, in decodeSteps' order (prompt-major).
+      const prompts = Array.from({ length: 5 }, (_, i) => Array.from({ length: 1 + 3 * i }, () => 1 + Math.floor(rng.nextFloat() * 15)));
+      const samples = Array.from({ length: 20 }, (_, k) => ({ prompt: Math.floor(k / 4), tokens: Array.from({ length: 1 + ((k * 5) % 9) }, () => Math.floor(rng.nextFloat() * 16)) }));
+      if (!nativeScoreSharedPrompts(model, prompts, samples)) return ctx.skip();
+      const r = packRollouts(prompts, samples);
+      const got = referenceLogProbs(model, prompts, samples, r);
+      const byLength = scoreRolloutsByLength(model, r, samples.map((s) => prompts[s.prompt].length + s.tokens.length), r.mask);
+      const tfjs = tf.tidy(() => scoreRolloutsTfjs(model, r, false).logp.dataSync() as Float32Array);
+      expect(got).toHaveLength(r.batch * r.seq);
+      let wanted = 0;
+      r.mask.forEach((m, i) => {
+        if (m) {
+          wanted += 1;
+          expect(Math.abs(got[i] - byLength[i]), `${positions} position ${i}`).toBeLessThan(1e-4);
+          expect(Math.abs(got[i] - tfjs[i]), `${positions} position ${i}`).toBeLessThan(1e-4);
+        } else expect(got[i]).toBe(0);
+      });
+      expect(wanted).toBe(samples.reduce((a, s) => a + s.tokens.length, 0));
+      for (const p of Object.values(model.params)) p.dispose();
+    }
+  });
+
+  it('ppoRound: the reference log-probabilities behind its KL are those of scoreRolloutsByLength', async () => {
+    // A reference apart from the policy, an end token (responses of 0 to 6 tokens; empty ones are dropped) and prompts of 1 to 5 tokens.
+    const config: ModelConfigInput = { vocabSize: 8, contextLength: 16, layers: 2, width: 16, heads: 2, valueHead: true };
+    const policy = initParams(config, 61);
+    const reference = moved(config, 62);
+    const trainer = new Trainer(policy, { lr: 1e-2, warmupSteps: 0, totalSteps: 4, weightDecay: 0 }, 63);
+    const prompts = [[1, 2, 3], [4], [5, 6, 7, 1, 2], [3, 5]];
+    let expectedKl = Number.NaN;
+    let rollouts: RolloutToScore[] = [];
+    // The reward runs after sampling and before any update: the policy is still π_old then.
+    const reward: RewardFn = async (batch) => {
+      rollouts = [...batch];
+      const samples = batch.map((x) => ({ prompt: x.promptIndex, tokens: x.response }));
+      const r = packRollouts(prompts, samples);
+      const refLogp = scoreRolloutsByLength(reference, r, samples.map((s) => prompts[s.prompt].length + s.tokens.length), r.mask);
+      const oldLogp = tf.tidy(() => scoreRolloutsTfjs(policy, r, false).logp.dataSync() as Float32Array);
+      let sum = 0;
+      r.mask.forEach((m, i) => (sum += m ? klEstimate('k3', oldLogp[i], refLogp[i]) : 0));
+      expectedKl = sum / batch.length;
+      return batch.map(() => 0);
+    };
+    const result = await ppoRound(trainer, reference, prompts, reward, { klCoef: 0.1, klEstimator: 'k3', samplesPerPrompt: 4, maxTokens: 6, eos: 0, epochs: 1, minibatches: 2 });
+    expect(new Set(rollouts.map((x) => x.response.length)).size).toBeGreaterThan(2);
+    expect(new Set(rollouts.map((x) => x.promptIndex)).size).toBe(prompts.length);
+    expect(expectedKl).toBeGreaterThan(0.1);
+    expect(Math.abs(result.meanKl - expectedKl)).toBeLessThan(1e-4 * (1 + expectedKl));
+    trainer.dispose();
+    for (const p of Object.values(reference.params)) p.dispose();
   });
 });
 

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { checkRewardScores, type BatchReward } from '@xyp/contracts';
-import { forwardHidden, generateAsync, lmLogits, nativeScore, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
+import { forwardHidden, generateAsync, lmLogits, nativeScore, nativeScoreSharedPrompts, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { KL_ESTIMATORS } from './kl';
@@ -187,6 +187,23 @@ export function scoreRolloutsByLength(model: Model, r: PpoRollouts, lengths: rea
   return out;
 }
 
+/**
+ * The frozen reference's log-probabilities of the response tokens in the packed layout `[R·L]` of
+ * `packRollouts(prompts, samples)` (position t of row b holds that of token t + 1; 0 outside the
+ * response), as `ppoRound` uses them. On the native addon each prompt is computed once for its n
+ * samples (`nativeScoreSharedPrompts`: one prefill per distinct prompt, its KV cache copied into the
+ * rows of its samples, which score only their own tokens); without it, `scoreRolloutsByLength`. The
+ * same numbers either way, to float rounding (tested).
+ */
+export function referenceLogProbs(model: Model, prompts: number[][], samples: readonly { prompt: number; tokens: number[] }[], r: PpoRollouts): Float32Array {
+  const shared = nativeScoreSharedPrompts(model, prompts, samples);
+  if (!shared) return scoreRolloutsByLength(model, r, samples.map((s) => prompts[s.prompt].length + s.tokens.length), r.mask);
+  const out = new Float32Array(r.batch * r.seq);
+  // Response token j sits at prompt length + j and is predicted at the position before it.
+  shared.forEach((logp, b) => out.set(logp, b * r.seq + prompts[samples[b].prompt].length - 1));
+  return out;
+}
+
 /** `scoreRollouts` on TF.js kernels (the fallback, and the reference the native path is tested against). */
 export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ids: r.ids, batch: r.batch, seq: r.seq });
@@ -315,9 +332,9 @@ export async function ppoRound(
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
   const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
-  // Only the response positions are read (the KL is masked), so the reference's LM head runs only there,
-  // and only over each row's own length, not the batch's padding.
-  const refLogp = scoreRolloutsByLength(reference, r, samples.map((s) => prompts[s.prompt].length + s.tokens.length), mask);
+  // Only the response positions are read (the KL is masked), so the reference's LM head runs only there;
+  // each prompt's positions are computed once for its samples (natively; else each row over its own length).
+  const refLogp = referenceLogProbs(reference, prompts, samples, r);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
 

@@ -1058,10 +1058,11 @@ typedef struct {
   int groups;
   float eps;
   bool learned;
-  /* Scoring (`score`): every position's log-probability of its target, and value when values is set. */
+  /* Scoring (`score`, `decodeScore`: targets set): every new token's log-probability of its target
+   * (score_rows) instead of the last token's logits, and its value when values is set (`score` only). */
   const int32_t* targets;
   float *logp, *values;
-  /* `score` (teacher-forced, no KV cache) rather than `decode`. */
+  /* `score` (teacher-forced, no KV cache) rather than `decode` or `decodeScore`. */
   bool teacher;
   /* decode: the final-norm hidden state of each row's last new token, [B, D], when set. */
   float* hidden;
@@ -1070,9 +1071,15 @@ typedef struct {
 /* Rows of LM logits one scoring worker holds at a time. */
 #define SCORE_CHUNK 128
 
-/* A scoring worker's scratch (after the M·(5D + F) + 16·S of decoding): SCORE_CHUNK·V logits, then S·S attention weights. */
+/*
+ * A scoring worker's scratch (after the M·(5D + F) + 16·S of decoding): SCORE_CHUNK·V logits, then
+ * the attention weights of one row and head, T·S floats (`score`: S = T; `decodeScore`: T queries
+ * against up to S slots), both computed by sgemm.
+ */
+static int64_t score_scratch_floats(int64_t T, int64_t S, int64_t V) { return SCORE_CHUNK * V + T * S; }
+
 static float* score_scratch(const decode_t* c, int worker) {
-  return c->scratch + c->B * c->T * (5 * c->D + c->F) + MAX_WORKERS * c->S + (int64_t)worker * (SCORE_CHUNK * c->V + c->S * c->S);
+  return c->scratch + c->B * c->T * (5 * c->D + c->F) + MAX_WORKERS * c->S + (int64_t)worker * score_scratch_floats(c->T, c->S, c->V);
 }
 
 /*
@@ -1113,6 +1120,41 @@ static void score_attention(const decode_t* c, const float* q, const float* k, c
                   (blasint)D);
     }
   }
+}
+
+/*
+ * `decode_attention_head` for `decodeScore`, whose rows have many new queries each: row b, head h,
+ * its T queries against the cached slots [starts[b], past + T) by sgemm (as `score_attention`),
+ * A = scale · q·kᵀ `[T, n]` into the worker's scratch a, the softmax of each query t over the slots
+ * it sees, [starts[b], past + t], the others 0, then o = A·v. A row some of whose queries see no slot
+ * (starts[b] > past) takes `decode_attention_head` (uniform attention for those, as there).
+ */
+static void cached_score_attention(const decode_t* c, const decode_attention_t* at, int64_t b, int64_t h, float* a) {
+  const int64_t lo = c->starts[b], T = c->T, D = c->D, dh = at->dh, n = c->past + T - lo;
+  if (lo > c->past) {
+    decode_attention_head(at, b, h);
+    return;
+  }
+  const float* q = at->q + b * T * D + h * dh;
+  float* o = at->o + b * T * D + h * dh;
+  const float* k = at->kc + (b * c->S + lo) * D + h * dh;
+  const float* v = at->vc + (b * c->S + lo) * D + h * dh;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)T, (blasint)n, (blasint)dh, at->scale, q, (blasint)D, k, (blasint)D, 0.0f, a, (blasint)n);
+  for (int64_t t = 0; t < T; t++) {
+    float* ar = a + t * n;
+    const int64_t w = c->past - lo + t + 1; /* slots lo..past+t */
+    float max = -FLT_MAX;
+    for (int64_t j = 0; j < w; j++) max = ar[j] > max ? ar[j] : max;
+    float sum = 0;
+    for (int64_t j = 0; j < w; j++) {
+      ar[j] = expf(ar[j] - max);
+      sum += ar[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < w; j++) ar[j] *= inv;
+    for (int64_t j = w; j < n; j++) ar[j] = 0;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)dh, (blasint)n, 1.0f, a, (blasint)n, v, (blasint)D, 0.0f, o, (blasint)D);
 }
 
 /*
@@ -1217,7 +1259,10 @@ static void decode_group(void* ctx, int64_t g, int worker) {
       const decode_attention_t a = {.q = q - m0 * D, .kc = kc, .vc = vc, .o = h - m0 * D, .scores = scores, .starts = c->starts, .T = T, .past = c->past, .S = S,
                                     .D = D, .H = H, .dh = dh, .scale = 1.0f / sqrtf((float)dh)};
       for (int64_t b = b0; b < b1; b++)
-        for (int64_t hd = 0; hd < H; hd++) decode_attention_head(&a, b, hd);
+        for (int64_t hd = 0; hd < H; hd++) {
+          if (c->targets) cached_score_attention(c, &a, b, hd, score_scratch(c, worker) + SCORE_CHUNK * c->V); /* decodeScore */
+          else decode_attention_head(&a, b, hd);
+        }
     }
     sgemm_nn(rows, D, D, h, W(wl + WL_O), 1.0f, x);
     rms_norm_rows(x, W(wl + WL_NORM2), h, rows, D, c->eps);
@@ -1225,7 +1270,7 @@ static void decode_group(void* ctx, int64_t g, int worker) {
     for (int64_t j = 0; j < rows * F; j++) u[j] = u[j] / (1.0f + expf(-1.702f * u[j]));
     sgemm_nn(rows, D, F, u, W(wl + WL_2), 1.0f, x);
   }
-  if (c->teacher) {
+  if (c->targets) { /* score, decodeScore */
     score_rows(c, x, q, m0, rows, worker);
     return;
   }
@@ -1235,6 +1280,12 @@ static void decode_group(void* ctx, int64_t g, int worker) {
   sgemm_nn(b1 - b0, c->V, D, q, W(W_HEAD), 0.0f, c->logits + b0 * c->V);
 #undef W
 }
+
+/*
+ * The three entry points over decode_t: `decode` (KV cache, the last new token's logits), `score`
+ * (teacher-forced, no cache) and `decodeScore` (KV cache, every new token's log-probability).
+ */
+typedef enum { MODE_DECODE, MODE_SCORE, MODE_DECODE_SCORE } decode_mode;
 
 /* Tokens per thread below which a decoding call stays on one thread (batch 8 of single tokens does). */
 #define DECODE_ROWS_PER_THREAD 32
@@ -1263,10 +1314,16 @@ static void decode_group(void* ctx, int64_t g, int worker) {
  * DECODE_ROWS_PER_THREAD tokens each); every product runs on single-threaded OpenBLAS, whose own
  * threads cost more than they give on products this thin.
  */
-/* Reads and checks the arguments of `decode` or `score` into *out; false when it threw. */
-static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scoring, decode_t* out) {
-  if (scoring ? argc != 11 : argc != 11 && argc != 12) {
-    napi_throw_type_error(env, NULL, scoring ? "xyp_blas: score takes 11 arguments" : "xyp_blas: decode takes 11 or 12 arguments");
+/* Reads and checks the arguments of `decode`, `score` or `decodeScore` into *out; false when it threw. */
+static bool decode_setup(napi_env env, napi_value* argv, size_t argc, decode_mode mode, decode_t* out) {
+  const bool teacher = mode == MODE_SCORE;  /* no KV cache */
+  const bool cached = !teacher;             /* kcache, vcache arguments */
+  const bool scoring = mode != MODE_DECODE; /* targets, logp: score_rows at the end */
+  if (mode == MODE_DECODE ? argc != 11 && argc != 12 : argc != (mode == MODE_SCORE ? 11 : 12)) {
+    napi_throw_type_error(env, NULL,
+                          mode == MODE_DECODE  ? "xyp_blas: decode takes 11 or 12 arguments"
+                          : mode == MODE_SCORE ? "xyp_blas: score takes 11 arguments"
+                                               : "xyp_blas: decodeScore takes 12 arguments");
     return false;
   }
   float* hidden = NULL;
@@ -1276,24 +1333,29 @@ static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scori
   float *kcache = NULL, *vcache = NULL, *scratch, *rope, *logits = NULL, *logp = NULL, *values = NULL;
   int32_t *ids, *positions, *starts, *targets = NULL;
   size_t nW, nK = 0, nV = 0, nScratch, nIds, nPos, nStarts, nRope, nLogits = 0, nDims, nTargets = 0, nLogp = 0, nValues = 0;
-  /* decode: heap, weights, kcache, vcache, scratch, ids, ...; score: heap, weights, scratch, ids, ... (no cache). */
-  const int a = scoring ? 2 : 4;
+  /*
+   * decode:      heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, logits, dims[, hidden]
+   * score:       heap, weights, scratch, ids, positions, starts, rope, targets, logp, values, dims
+   * decodeScore: heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, targets, logp, dims
+   */
+  const int a = cached ? 4 : 2;
+  const int nDimsArg = mode == MODE_DECODE_SCORE ? 11 : 10;
   if (!get_f32(env, argv[0], &heap, "heap") || !get_typed(env, argv[1], napi_float64_array, (void**)&w, &nW, "weights") ||
-      (!scoring && (!get_typed(env, argv[2], napi_float32_array, (void**)&kcache, &nK, "kcache") ||
-                    !get_typed(env, argv[3], napi_float32_array, (void**)&vcache, &nV, "vcache"))) ||
+      (cached && (!get_typed(env, argv[2], napi_float32_array, (void**)&kcache, &nK, "kcache") ||
+                  !get_typed(env, argv[3], napi_float32_array, (void**)&vcache, &nV, "vcache"))) ||
       !get_typed(env, argv[a], napi_float32_array, (void**)&scratch, &nScratch, "scratch") ||
       !get_typed(env, argv[a + 1], napi_int32_array, (void**)&ids, &nIds, "ids") ||
       !get_typed(env, argv[a + 2], napi_int32_array, (void**)&positions, &nPos, "positions") ||
       !get_typed(env, argv[a + 3], napi_int32_array, (void**)&starts, &nStarts, "starts") ||
       !get_typed(env, argv[a + 4], napi_float32_array, (void**)&rope, &nRope, "rope") ||
-      (!scoring && !get_typed(env, argv[9], napi_float32_array, (void**)&logits, &nLogits, "logits")) ||
-      (scoring && (!get_typed(env, argv[7], napi_int32_array, (void**)&targets, &nTargets, "targets") ||
-                   !get_typed(env, argv[8], napi_float32_array, (void**)&logp, &nLogp, "logp") ||
-                   !get_typed(env, argv[9], napi_float32_array, (void**)&values, &nValues, "values"))) ||
-      !get_typed(env, argv[10], napi_float64_array, (void**)&dims, &nDims, "dims"))
+      (mode == MODE_DECODE && !get_typed(env, argv[9], napi_float32_array, (void**)&logits, &nLogits, "logits")) ||
+      (scoring && (!get_typed(env, argv[a + 5], napi_int32_array, (void**)&targets, &nTargets, "targets") ||
+                   !get_typed(env, argv[a + 6], napi_float32_array, (void**)&logp, &nLogp, "logp"))) ||
+      (mode == MODE_SCORE && !get_typed(env, argv[9], napi_float32_array, (void**)&values, &nValues, "values")) ||
+      !get_typed(env, argv[nDimsArg], napi_float64_array, (void**)&dims, &nDims, "dims"))
     return false;
-  if (scoring && nValues == 0) values = NULL; /* no value head wanted */
-  if (!scoring && argc == 12) {
+  if (nValues == 0) values = NULL; /* no value head wanted (and none in decodeScore) */
+  if (mode == MODE_DECODE && argc == 12) {
     if (!get_typed(env, argv[11], napi_float32_array, (void**)&hidden, &nHidden, "hidden")) return false;
     if (nHidden == 0) hidden = NULL;
   }
@@ -1329,7 +1391,7 @@ static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scori
                 .targets = targets,
                 .logp = logp,
                 .values = values,
-                .teacher = scoring,
+                .teacher = teacher,
                 .hidden = hidden};
   const int64_t layers = c.layers, B = c.B, T = c.T, S = c.S, D = c.D, H = c.H, F = c.F, V = c.V, P = (int64_t)dims[DEC_P], M = B * T;
   if (B == 0 || T == 0 || H == 0 || D % H != 0 || (D / H) % 2 != 0 || c.past + T > S) {
@@ -1337,16 +1399,16 @@ static bool decode_setup(napi_env env, napi_value* argv, size_t argc, bool scori
     return false;
   }
   const int64_t half = D / H / 2;
-  if (scoring && (c.past != 0 || S != T)) {
+  if (teacher && (c.past != 0 || S != T)) {
     napi_throw_range_error(env, NULL, "xyp_blas: score needs past = 0 and S = T");
     return false;
   }
-  const double scoreScratch = scoring ? (double)(MAX_WORKERS * (SCORE_CHUNK * V + S * S)) : 0;
+  const double scoreScratch = scoring ? (double)(MAX_WORKERS * score_scratch_floats(T, S, V)) : 0;
   if (too_short(env, nW, (double)(W_LAYER0 + WL_COUNT * layers + (values ? 2 : 0)), "weights") ||
-      (!scoring && (too_short(env, nK, (double)(layers * B * S * D), "kcache") || too_short(env, nV, (double)(layers * B * S * D), "vcache"))) ||
+      (cached && (too_short(env, nK, (double)(layers * B * S * D), "kcache") || too_short(env, nV, (double)(layers * B * S * D), "vcache"))) ||
       too_short(env, nScratch, (double)(M * (5 * D + F) + MAX_WORKERS * S) + scoreScratch, "scratch") ||
       too_short(env, nIds, (double)M, "ids") || too_short(env, nPos, (double)M, "positions") || too_short(env, nStarts, (double)B, "starts") ||
-      (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || (!scoring && too_short(env, nLogits, (double)(B * V), "logits")) ||
+      (!c.learned && too_short(env, nRope, (double)(2 * P * half), "rope")) || (mode == MODE_DECODE && too_short(env, nLogits, (double)(B * V), "logits")) ||
       (scoring && (too_short(env, nTargets, (double)M, "targets") || too_short(env, nLogp, (double)M, "logp") || (values && too_short(env, nValues, (double)M, "values")))) ||
       (hidden && too_short(env, nHidden, (double)(B * D), "hidden")))
     return false;
@@ -1389,16 +1451,16 @@ static void decode_run(decode_t* c) {
   }
 }
 
-static napi_value decode_or_score(napi_env env, napi_callback_info info, bool scoring) {
+static napi_value decode_mode_call(napi_env env, napi_callback_info info, decode_mode mode) {
   size_t argc = 12;
   napi_value argv[12];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   decode_t c;
-  if (decode_setup(env, argv, argc, scoring, &c)) decode_run(&c);
+  if (decode_setup(env, argv, argc, mode, &c)) decode_run(&c);
   return NULL;
 }
 
-static napi_value Decode(napi_env env, napi_callback_info info) { return decode_or_score(env, info, false); }
+static napi_value Decode(napi_env env, napi_callback_info info) { return decode_mode_call(env, info, MODE_DECODE); }
 
 /*
  * score(heap, weights, scratch, ids, positions, starts, rope, targets, logp, values, dims)
@@ -1413,7 +1475,24 @@ static napi_value Decode(napi_env env, napi_callback_info info) { return decode_
  * Other arguments as `decode`'s; targets Int32Array [B·T] (< V), logp and values Float32Array [B·T]
  * (values may be empty), scratch at least M·(5D + F) + 16·S + 16·(SCORE_CHUNK·V + S·S) floats.
  */
-static napi_value Score(napi_env env, napi_callback_info info) { return decode_or_score(env, info, true); }
+static napi_value Score(napi_env env, napi_callback_info info) { return decode_mode_call(env, info, MODE_SCORE); }
+
+/*
+ * decodeScore(heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, targets, logp, dims)
+ *
+ * Cached teacher-forced scoring: the forward pass of `decode` (T new tokens of each of B rows written
+ * at slots past..past+T−1 of the KV cache, attending to the slots before them from starts[b], causal
+ * among themselves), but instead of the last new token's logits, for every new token m < B·T whose
+ * target is not −1, from its final-norm hidden state h (as `score`, `score_rows`):
+ *   logp[m] = log softmax(h·lm_head)[targets[m]]   (temperature 1; 0 and no LM head where targets[m] = −1)
+ * A prompt's KV slots can be filled once by `decode` and copied into the rows of each of its samples,
+ * which then score only their own tokens (nativeScoreSharedPrompts in libs/engine/src/native.ts).
+ * Arguments as `decode`'s (logits replaced by targets Int32Array [B·T] in [−1, V) and logp
+ * Float32Array [B·T], written; no hidden), scratch at least M·(5D + F) + 16·S + 16·(SCORE_CHUNK·V + T·S)
+ * floats. Attention runs by sgemm per row and head over the row's cached slots
+ * (`cached_score_attention`), not query by query as decoding's.
+ */
+static napi_value DecodeScore(napi_env env, napi_callback_info info) { return decode_mode_call(env, info, MODE_DECODE_SCORE); }
 
 /* ---- top-p: the nucleus order of `sampleToken` (libs/engine/src/generate.ts), row by row ---- */
 
@@ -1640,6 +1719,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sumSquares", NULL, SumSquares, NULL, NULL, NULL, napi_default, NULL},
       {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
       {"score", NULL, Score, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeScore", NULL, DecodeScore, NULL, NULL, NULL, napi_default, NULL},
       {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
