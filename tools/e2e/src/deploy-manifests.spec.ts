@@ -1,13 +1,15 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { GrpcMethod } from '@nestjs/microservices';
-import { Client, Metadata, credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, credentials, loadPackageDefinition, status, type ChannelCredentials, type ClientOptions, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TelemetryEnv } from '@xyp/bootstrap';
 import {
@@ -19,6 +21,7 @@ import {
   httpPortVariable,
   loadConfig,
   redisSettings,
+  type GrpcClientSecurity,
   type GrpcEnv,
   type ServiceName,
 } from '@xyp/config';
@@ -26,12 +29,13 @@ import { STAGE_OWNERS, type StageName } from '@xyp/contracts';
 import { PIPELINE_PROTO, PIPELINE_SERVICE_NAME, REWARD_PROTO, REWARD_SERVICE_NAME, grpcClientSettings, grpcServerOptions, type GetRunResponse, type ListModelsResponse } from '@xyp/grpc';
 import { REGISTER_HOOK, WORKSPACE_ROOT, serviceEntry } from '@xyp/launcher';
 import { TEST_REDIS_URL, dropPrefix, freePort, testPrefix } from '@xyp/testing';
-import { DEPLOY_DIR, RENDERERS, RENDERINGS, REWARD_SCORING_CHECKPOINT, label, render, renderText, type KubeObject, type Renderer, type Rendering } from './deploy-render';
+import { DEPLOY_DIR, RENDERERS, RENDERINGS, REWARD_SCORING_CHECKPOINT, componentsOf, label, render, renderText, type KubeObject, type Renderer, type Rendering } from './deploy-render';
 
 /**
- * What the rendered manifests (base, each overlay, prod with online reward scoring) must get
- * right beyond the schemas (deploy-schemas.spec.ts): variables the services read with values
- * their own config schemas accept, probes on the real ports, resources, the restricted pod
+ * What the rendered manifests (base, each overlay, prod with online reward scoring, mutual TLS
+ * for gRPC, or both) must get right beyond the schemas (deploy-schemas.spec.ts): variables the
+ * services read with values their own config schemas accept, probes on the real ports, real gRPC
+ * servers (plaintext or mutual TLS) built from the pods' settings, resources, the restricted pod
  * security profile, Services, KEDA queries over the real queues, network reachability, and
  * Secrets (generated in dev, documented for prod).
  */
@@ -245,7 +249,7 @@ function serviceReads(service: ServiceName, name: string): boolean {
   return name !== secret && SECRET_VARIABLES.has(secret) && secret in shape;
 }
 
-interface MountedFile { path: string; content: string; volume: Volume; mount: VolumeMount }
+interface MountedFile { path: string; key: string; content: string; volume: Volume; mount: VolumeMount }
 
 /**
  * The files the container sees from its Secret and ConfigMap volumes, as the kubelet lays them
@@ -275,7 +279,7 @@ function mountedFiles(rendering: Rendering, workload: Workload, container: Conta
       // A subPath mount shows one entry of the volume at the mount path itself.
       if (mount.subPath !== undefined && mount.subPath !== item.path) continue;
       const path = mount.subPath !== undefined ? mount.mountPath : posix.join(mount.mountPath, item.path);
-      files.set(path, { path, content: data[item.key], volume, mount });
+      files.set(path, { path, key: item.key, content: data[item.key], volume, mount });
     }
   }
   return { files, problems };
@@ -347,11 +351,26 @@ class AnsweringModule {}
 
 type HealthClient = Client & { check(request: { service: string }, callback: (error: ServiceError | null, response: { status: string }) => void): void };
 
-/** grpc.health.v1.Health/Check as the kubelet's gRPC probe calls it: plaintext, no metadata. */
-function kubeletProbe(address: string, service: string): Promise<string> {
+/** How a test client reaches a server: plaintext (the kubelet's probe), or TLS as a service or the CLI builds it, checking the server under `name`. */
+interface Channel { credentials: ChannelCredentials; options: ClientOptions }
+const PLAINTEXT: Channel = { credentials: credentials.createInsecure(), options: {} };
+
+/**
+ * A channel built as the services build theirs (`grpcClientSettings` of @xyp/grpc) from a token
+ * and TLS material; with TLS it verifies the server's certificate for `name` (the host a client
+ * dials, e.g. reward.xuanyuan.svc) while it connects to 127.0.0.1.
+ */
+function clientChannel(token: string | undefined, tls: GrpcClientSecurity['tls'], name?: string): Channel {
+  const settings = grpcClientSettings({ ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) }, {});
+  const override = tls && name ? { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name } : {};
+  return { credentials: settings.credentials, options: { ...settings.options, ...override } };
+}
+
+/** grpc.health.v1.Health/Check with no metadata, as the kubelet's gRPC probe calls it over `channel` (the kubelet's own: plaintext). */
+function healthCheck(address: string, service: string, channel: Channel = PLAINTEXT): Promise<string> {
   const proto = require.resolve('grpc-health-check/proto/health/v1/health.proto');
-  const pkg = loadPackageDefinition(loadSync(proto, { enums: String })) as never as { grpc: { health: { v1: { Health: new (a: string, c: unknown) => HealthClient } } } };
-  const client = new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
+  const pkg = loadPackageDefinition(loadSync(proto, { enums: String })) as never as { grpc: { health: { v1: { Health: new (a: string, c: ChannelCredentials, o: ClientOptions) => HealthClient } } } };
+  const client = new pkg.grpc.health.v1.Health(address, channel.credentials, channel.options);
   return new Promise<string>((resolve) => {
     client.check({ service }, (error, response) => {
       client.close();
@@ -360,16 +379,95 @@ function kubeletProbe(address: string, service: string): Promise<string> {
   });
 }
 
-/** One unary call with an empty request (valid for every message), through a client built as the services build theirs; its status code. */
-function callStatus(address: string, method: string, token: string | undefined): Promise<status> {
-  const settings = grpcClientSettings(token === undefined ? {} : { token }, {});
-  const client = new Client(address, settings.credentials, settings.options);
+/** One unary call with an empty request (valid for every message) over `channel`; its status code. */
+function callStatus(address: string, method: string, channel: Channel): Promise<status> {
+  const client = new Client(address, channel.credentials, channel.options);
   return new Promise<status>((resolve) => {
     client.makeUnaryRequest(method, (request: Buffer) => request, (response: Buffer) => response, Buffer.alloc(0), new Metadata(), { deadline: Date.now() + 5000 }, (error) => {
       client.close();
       resolve(error ? error.code : status.OK);
     });
   });
+}
+
+/** Does the service serve gRPC in this rendering? The reward service serves RewardService only with a checkpoint; without one nothing listens on its gRPC port. */
+function servesGrpc(rendering: Rendering, deployment: Workload): boolean {
+  const service = deployment.metadata.name;
+  if (service === 'control-plane') return true;
+  return service === 'reward' && containerEnv(rendering, deployment, deployment.spec.template.spec.containers[0]).env.XYP_REWARD_CHECKPOINT !== undefined;
+}
+
+// ---- mutual TLS: the certificates deploy/README.md has cert-manager issue --------------------
+
+/** The services components/grpc-mtls gives a certificate, each from Secret xyp-grpc-tls-<service>. */
+const TLS_SERVICES: readonly ServiceName[] = ['control-plane', 'reward', 'synthesis'];
+const TLS_VARIABLES = { XYP_GRPC_TLS_CERT: 'tls.crt', XYP_GRPC_TLS_KEY: 'tls.key', XYP_GRPC_TLS_CA: 'ca.crt' } as const;
+const tlsSecret = (service: string) => `xyp-grpc-tls-${service}`;
+
+/** A cert-manager Certificate of deploy/README.md ("Mutual TLS for gRPC"), the fields that make the certificate. */
+interface DocumentedCertificate { name: string; secretName: string; isCA: boolean; commonName?: string; dnsNames: string[]; ipAddresses: string[]; usages: string[] }
+
+function documentedCertificates(): DocumentedCertificate[] {
+  const readme = readFileSync(join(DEPLOY_DIR, 'README.md'), 'utf8');
+  const section = /^## Mutual TLS for gRPC\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1];
+  if (!section) throw new Error('deploy/README.md has no "## Mutual TLS for gRPC" section');
+  const blocks = [...section.matchAll(/^```yaml\n([\s\S]*?)^```/gm)].map((m) => m[1]);
+  return blocks.flatMap((block) =>
+    parseAllDocuments(block).flatMap((doc) => {
+      if (doc.errors.length > 0) throw new Error(`deploy/README.md, "Mutual TLS for gRPC": ${doc.errors[0].message}`);
+      const object = doc.toJSON() as { apiVersion?: string; kind?: string; metadata?: { name: string }; spec?: Record<string, unknown> } | null;
+      if (object?.apiVersion !== 'cert-manager.io/v1' || object.kind !== 'Certificate' || !object.spec) return [];
+      const spec = object.spec as { secretName: string; isCA?: boolean; commonName?: string; dnsNames?: string[]; ipAddresses?: string[]; usages?: string[] };
+      return [{ name: object.metadata!.name, secretName: spec.secretName, isCA: spec.isCA === true, commonName: spec.commonName, dnsNames: spec.dnsNames ?? [], ipAddresses: spec.ipAddresses ?? [], usages: spec.usages ?? [] }];
+    }),
+  );
+}
+
+/** cert-manager's usage names as openssl's extensions name them (cert-manager's default when none are given: digital signature, key encipherment). */
+const KEY_USAGES: Record<string, string> = { 'digital signature': 'digitalSignature', 'key encipherment': 'keyEncipherment' };
+const EXTENDED_KEY_USAGES: Record<string, string> = { 'server auth': 'serverAuth', 'client auth': 'clientAuth' };
+
+/**
+ * What cert-manager's CA Issuer would write into each documented Certificate's Secret (tls.crt,
+ * tls.key, ca.crt), made with openssl under `dir`: one throwaway CA, and each leaf with the
+ * Certificate's common name, SANs and usages. A usage openssl is not told about here fails.
+ */
+function issueCertificates(dir: string, certificates: DocumentedCertificate[]): Map<string, Record<string, string>> {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const key = (name: string) => run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
+  key('ca.key');
+  run('req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=xyp deploy test CA');
+  const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+  const issued = new Map<string, Record<string, string>>();
+  for (const [index, certificate] of certificates.filter((c) => !c.isCA).entries()) {
+    const usages = certificate.usages.length > 0 ? certificate.usages : ['digital signature', 'key encipherment'];
+    const unknown = usages.filter((usage) => !(usage in KEY_USAGES) && !(usage in EXTENDED_KEY_USAGES));
+    if (unknown.length > 0) throw new Error(`Certificate ${certificate.name}: usages ${unknown.join(', ')} are not known to this spec`);
+    const sans = [...certificate.dnsNames.map((name) => `DNS:${name}`), ...certificate.ipAddresses.map((ip) => `IP:${ip}`)];
+    const extendedUsages = usages.filter((usage) => usage in EXTENDED_KEY_USAGES).map((usage) => EXTENDED_KEY_USAGES[usage]);
+    const extensions = [
+      `keyUsage=critical,${usages.filter((usage) => usage in KEY_USAGES).map((usage) => KEY_USAGES[usage]).join(',') || 'digitalSignature'}`,
+      ...(extendedUsages.length > 0 ? [`extendedKeyUsage=${extendedUsages.join(',')}`] : []),
+      ...(sans.length > 0 ? [`subjectAltName=${sans.join(',')}`] : []),
+    ];
+    const leaf = `leaf-${index}`;
+    writeFileSync(join(dir, `${leaf}.ext`), `${extensions.join('\n')}\n`);
+    key(`${leaf}.key`);
+    run('req', '-new', '-key', `${leaf}.key`, '-out', `${leaf}.csr`, '-subj', `/CN=${certificate.commonName ?? certificate.dnsNames[0] ?? certificate.name}`);
+    run('x509', '-req', '-in', `${leaf}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${leaf}.crt`, '-days', '1', '-extfile', `${leaf}.ext`);
+    issued.set(certificate.secretName, { 'tls.crt': readFileSync(join(dir, `${leaf}.crt`), 'utf8'), 'tls.key': readFileSync(join(dir, `${leaf}.key`), 'utf8'), 'ca.crt': ca });
+  }
+  return issued;
+}
+
+/** The mounted files with the keys of an issued Secret (`issued`, by Secret name) in place of the placeholders prod's documented Secrets get. */
+function withIssued(files: Map<string, MountedFile>, issued: Map<string, Record<string, string>>): Map<string, MountedFile> {
+  return new Map(
+    [...files].map(([path, file]) => {
+      const content = file.volume.secret ? issued.get(file.volume.secret.secretName)?.[file.key] : undefined;
+      return [path, content === undefined ? file : { ...file, content }];
+    }),
+  );
 }
 
 // ---- network policies --------------------------------------------------------------------
@@ -545,7 +643,7 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
             const declared = resolvePort(container, portName);
             if (declared !== config[variable]) problems.push(`${service}: container port ${portName} is ${declared}, but ${variable} makes it listen on ${String(config[variable])}`);
           }
-          if (service === 'reward' && rendering === 'prod+reward-scoring' && config.XYP_REWARD_CHECKPOINT !== REWARD_SCORING_CHECKPOINT) {
+          if (service === 'reward' && componentsOf(rendering).includes('reward-scoring') && config.XYP_REWARD_CHECKPOINT !== REWARD_SCORING_CHECKPOINT) {
             problems.push(`reward: XYP_REWARD_CHECKPOINT is ${String(config.XYP_REWARD_CHECKPOINT)}, not the overlay's checkpoint`);
           }
         } catch (error) {
@@ -605,7 +703,7 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
     expect(problems).toEqual([]);
   });
 
-  it('probe readiness at /readyz and liveness at /healthz on the HTTP port, and gRPC where gRPC is served', () => {
+  it('probe readiness at /readyz and liveness at /healthz on the HTTP port, and gRPC where plaintext gRPC is served (with TLS: HTTP startup)', () => {
     const problems: string[] = [];
     for (const workload of deployments(rendering)) {
       for (const container of containersOf(workload)) {
@@ -630,11 +728,22 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
       if (!httpProbe(container.livenessProbe, '/healthz')) problems.push(`${service}: livenessProbe must be httpGet /healthz on the http port`);
       const grpcProbes = [container.readinessProbe, container.livenessProbe, container.startupProbe].filter((p) => p?.grpc).map((p) => p!.grpc!.port);
       const env = containerEnv(rendering, deployment, container).env;
-      // The reward service serves RewardService only with a checkpoint; without one nothing listens on its gRPC port.
-      const servesGrpc = service === 'control-plane' || (service === 'reward' && env.XYP_REWARD_CHECKPOINT !== undefined);
+      const serves = servesGrpc(rendering, deployment);
+      // A server with a certificate speaks TLS only; the kubelet's gRPC probe speaks plaintext, so it would never pass.
+      const tls = env.XYP_GRPC_TLS_CERT !== undefined;
       const grpcPort = resolvePort(container, 'grpc');
-      if (servesGrpc && !(grpcProbes.length > 0 && grpcProbes.every((p) => p === grpcPort))) problems.push(`${service}: serves gRPC on ${grpcPort} but has no gRPC probe there (probes: ${grpcProbes.join(', ') || 'none'})`);
-      if (!servesGrpc && grpcProbes.length > 0) problems.push(`${service}: has a gRPC probe but serves no gRPC in this rendering`);
+      if (serves && !tls && !(grpcProbes.length > 0 && grpcProbes.every((p) => p === grpcPort))) problems.push(`${service}: serves gRPC on ${grpcPort} but has no gRPC probe there (probes: ${grpcProbes.join(', ') || 'none'})`);
+      if (serves && tls) {
+        if (grpcProbes.length > 0) problems.push(`${service}: serves gRPC over TLS, which the kubelet's plaintext gRPC probe cannot reach (probes on ${grpcProbes.join(', ')})`);
+        // gRPC starts before HTTP listens (startService: configure, then listen), so /healthz answering means gRPC is up.
+        if (!httpProbe(container.startupProbe, '/healthz')) problems.push(`${service}: serves gRPC over TLS: its startupProbe must be httpGet /healthz on the http port`);
+      }
+      if (!serves && grpcProbes.length > 0) problems.push(`${service}: has a gRPC probe but serves no gRPC in this rendering`);
+      if (service === 'reward' && env.XYP_REWARD_CHECKPOINT !== undefined) {
+        // The checkpoint loads before anything listens: the startup probe waits up to five minutes, whatever its handler.
+        const { periodSeconds = 10, failureThreshold = 3 } = (container.startupProbe ?? {}) as { periodSeconds?: number; failureThreshold?: number };
+        if (periodSeconds * failureThreshold < 300) problems.push(`reward: loads a checkpoint at start, but its startupProbe gives up after ${periodSeconds * failureThreshold} s`);
+      }
       for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
         // The kubelet asks grpc.health.v1.Health/Check for this name; the servers answer '' (the whole server) and the services they serve.
         const asked = probe?.grpc?.service ?? '';
@@ -644,52 +753,168 @@ describe.each(RENDERINGS)('Kubernetes manifests: %s', (rendering) => {
     expect(problems).toEqual([]);
   });
 
-  it("let the kubelet's gRPC probes through a server built from the pod's own settings, and every service's client token, but no call without one", async () => {
+  it("let the kubelet's gRPC probes (or, with TLS, clients with the CA's certificates) through a server built from the pod's own settings, and every service's client token, but no call without one", async () => {
     const problems: string[] = [];
-    const clientTokens = new Map<string, string | undefined>();
-    const servers: { service: ServiceName; security: ReturnType<typeof grpcServerSecurity>; probes: string[] }[] = [];
+    const mtls = componentsOf(rendering).includes('grpc-mtls');
+    // With TLS the pods' Secrets are the operator's (placeholders here): the certificates deploy/README.md has cert-manager issue stand in for them.
+    const certificates = mtls ? documentedCertificates() : [];
+    const certificateDir = mkdtempSync(join(tmpdir(), 'xyp-deploy-tls-'));
+    try {
+      const issued = mtls ? issueCertificates(certificateDir, certificates) : new Map<string, Record<string, string>>();
+      const clients = new Map<string, { token?: string; tls?: GrpcClientSecurity['tls'] }>();
+      const servers: { service: ServiceName; security: ReturnType<typeof grpcServerSecurity>; probes: string[]; names: string[]; diallers: ServiceName[] }[] = [];
+      const dialled: { client: ServiceName; host: string; port: number }[] = [];
+      for (const deployment of serviceDeployments(rendering)) {
+        const service = deployment.metadata.name as ServiceName;
+        const container = deployment.spec.template.spec.containers[0];
+        const { env } = containerEnv(rendering, deployment, container);
+        // The host:port a service dials (XYP_SYNTHESIS_REWARD_URL): the name a TLS client checks the server's certificate for.
+        for (const value of Object.values(env)) {
+          const address = /^([a-z0-9-]+(?:\.[a-z0-9-]+)+):(\d+)$/.exec(value);
+          if (address) dialled.push({ client: service, host: address[1], port: Number(address[2]) });
+        }
+        const probes = [container.readinessProbe, container.livenessProbe, container.startupProbe].filter((p) => p?.grpc).map((p) => p!.grpc!.service ?? '');
+        inTempDir('xyp-deploy-grpc-', (dir) => {
+          try {
+            const files = withIssued(mountedFiles(rendering, deployment, container).files, issued);
+            const config = loadConfig(SERVICE_ENVS[service], withMountedFiles(env, files, dir, service).env) as GrpcEnv;
+            const client = grpcClientSecurity(config);
+            clients.set(service, { token: client.token, tls: client.tls });
+            // The tokens and certificates are read now, as the server reads them when it starts (the copies are gone by the time it listens).
+            if (servesGrpc(rendering, deployment)) servers.push({ service, security: { ...grpcServerSecurity(config), tokensFile: undefined }, probes, names: [], diallers: [] });
+          } catch (error) {
+            problems.push(`${service}: ${(error as Error).message}`);
+          }
+        });
+      }
+      expect(problems).toEqual([]);
+      expect(servers.map((s) => s.service), 'the gRPC servers').toContain('control-plane');
+      for (const server of servers) {
+        server.diallers = [...new Set(dialled.filter((d) => d.host.startsWith(`${server.service}.`)).map((d) => d.client))];
+        const port = resolvePort(serviceDeployments(rendering).find((d) => d.metadata.name === server.service)!.spec.template.spec.containers[0], 'grpc');
+        // Whatever the pods dial, the Service's own name (the CLI's control-plane.xuanyuan.svc:50051 from a
+        // client namespace) and, for the control plane, the CLI's localhost:50051 through kubectl port-forward (deploy/README.md).
+        server.names = [...new Set([`${server.service}.${NAMESPACE}.svc`, ...(server.service === 'control-plane' ? ['localhost'] : []), ...dialled.filter((d) => d.host.startsWith(`${server.service}.`) && d.port === port).map((d) => d.host)])];
+      }
+      // The CLI's certificates (deploy/README.md): documented ones no pod mounts, for client auth.
+      const mounted = new Set(serviceDeployments(rendering).flatMap((d) => (d.spec.template.spec.volumes ?? []).flatMap((v) => (v.secret ? [v.secret.secretName] : []))));
+      const outsideClients = certificates.filter((c) => !c.isCA && !mounted.has(c.secretName) && c.usages.includes('client auth'));
+      if (mtls && outsideClients.length === 0) problems.push('deploy/README.md documents no client certificate for the CLI');
+      for (const { service, security, probes, names, diallers } of servers) {
+        const server = GRPC_SERVERS[service];
+        if (!server) {
+          problems.push(`${service}: serves gRPC, but this spec knows no server of it`);
+          continue;
+        }
+        if (mtls && !security.tls?.ca) problems.push(`${service}: with components/grpc-mtls its gRPC server asks no client certificate`);
+        const address = `127.0.0.1:${await freePort()}`;
+        const grpc = grpcServerOptions(address, server.protos, server.serving, security);
+        const app = await NestFactory.createMicroservice(AnsweringModule, { ...grpc.options, logger: false });
+        await app.listen();
+        try {
+          for (const asked of probes) {
+            const answer = await healthCheck(address, asked);
+            if (answer !== 'SERVING') problems.push(`${service}: the kubelet's gRPC probe (health of ${JSON.stringify(asked)}) gets ${answer}`);
+          }
+          const token = security.tokens?.[0];
+          if (!security.tls) {
+            const anonymous = await callStatus(address, server.method, clientChannel(undefined, undefined));
+            if (anonymous !== status.UNAUTHENTICATED) problems.push(`${service}: ${server.method} without a token ends ${status[anonymous]}, not UNAUTHENTICATED`);
+            for (const [client, { token: sent, tls }] of clients) {
+              const outcome = await callStatus(address, server.method, clientChannel(sent, tls));
+              if (outcome !== status.OK) problems.push(`${client} → ${service} ${server.method} with its token: ${status[outcome]}`);
+            }
+            continue;
+          }
+          const ca = security.tls.ca;
+          for (const name of names) {
+            // Every pod that dials the server or has a certificate, and the CLI with its own, gets through with its token, checking the server under the name it dials.
+            const withCertificate = [...clients].filter(([client, c]) => c.tls?.cert !== undefined || diallers.includes(client as ServiceName)).map(([client, c]) => [client, c] as const);
+            for (const certificate of outsideClients) {
+              const pem = issued.get(certificate.secretName)!;
+              withCertificate.push([`the CLI (${certificate.secretName})`, { token, tls: { ca: Buffer.from(pem['ca.crt']), cert: Buffer.from(pem['tls.crt']), key: Buffer.from(pem['tls.key']) } }]);
+            }
+            for (const [client, { token: sent, tls }] of withCertificate) {
+              const outcome = await callStatus(address, server.method, clientChannel(sent, tls, name));
+              if (outcome !== status.OK) problems.push(`${client} → ${service} (as ${name}) ${server.method} with its token and ${tls?.cert ? 'its certificate' : 'no certificate'}: ${status[outcome]}`);
+              const tokenless = await callStatus(address, server.method, clientChannel(undefined, tls, name));
+              if (tokenless !== status.UNAUTHENTICATED) problems.push(`${client} → ${service} (as ${name}) ${server.method} with ${tls?.cert ? 'its certificate' : 'no certificate'} but no token ends ${status[tokenless]}, not UNAUTHENTICATED`);
+              // Health needs no token, but TLS and a certificate all the same.
+              for (const asked of GRPC_HEALTH_NAMES[service] ?? []) {
+                const answer = await healthCheck(address, asked, clientChannel(undefined, tls, name));
+                if (answer !== 'SERVING') problems.push(`${client} → ${service} (as ${name}) health of ${JSON.stringify(asked)} over TLS without a token gets ${answer}`);
+              }
+            }
+            const certless = await callStatus(address, server.method, clientChannel(token, { ca }, name));
+            if (certless !== status.UNAVAILABLE) problems.push(`${service}: a client without a certificate (with a token) ends ${status[certless]}, not UNAVAILABLE`);
+            const certlessHealth = await healthCheck(address, '', clientChannel(undefined, { ca }, name));
+            if (certlessHealth === 'SERVING') problems.push(`${service}: health answers a TLS client without a certificate`);
+          }
+          const plaintext = await callStatus(address, server.method, clientChannel(token, undefined));
+          if (plaintext !== status.UNAVAILABLE) problems.push(`${service}: a plaintext client (with a token) ends ${status[plaintext]}, not UNAVAILABLE`);
+          const kubelet = await healthCheck(address, '');
+          if (kubelet === 'SERVING') problems.push(`${service}: health answers plaintext, though the server speaks TLS`);
+        } finally {
+          grpc.close();
+          await app.close();
+        }
+      }
+    } finally {
+      rmSync(certificateDir, { recursive: true, force: true });
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('with components/grpc-mtls, mount xyp-grpc-tls-<service> and set the TLS variables on exactly control-plane, reward and synthesis, with certificates documented for them; no plaintext gRPC probe', () => {
+    const problems: string[] = [];
+    const mtls = componentsOf(rendering).includes('grpc-mtls');
+    const certificates = mtls ? documentedCertificates() : [];
     for (const deployment of serviceDeployments(rendering)) {
       const service = deployment.metadata.name as ServiceName;
       const container = deployment.spec.template.spec.containers[0];
       const { env } = containerEnv(rendering, deployment, container);
-      const probes = [container.readinessProbe, container.livenessProbe, container.startupProbe].filter((p) => p?.grpc).map((p) => p!.grpc!.service ?? '');
-      inTempDir('xyp-deploy-grpc-', (dir) => {
-        try {
-          const config = loadConfig(SERVICE_ENVS[service], withMountedFiles(env, mountedFiles(rendering, deployment, container).files, dir, service).env) as GrpcEnv;
-          clientTokens.set(service, grpcClientSecurity(config).token);
-          // The tokens are read now, as the server reads them when it starts (the copy is gone by the time it listens).
-          if (probes.length > 0) servers.push({ service, security: { ...grpcServerSecurity(config), tokensFile: undefined }, probes });
-        } catch (error) {
-          problems.push(`${service}: ${(error as Error).message}`);
-        }
-      });
-    }
-    expect(problems).toEqual([]);
-    expect(servers.map((s) => s.service), 'the gRPC servers with a gRPC probe').toContain('control-plane');
-    for (const { service, security, probes } of servers) {
-      const server = GRPC_SERVERS[service];
-      if (!server) {
-        problems.push(`${service}: has a gRPC probe, but serves no gRPC`);
+      const { files } = mountedFiles(rendering, deployment, container);
+      const tlsVolumes = (deployment.spec.template.spec.volumes ?? []).filter((v) => v.secret?.secretName.startsWith('xyp-grpc-tls-'));
+      const set = Object.keys(TLS_VARIABLES).filter((name) => env[name] !== undefined);
+      if (!mtls || !TLS_SERVICES.includes(service)) {
+        if (set.length > 0) problems.push(`${service}: sets ${set.join(', ')}${mtls ? ', but components/grpc-mtls covers only control-plane, reward and synthesis' : ' without components/grpc-mtls'}`);
+        if (tlsVolumes.length > 0) problems.push(`${service}: mounts ${tlsVolumes.map((v) => v.secret!.secretName).join(', ')}`);
         continue;
       }
-      const address = `127.0.0.1:${await freePort()}`;
-      const grpc = grpcServerOptions(address, server.protos, server.serving, security);
-      const app = await NestFactory.createMicroservice(AnsweringModule, { ...grpc.options, logger: false });
-      await app.listen();
-      try {
-        for (const asked of probes) {
-          const answer = await kubeletProbe(address, asked);
-          if (answer !== 'SERVING') problems.push(`${service}: the kubelet's gRPC probe (health of ${JSON.stringify(asked)}) gets ${answer}`);
+      const secret = tlsSecret(service);
+      if (tlsVolumes.length !== 1 || tlsVolumes[0].secret!.secretName !== secret) problems.push(`${service}: mounts ${tlsVolumes.map((v) => v.secret!.secretName).join(', ') || 'no TLS Secret'}, not just ${secret}`);
+      for (const volume of tlsVolumes) {
+        const spec = volume.secret!;
+        if (spec.defaultMode !== 0o440) problems.push(`${service}: Secret ${spec.secretName} has defaultMode ${spec.defaultMode === undefined ? 'unset' : spec.defaultMode.toString(8)}, not 0440`);
+        if (spec.optional) problems.push(`${service}: Secret ${spec.secretName} is optional (a pod without it would speak plaintext to TLS servers)`);
+        if (spec.items) problems.push(`${service}: Secret ${spec.secretName} maps items; the component reads cert-manager's own layout`);
+      }
+      for (const [variable, key] of Object.entries(TLS_VARIABLES)) {
+        const file = env[variable] === undefined ? undefined : files.get(env[variable]);
+        if (!file) {
+          problems.push(`${service}: ${variable} is ${env[variable] === undefined ? 'not set' : `${env[variable]}, which no volume provides`}`);
+          continue;
         }
-        const anonymous = await callStatus(address, server.method, undefined);
-        if (anonymous !== status.UNAUTHENTICATED) problems.push(`${service}: ${server.method} without a token ends ${status[anonymous]}, not UNAUTHENTICATED`);
-        for (const [client, token] of clientTokens) {
-          const outcome = await callStatus(address, server.method, token);
-          if (outcome !== status.OK) problems.push(`${client} → ${service} ${server.method} with its token: ${status[outcome]}`);
+        if (file.volume.secret?.secretName !== secret || file.key !== key) problems.push(`${service}: ${variable}=${env[variable]} is key ${file.key} of ${file.volume.secret?.secretName ?? file.volume.name}, not ${key} of Secret ${secret}`);
+        if (file.mount.readOnly !== true) problems.push(`${service}: the mount of ${secret} at ${file.mount.mountPath} must be readOnly`);
+        // The kubelet updates a Secret volume by swapping a symlink; a subPath mount keeps the old certificate for ever.
+        if (file.mount.subPath !== undefined || file.mount.subPathExpr !== undefined) problems.push(`${service}: ${secret} is mounted with a subPath, which never sees a renewed certificate`);
+      }
+      // The Certificate that issues the Secret: the Service's DNS name (what clients verify) and both usages (one certificate serves as server and client).
+      const certificate = certificates.find((c) => c.secretName === secret);
+      if (!certificate) problems.push(`${service}: deploy/README.md ("Mutual TLS for gRPC") has no Certificate for Secret ${secret}`);
+      else {
+        if (!certificate.dnsNames.includes(`${service}.${NAMESPACE}.svc`)) problems.push(`${service}: Certificate ${certificate.name} lacks the SAN ${service}.${NAMESPACE}.svc (dnsNames: ${certificate.dnsNames.join(', ')})`);
+        for (const usage of ['server auth', 'client auth']) if (!certificate.usages.includes(usage)) problems.push(`${service}: Certificate ${certificate.name} lacks the usage ${usage}`);
+      }
+    }
+    if (mtls) {
+      for (const workload of workloads(rendering)) {
+        for (const container of containersOf(workload)) {
+          for (const kind of ['readinessProbe', 'livenessProbe', 'startupProbe'] as const) {
+            if (container[kind]?.grpc) problems.push(`${label(workload)} container ${container.name}: ${kind} is a plaintext gRPC probe`);
+          }
         }
-      } finally {
-        grpc.close();
-        await app.close();
       }
     }
     expect(problems).toEqual([]);

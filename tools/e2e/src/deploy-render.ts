@@ -21,26 +21,40 @@ export interface KubeObject {
 export const DEPLOY_DIR = join(WORKSPACE_ROOT, 'deploy');
 export const K8S_DIR = join(DEPLOY_DIR, 'k8s');
 
-/** What an operator applies: the base, each overlay, and prod with online reward scoring. */
-export const RENDERINGS = ['base', 'dev', 'prod', 'prod+reward-scoring'] as const;
+/**
+ * What an operator applies: the base, each overlay, and prod with components: online reward
+ * scoring, mutual TLS for gRPC alone, and both (mutual TLS listed after reward scoring, as
+ * deploy/README.md says).
+ */
+export const RENDERINGS = ['base', 'dev', 'prod', 'prod+reward-scoring', 'prod+grpc-mtls', 'prod+reward-scoring+grpc-mtls'] as const;
 export type Rendering = (typeof RENDERINGS)[number];
 
+/** The components of deploy/k8s/components a rendering adds to its overlay, in the order it lists them. */
+export type Component = 'reward-scoring' | 'grpc-mtls';
+const COMPONENTS: Partial<Record<Rendering, Component[]>> = {
+  'prod+reward-scoring': ['reward-scoring'],
+  'prod+grpc-mtls': ['grpc-mtls'],
+  'prod+reward-scoring+grpc-mtls': ['reward-scoring', 'grpc-mtls'],
+};
+export const componentsOf = (rendering: Rendering): readonly Component[] => COMPONENTS[rendering] ?? [];
+
 /**
- * An overlay an operator writes to serve a reward model (deploy/README.md, "Online reward
- * scoring"): prod plus components/reward-scoring and the ConfigMap naming the checkpoint.
+ * An overlay an operator writes on prod with components (deploy/README.md, "Online reward
+ * scoring" and "Mutual TLS for gRPC"): prod plus the components and, with reward-scoring, the
+ * ConfigMap naming the checkpoint.
  */
 export const REWARD_SCORING_CHECKPOINT = 'ckpt-reward-train-finetune-s1';
-function rewardScoringKustomization(dir: string): string {
+function componentsKustomization(dir: string, components: readonly Component[]): string {
   const from = (path: string) => relative(dir, join(K8S_DIR, path));
   return [
     'apiVersion: kustomize.config.k8s.io/v1beta1',
     'kind: Kustomization',
     'namespace: xuanyuan',
     `resources: [${from('overlays/prod')}]`,
-    `components: [${from('components/reward-scoring')}]`,
-    'configMapGenerator:',
-    '  - name: xyp-reward-scoring',
-    `    literals: [XYP_REWARD_CHECKPOINT=${REWARD_SCORING_CHECKPOINT}]`,
+    `components: [${components.map((component) => from(`components/${component}`)).join(', ')}]`,
+    ...(components.includes('reward-scoring')
+      ? ['configMapGenerator:', '  - name: xyp-reward-scoring', `    literals: [XYP_REWARD_CHECKPOINT=${REWARD_SCORING_CHECKPOINT}]`]
+      : []),
     '',
   ].join('\n');
 }
@@ -69,12 +83,13 @@ function runRenderer(renderer: Renderer, dir: string): string | undefined {
   }
 }
 
-/** Runs `use` on the kustomization directory of a rendering (a temporary one for prod+reward-scoring). */
+/** Runs `use` on the kustomization directory of a rendering (a temporary one for prod with components). */
 function withKustomization<T>(rendering: Rendering, use: (dir: string) => T): T {
-  if (rendering !== 'prod+reward-scoring') return use(join(K8S_DIR, rendering === 'base' ? 'base' : `overlays/${rendering}`));
-  const dir = mkdtempSync(join(tmpdir(), 'xyp-reward-scoring-'));
+  const components = componentsOf(rendering);
+  if (components.length === 0) return use(join(K8S_DIR, rendering === 'base' ? 'base' : `overlays/${rendering}`));
+  const dir = mkdtempSync(join(tmpdir(), 'xyp-components-'));
   try {
-    writeFileSync(join(dir, 'kustomization.yaml'), rewardScoringKustomization(dir));
+    writeFileSync(join(dir, 'kustomization.yaml'), componentsKustomization(dir, components));
     return use(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
