@@ -240,6 +240,13 @@ export const PpoSpec = z.object({
    * `--kl_estimator`): k1 = log π − log π_ref, k3 = exp(d) − d − 1 with d = log π_ref − log π.
    */
   klEstimator: z.enum(['k1', 'k3']).default('k1'),
+  /**
+   * Local only: the KL bound, nats per response (the policy against the reference, as measured on
+   * each round's rollouts). A round whose rollouts are above it makes no update, the policy goes back
+   * to the weights it had before the previous round's update (whose rollouts were within it), and
+   * the job ends there (`klBound` in the result). Unset: no bound.
+   */
+  maxKl: z.number().positive().optional(),
   temperature: z.number().positive().default(1),
   topP: z.number().positive().max(1).default(1),
   clip: z.number().positive().default(0.2),

@@ -658,6 +658,11 @@ export class LocalEngine implements TrainingEngine {
       const roundSignal = control.drain && control.signal ? AbortSignal.any([control.signal, control.drain]) : (control.drain ?? control.signal);
       const tokenizer = this.tokenizer;
       const text = scorer;
+      // With a KL bound: the weights each round starts from (`current`) and those of the round before
+      // (`previous`), to go back to when a round's rollouts show the last update took the policy past it.
+      let previous: Model | undefined;
+      let current: Model | undefined;
+      let klBound: { maxKl: number; exceededAtRound: number; kept: string; keptUpdates: number; keptMeanKl: number } | undefined;
       for (let round = rounds.length; round < spec.rounds; round++) {
         control.signal?.throwIfAborted();
         if (control.drain?.aborted) await session.handBack();
@@ -666,6 +671,11 @@ export class LocalEngine implements TrainingEngine {
           : Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
         const reward: RewardFn = (rollouts, options) =>
           text(rollouts.map((r) => ({ prompt: batch[r.promptIndex].text, response: tokenizer.decodeText(r.response) })), options);
+        if (spec.maxKl !== undefined) {
+          if (previous) disposeModel(previous);
+          previous = current;
+          current = cloneModel(policy);
+        }
         let r: PpoRoundResult;
         try {
           r = await ppoRound(trainer, reference, batch.map((p) => p.ids), reward, config, {
@@ -673,6 +683,7 @@ export class LocalEngine implements TrainingEngine {
             totalSteps,
             label: `ppo round ${round + 1}/${spec.rounds}`,
             onProgress: session.report,
+            ...(spec.maxKl !== undefined ? { maxKl: spec.maxKl } : {}),
           });
         } catch (error) {
           // Drained mid-round: the round is dropped; the next attempt redoes it from the last round end.
@@ -681,8 +692,26 @@ export class LocalEngine implements TrainingEngine {
         }
         rounds.push(r);
         this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds} reward ${r.meanReward.toFixed(4)} kl ${r.meanKl.toFixed(4)}`);
+        if (r.overKlBound) {
+          // Round `round + 1` sampled from the weights round `round` made: go back to the weights that
+          // round started from (its rollouts were within the bound), or keep the starting policy.
+          const kept =
+            round === 0
+              ? 'the starting policy is already above the bound: no update made'
+              : previous
+                ? `the weights before round ${round}'s update kept (its rollouts were within the bound)`
+                : `no weights from before round ${round}'s update in this attempt (resumed): the policy after it kept`;
+          const reverted = round > 0 && previous !== undefined;
+          if (reverted) for (const [name, param] of Object.entries(policy.params)) param.assign((previous as Model).params[name]);
+          // Updates in the returned weights, and the KL measured on the rollouts of those weights.
+          const keptUpdates = reverted ? round - 1 : round;
+          klBound = { maxKl: spec.maxKl as number, exceededAtRound: round + 1, kept, keptUpdates, keptMeanKl: rounds[keptUpdates].meanKl };
+          this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds}: KL ${r.meanKl.toFixed(4)} above the bound ${spec.maxKl}: ${kept}; stopped`);
+          break;
+        }
         if (round + 1 < spec.rounds && session.due()) await session.save();
       }
+      for (const snapshot of [previous, current]) if (snapshot) disposeModel(snapshot);
       const metrics = {
         rounds: rounds.length,
         firstMeanReward: rounds[0].meanReward,
@@ -692,6 +721,9 @@ export class LocalEngine implements TrainingEngine {
         lastClipFraction: rounds[rounds.length - 1].clipFraction,
         lastMeanResponseLength: rounds[rounds.length - 1].meanResponseLength,
         seconds: session.seconds(),
+        // With a KL bound: the rounds whose updates the returned weights hold, and the KL measured
+        // on the rollouts of those weights (the round after the last kept update).
+        ...(spec.maxKl !== undefined ? { klBoundStop: klBound ? 1 : 0, keptUpdates: klBound?.keptUpdates ?? rounds.length, ...(klBound ? { keptMeanKl: klBound.keptMeanKl } : {}) } : {}),
       };
       return await this.finish('ppo', sink, trainer, metrics, {
         policy: spec.policy,
@@ -699,7 +731,8 @@ export class LocalEngine implements TrainingEngine {
         reference: spec.reference ?? spec.policy,
         klCoef: spec.klCoef,
         klEstimator: spec.klEstimator,
-        rounds: rounds.map((r, i) => ({ round: i + 1, meanReward: r.meanReward, meanKl: r.meanKl, entropy: r.entropy, clipFraction: r.clipFraction, valueLoss: r.valueLoss, policyLoss: r.policyLoss, meanResponseLength: r.meanResponseLength, rollouts: r.rollouts })),
+        rounds: rounds.map((r, i) => ({ round: i + 1, meanReward: r.meanReward, meanKl: r.meanKl, entropy: r.entropy, clipFraction: r.clipFraction, valueLoss: r.valueLoss, policyLoss: r.policyLoss, meanResponseLength: r.meanResponseLength, rollouts: r.rollouts, ...(r.overKlBound ? { overKlBound: true } : {}) })),
+        ...(spec.maxKl !== undefined ? { maxKl: spec.maxKl, klBound: klBound ?? null } : {}),
       });
     } finally {
       trainer.dispose();

@@ -111,6 +111,25 @@ describe('PPO round: asynchronous batched reward, progress, cancel', () => {
     expect(t.updateSeconds).toBeGreaterThan(0);
   });
 
+  it('with maxKl: a round whose rollouts are above it makes no update and says so; one within it trains', async () => {
+    const policy = initParams(config, 7);
+    // A reference other than the policy: the rollouts' KL is well above 0.
+    const reference = initParams(config, 8);
+    const trainer = new Trainer(policy, { lr: 1e-2, warmupSteps: 0, totalSteps: 12, weightDecay: 0 }, 9);
+    const reward: RewardFn = async (batch) => batch.map((r) => r.response.length);
+    const before = Object.fromEntries(Object.entries(policy.params).map(([name, v]) => [name, Array.from(v.dataSync())]));
+    const over = await ppoRound(trainer, reference, prompts, reward, settings, { maxKl: 1e-6 });
+    expect(over.meanKl).toBeGreaterThan(1e-6);
+    expect(over.overKlBound).toBe(true);
+    expect(over.steps).toEqual([]);
+    expect(trainer.step).toBe(0);
+    for (const [name, v] of Object.entries(policy.params)) expect(Array.from(v.dataSync())).toEqual(before[name]);
+    const within = await ppoRound(trainer, reference, prompts, reward, settings, { maxKl: 1e6 });
+    expect(within.overKlBound).toBeUndefined();
+    expect(within.steps.length).toBeGreaterThan(0);
+    expect(trainer.step).toBe(within.steps.length);
+  });
+
   it('fails with a clear message when the reward returns the wrong number of scores', async () => {
     const policy = initParams(config, 5);
     const trainer = new Trainer(policy, { lr: 1e-2, warmupSteps: 0, totalSteps: 4 }, 6);

@@ -50,7 +50,13 @@ export interface RolloutToScore {
 export type RewardFn = BatchReward<RolloutToScore>;
 
 /** Cancel and reporting of a round: `signal` stops it within one decoding step or update. */
-export type PpoRoundControl = Omit<LoopControl, 'stop'>;
+export type PpoRoundControl = Omit<LoopControl, 'stop'> & {
+  /**
+   * The KL bound, nats per response: when the rollouts' `meanKl` (the policy that sampled them
+   * against the reference) is above it, the round makes no update and says so (`overKlBound`).
+   */
+  maxKl?: number;
+};
 
 /** What one PPO update (one minibatch) measured, on the tensors of its loss (no second forward pass). */
 export interface PpoUpdateLog {
@@ -102,6 +108,8 @@ export interface PpoRoundResult {
   rollouts: number;
   steps: PpoUpdateLog[];
   timings: PpoRoundTimings;
+  /** Set when `control.maxKl` was given and `meanKl` was above it: the round made no update (`steps` empty). */
+  overKlBound?: true;
 }
 
 /** Packed rollouts: prompt·response rows of L tokens `[R·L]`. */
@@ -285,6 +293,8 @@ export function ppoLoss(policy: Model, mb: PpoMinibatch, c: Pick<PpoConfig, 'cli
  *     with d = log π_ref − log π_old), plus the score on the last token;
  *  3. GAE: `δ_t = r_t + γV_{t+1} − V_t`, `A_t = δ_t + γλA_{t+1}`, returns `G_t = A_t + V_t`; A whitened
  *     (steps 2-3: `ppoAdvantages`);
+ *     With `control.maxKl`, a round whose rollouts' mean KL per response is above it stops here
+ *     (no update; `overKlBound` in the result);
  *  4. `epochs` passes over `minibatches` minibatches of (`ppoLoss`)
  *     `L = mean_t max(−A_t ρ_t, −A_t clip(ρ_t, 1±ε)) + c_v · ½ mean_t max((V_t − G_t)², (V_old,t + clip(V_t − V_old,t, ±ε_v) − G_t)²)`
  *     with `ρ_t = exp(log π(y_t) − log π_old(y_t))`, means over response tokens.
@@ -337,6 +347,7 @@ export async function ppoRound(
   const refLogp = referenceLogProbs(reference, prompts, samples, r);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
+  const overKlBound = control.maxKl !== undefined && klSum / R > control.maxKl;
 
   const steps: PpoUpdateLog[] = [];
   const order = Array.from({ length: R }, (_, i) => i);
@@ -346,7 +357,7 @@ export async function ppoRound(
   const meanReward = scores.reduce((a, b) => a + b, 0) / scores.length;
   const onProgress = control.onProgress;
   const reporting: PpoRoundControl = onProgress ? { ...control, onProgress: (p) => onProgress({ ...p, meanReward }) } : control;
-  const updates = await runStepLoop(c.epochs * perEpoch, reporting, trainer.step, (index) => {
+  const updates = await runStepLoop(overKlBound ? 0 : c.epochs * perEpoch, reporting, trainer.step, (index) => {
     if (index % perEpoch === 0) shuffleInPlace(order, trainer.rng);
     const start = (index % perEpoch) * size;
     const rows = order.slice(start, start + size);
@@ -399,5 +410,6 @@ export async function ppoRound(
       rolloutSeconds: (t3 - t0) / 1000,
       updateSeconds: (t4 - t3) / 1000,
     },
+    ...(overKlBound ? { overKlBound: true as const } : {}),
   };
 }

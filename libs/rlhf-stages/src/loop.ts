@@ -78,7 +78,12 @@ export interface PeiLoopRoundSummary {
   meanKl: number;
   /** Whether `meanKl` stayed under rlhf.evaluate's `maxKl`. */
   klWithinBound: boolean;
-  ppo: { firstMeanReward: number; lastMeanReward: number; lastMeanKl: number };
+  /**
+   * The stage's PPO rounds: mean reward of the first and last, KL of the last rollouts; with a KL
+   * bound, whether a round's rollouts went above it (`klBoundStop` 1) and how many rounds' updates
+   * the returned policy holds (`keptUpdates`).
+   */
+  ppo: { firstMeanReward: number; lastMeanReward: number; lastMeanKl: number; klBoundStop?: number; keptUpdates?: number };
   draws: Record<string, number>;
   decision: { continue: boolean; reason: string };
 }
@@ -192,7 +197,12 @@ export async function runPeiLoop(engine: LocalEngine, run: PeiLoopRun): Promise<
       ufrmGain: r6(o.scoreGain),
       meanKl: r6(o.kl),
       klWithinBound: ev.result.klWithinBound,
-      ppo: { firstMeanReward: r6(m.firstMeanReward), lastMeanReward: r6(m.lastMeanReward), lastMeanKl: r6(m.lastMeanKl) },
+      ppo: {
+        firstMeanReward: r6(m.firstMeanReward),
+        lastMeanReward: r6(m.lastMeanReward),
+        lastMeanKl: r6(m.lastMeanKl),
+        ...(m.klBoundStop !== undefined ? { klBoundStop: m.klBoundStop, keptUpdates: m.keptUpdates } : {}),
+      },
       draws: ppo.draws,
       decision: { continue: im.out.decision.continue, reason: im.out.decision.reason },
     });

@@ -205,6 +205,7 @@ export async function ppoStage(engine: LocalEngine, input: PpoStageInput): Promi
       maxTokens: s.maxTokens,
       klCoef: input.kl,
       klEstimator: s.klEstimator,
+      maxKl: s.maxKl,
       temperature: s.temperature,
       epochs: s.epochs,
       seed: s.seed,

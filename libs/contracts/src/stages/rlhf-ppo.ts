@@ -24,6 +24,11 @@ export const RlhfPpoPayload = stageJob({
   lr: z.number().positive().default(2e-4),
   epochs: z.number().int().positive().default(1),
   klEstimator: z.enum(['k1', 'k3']).default('k1'),
+  /**
+   * The KL bound, nats per response (`PpoSpec.maxKl`; the same default as rlhf.evaluate's `maxKl`):
+   * PPO stops at the last round whose rollouts were within it.
+   */
+  maxKl: z.number().positive().default(5),
   temperature: z.number().positive().default(1),
   seed: z.number().int().nonnegative().default(1),
 });
@@ -56,12 +61,13 @@ export const rlhfPpoPlan = defineStagePlan({
       lr: z.coerce.number().positive(),
       epochs: param.positiveInt(),
       kl_estimator: z.enum(['k1', 'k3']),
+      max_kl: z.coerce.number().positive(),
       temperature: z.coerce.number().positive(),
       seed: param.int(),
     })
     .partial()
     .strict(),
-  paramPaths: { rounds: 'rounds', promptsPerRound: 'prompts_per_round', samplesPerPrompt: 'samples_per_prompt', maxTokens: 'max_tokens', klEstimator: 'kl_estimator' },
+  paramPaths: { rounds: 'rounds', promptsPerRound: 'prompts_per_round', samplesPerPrompt: 'samples_per_prompt', maxTokens: 'max_tokens', klEstimator: 'kl_estimator', maxKl: 'max_kl' },
   build: ({ runId, inputs, params: p }) => ({
     runId,
     policyManifestKey: inputs.one('policy'),
@@ -76,6 +82,7 @@ export const rlhfPpoPlan = defineStagePlan({
     ...(p.lr ? { lr: p.lr } : {}),
     ...(p.epochs ? { epochs: p.epochs } : {}),
     ...(p.kl_estimator ? { klEstimator: p.kl_estimator } : {}),
+    ...(p.max_kl ? { maxKl: p.max_kl } : {}),
     ...(p.temperature ? { temperature: p.temperature } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
   }),

@@ -318,6 +318,7 @@ interface PpoOptions {
   promptsPerRound?: string;
   samplesPerPrompt?: string;
   maxTokens?: string;
+  maxKl?: string;
   seed?: string;
   runId?: string;
   instance: string;
@@ -364,7 +365,8 @@ export function registerRlhf(program: Command): void {
         const judge = judgeSettings(o);
         const ev = evaluateSettings({ seed, ...judge.settings });
         const im = improveSettings({ maxRounds, alignmentVariant: o.alignmentVariant });
-        const pp = ppoSettings({ seed, ...(ppoRounds ? { rounds: ppoRounds } : {}) });
+        // PPO stops at the same KL bound the evaluation checks.
+        const pp = ppoSettings({ seed, maxKl: ev.maxKl, ...(ppoRounds ? { rounds: ppoRounds } : {}) });
         // Files given are checked before anything trains.
         const given = {
           prompts: o.prompts ? await promptsFile('prompts', o.prompts, ci.subdomainPrefix) : undefined,
@@ -551,6 +553,7 @@ export function registerRlhf(program: Command): void {
     .option('--prompts-per-round <n>', 'prompts per PPO round (default 8)')
     .option('--samples-per-prompt <n>', 'rollouts per prompt (default 4)')
     .option('--max-tokens <n>', 'tokens per rollout (default 32)')
+    .option('--max-kl <x>', 'the KL bound, nats per response: PPO stops at the last round whose rollouts were within it (default 5)')
     .option('--seed <n>', 'seed (default 1)')
     .option('--run-id <id>', 'run id of the checkpoint (default: rlhf-<time>-<random>)')
     .option('--instance <name>', 'stage instance: the checkpoint is <runId>/rlhf.ppo#<instance>', 'round-1')
@@ -564,6 +567,7 @@ export function registerRlhf(program: Command): void {
           promptsPerRound: o.promptsPerRound === undefined ? undefined : positiveInt('prompts-per-round', o.promptsPerRound),
           samplesPerPrompt: o.samplesPerPrompt === undefined ? undefined : positiveInt('samples-per-prompt', o.samplesPerPrompt),
           maxTokens: o.maxTokens === undefined ? undefined : positiveInt('max-tokens', o.maxTokens),
+          maxKl: o.maxKl === undefined ? undefined : positiveNumber('max-kl', o.maxKl),
           seed: o.seed === undefined ? undefined : intAtLeast('seed', o.seed, 0),
         });
         const used = await ratiosFile('ratios', o.ratios);
