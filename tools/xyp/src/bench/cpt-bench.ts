@@ -4,13 +4,10 @@
  * per-category loss bookkeeping — against the engine's raw training step on the same model and one
  * prebuilt batch. Both sides run interleaved in blocks on one fresh model each, medians reported.
  */
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { Trainer, countParams, cptBatch, disposeModel, initBackend, initParams, lmLoss, type BackendOptions } from '@xyp/engine';
 import { planStage, trainCptMixture } from '@xyp/local-engine';
 import { openBucketShards, readCategoryRows } from '@xyp/training-data';
-import { runCorpusBucket } from './corpus-run';
+import { sampleShards } from '../sample-shards';
 
 export interface CptBenchOptions {
   shards?: string;
@@ -53,12 +50,7 @@ export async function runCptBench(options: CptBenchOptions): Promise<CptBenchRep
   const info = await initBackend(options.backend);
   let source = options.shards;
   if (!source) {
-    source = resolve('.xyp/sample-shards/byte');
-    if (!existsSync(join(source, 'manifest.json'))) {
-      await mkdir(source, { recursive: true });
-      say(`bucketing the sample corpus with the byte tokenizer into ${source}`);
-      await runCorpusBucket({ input: resolve(__dirname, '../../../../data/sample/corpus.jsonl'), out: source, tokenizer: 'byte', config: {}, workers: 1, progress: say });
-    }
+    source = await sampleShards(say);
   }
   const rows = await readCategoryRows(await openBucketShards(source), { context: options.context, validationFraction: 0.1, seed: 1 });
   const config = { vocabSize: 260, contextLength: options.context, layers: options.layers, width: options.width, heads: options.heads };

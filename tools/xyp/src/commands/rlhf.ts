@@ -5,7 +5,6 @@
  * rlhf.ci-filter, then rounds of rlhf.ppo → rlhf.evaluate → rlhf.improve until the first stop
  * decision (`runPeiLoop` of `@xyp/rlhf-stages`). Progress on stderr, one JSON object with --json.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -35,9 +34,9 @@ import type { ArtifactStore } from '@xyp/storage';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { existingFile, fraction, intAtLeast, jsonFile, positiveInt, positiveNumber } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
-import { runCorpusBucket } from '../bench/corpus-run';
+import { sampleShards } from '../sample-shards';
 import { alignmentOf, localEngine, preparePairs, readRecords, trainPhase, writeAlignmentReport, type PhaseSettings } from '../reward/reward-runs';
-import { SAMPLE_CORPUS, SAMPLE_SFT } from './train-policy';
+import { SAMPLE_SFT } from './train-policy';
 import { SAMPLE_PREFERENCES } from './reward';
 
 type LocalJob = Extract<EngineJob, { engine: 'local' }>;
@@ -169,12 +168,7 @@ async function sampleSftSplit(runId: string): Promise<{ dir: string; train: stri
 }
 
 async function trainSamplePolicy(engine: LocalEngine, runId: string, seed: number, split: { train: string; heldOut: string }): Promise<{ cpt: string; sft: string; cptMetrics: Record<string, number>; sftMetrics: Record<string, number> }> {
-  const source = resolve('.xyp/sample-shards/byte');
-  if (!existsSync(join(source, 'manifest.json'))) {
-    await mkdir(source, { recursive: true });
-    progress(`bucketing ${SAMPLE_CORPUS} with the byte tokenizer into ${source}`);
-    await runCorpusBucket({ input: SAMPLE_CORPUS, out: source, tokenizer: 'byte', config: {}, workers: 1, progress });
-  }
+  const source = await sampleShards(progress);
   const steps = SAMPLE_BUDGET.cptSteps;
   const cptSpec: CausalLmSpecInput = {
     runId,

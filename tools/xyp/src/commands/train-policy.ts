@@ -3,7 +3,6 @@
  * loop, on the local engine (progress on stderr, one JSON object with `--json`).
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CausalLmSpecInput, EngineJob, SftSpecInput } from '@xyp/contracts';
@@ -14,11 +13,11 @@ import { ingestSft, writeSftCollections } from '@xyp/training-data';
 import { exitWithError, printResult, progress } from '../cli-output';
 import { fraction, jsonObjectFile, positiveInt as int, positiveNumber as positive } from '../flags';
 import { commitCheckpoint, configuredBackend, configuredStore } from '../engine-runtime';
-import { runCorpusBucket } from '../bench/corpus-run';
+import { SAMPLE_CORPUS, sampleShards } from '../sample-shards';
 
 /** Where the repo's bundled samples are, wherever the command runs from. */
 const REPO = resolve(__dirname, '../../../..');
-export const SAMPLE_CORPUS = join(REPO, 'data/sample/corpus.jsonl');
+export { SAMPLE_CORPUS };
 export const SAMPLE_SFT = join(REPO, 'data/sample/sft.jsonl');
 
 interface ModelOptions {
@@ -167,12 +166,7 @@ export function registerTrainPolicy(train: Command): void {
       const steps = int('steps', o.steps);
       let source = o.shards as string;
       if (o.sample) {
-        source = resolve('.xyp/sample-shards/byte');
-        if (!existsSync(join(source, 'manifest.json'))) {
-          await mkdir(source, { recursive: true });
-          progress(`bucketing ${SAMPLE_CORPUS} with the byte tokenizer into ${source}`);
-          await runCorpusBucket({ input: SAMPLE_CORPUS, out: source, tokenizer: 'byte', config: {}, workers: 1, progress });
-        }
+        source = await sampleShards(progress);
       }
       const spec: CausalLmSpecInput = {
         runId: o.runId ?? newRunId('cpt'),
