@@ -8,8 +8,10 @@
  *   the reference judge (closer to the sample's reference answer; `reference-judge.ts`) — human
  *   verdicts, where given, take precedence;
  * - win / tie / loss and the net win rate (W − L) / N per subdomain (`winTieLoss`);
- * - the mean UFRM score of each model's responses, and the policy's KL to the reference (SFT) on its
- *   own responses: Σ over response tokens of log π − log π_ref (k1), mean per response and per token.
+ * - the mean UFRM score of each model's responses, and the policy's KL to the reference (SFT):
+ *   `klSamples` responses per prompt sampled from the policy at temperature 1 (up to `klMaxTokens`
+ *   tokens), Σ over each one's tokens of log π − log π_ref (k1), the mean per response (an unbiased
+ *   estimate of KL(π ‖ π_ref) over responses) and per token.
  *
  * The report names the judge of every verdict.
  */
@@ -34,6 +36,9 @@ export interface EvaluateRun {
   prompts: readonly RlhfPrompt[];
   maxTokens: number;
   temperature: number;
+  /** Responses sampled per prompt (temperature 1) for the KL, and their length. */
+  klSamples: number;
+  klMaxTokens: number;
   seed: number;
   /** |ΔF1| at or below this is a tie for the reference judge. */
   tieMargin: number;
@@ -58,8 +63,9 @@ export interface EvaluatedPair {
   reason: string;
   policyScore: number;
   baselineScore: number;
-  /** Σ_t log π(y_t) − log π_ref(y_t) over the policy's response (k1). */
+  /** The mean over the prompt's KL samples of Σ_t log π(y_t) − log π_ref(y_t) (k1). */
   kl: number;
+  /** The mean tokens of the prompt's KL samples (so that kl / klTokens is their KL per token). */
   klTokens: number;
 }
 
@@ -95,6 +101,35 @@ async function respond(engine: LocalEngine, checkpoint: string, prompts: readonl
   return out;
 }
 
+/**
+ * Per prompt, the mean over `klSamples` responses sampled from the policy (temperature 1, top-p 1,
+ * up to `klMaxTokens` tokens) of log π(y) − log π_ref(y), the responses scored as the assistant turn
+ * (its end token included) by both models; and the mean tokens scored per response.
+ */
+export async function sampledKl(engine: LocalEngine, prompts: readonly RlhfPrompt[], run: Pick<EvaluateRun, 'policy' | 'policyScorer' | 'referenceScorer' | 'klSamples' | 'klMaxTokens' | 'seed' | 'signal'>): Promise<{ kl: number; tokens: number }[]> {
+  const out: { kl: number; tokens: number }[] = [];
+  for (let start = 0; start < prompts.length; start += CHUNK) {
+    run.signal?.throwIfAborted();
+    const chunk = prompts.slice(start, start + CHUNK);
+    const generated = await engine.generate({ checkpoint: run.policy, prompts: chunk.map((p) => p.prompt), chat: true, n: run.klSamples, temperature: 1, topP: 1, maxTokens: run.klMaxTokens, seed: run.seed + 7919 + start });
+    const conversations = generated.map((g) => [
+      { role: 'user' as const, content: chunk[g.prompt].prompt },
+      { role: 'assistant' as const, content: g.text },
+    ]);
+    const llPolicy = await run.policyScorer.conversationLogLikelihood(conversations, { signal: run.signal });
+    const llReference = await run.referenceScorer.conversationLogLikelihood(conversations, { signal: run.signal });
+    const sums = chunk.map(() => ({ kl: 0, tokens: 0, n: 0 }));
+    generated.forEach((g, j) => {
+      const s = sums[g.prompt];
+      s.kl += llPolicy[j].logLikelihood - llReference[j].logLikelihood;
+      s.tokens += llPolicy[j].tokens;
+      s.n += 1;
+    });
+    out.push(...sums.map((s) => ({ kl: s.n > 0 ? s.kl / s.n : 0, tokens: s.n > 0 ? s.tokens / s.n : 0 })));
+  }
+  return out;
+}
+
 export async function runEvaluation(engine: LocalEngine, run: EvaluateRun): Promise<EvaluationOutput> {
   const prompts = run.prompts;
   if (prompts.length === 0) throw new Error('rlhf.evaluate: prompts: no held-out prompt to evaluate on');
@@ -106,12 +141,7 @@ export async function runEvaluation(engine: LocalEngine, run: EvaluateRun): Prom
   const policyScores = await run.reward(items(policy), { signal: run.signal });
   const baselineScores = await run.reward(items(baseline), { signal: run.signal });
   await run.onProgress?.(3, 4, 'UFRM scores');
-  const conversations = prompts.map((p, i) => [
-    { role: 'user' as const, content: p.prompt },
-    { role: 'assistant' as const, content: policy[i] },
-  ]);
-  const llPolicy = await run.policyScorer.conversationLogLikelihood(conversations, { signal: run.signal });
-  const llReference = await run.referenceScorer.conversationLogLikelihood(conversations, { signal: run.signal });
+  const kl = await sampledKl(engine, prompts, run);
   await run.onProgress?.(4, 4, 'KL');
   const llm = run.judge
     ? await Promise.all(
@@ -161,8 +191,8 @@ export async function runEvaluation(engine: LocalEngine, run: EvaluateRun): Prom
       reason,
       policyScore: policyScores[i],
       baselineScore: baselineScores[i],
-      kl: llPolicy[i].logLikelihood - llReference[i].logLikelihood,
-      klTokens: llPolicy[i].tokens,
+      kl: kl[i].kl,
+      klTokens: kl[i].tokens,
     };
   });
   const tally = winTieLoss(pairs.map((p) => ({ subdomain: p.subdomain, outcome: p.outcome })));

@@ -285,6 +285,8 @@ export async function evaluateStage(engine: LocalEngine, input: EvaluateStageInp
       prompts: read.prompts,
       maxTokens: s.maxTokens,
       temperature: s.temperature,
+      klSamples: s.klSamples,
+      klMaxTokens: s.klMaxTokens,
       seed: s.seed,
       tieMargin: s.tieMargin,
       human: input.human,

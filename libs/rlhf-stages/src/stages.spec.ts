@@ -164,7 +164,7 @@ describe('runEvaluation on tiny engine checkpoints', () => {
         { id: 'p2', prompt: 'tax?', subdomain: 'finance.a', reference: 'ten' },
         { id: 'p3', prompt: 'bond?', subdomain: 'finance.b' },
       ];
-      const run = { policy: 'tiny/engine.lm', baseline: 'tiny/engine.lm', policyScorer: policy.scorer, referenceScorer: reference.scorer, reward: reward.reward, prompts, maxTokens: 6, temperature: 0, seed: 1, tieMargin: 0.02 };
+      const run = { policy: 'tiny/engine.lm', baseline: 'tiny/engine.lm', policyScorer: policy.scorer, referenceScorer: reference.scorer, reward: reward.reward, prompts, maxTokens: 6, temperature: 0, klSamples: 3, klMaxTokens: 6, seed: 1, tieMargin: 0.02 };
       const out = await runEvaluation(engine, { ...run, human: new Map([['p2', 'win' as const]]) });
       expect(out.pairs.map((p) => [p.id, p.outcome, p.judge])).toEqual([
         ['p1', 'tie', 'reference-f1'],
@@ -190,7 +190,7 @@ describe('runEvaluation on tiny engine checkpoints', () => {
     }
   });
 
-  it("measures the KL as Σ log π(policy) − log π(reference) over the policy's response, per response and per token", async () => {
+  it('measures the KL on responses sampled from the policy at temperature 1: per prompt the mean over its samples of Σ log π − log π_ref, per response and per token', async () => {
     const engine = new LocalEngine({ store });
     const reward = await openTextReward('tiny/engine.rm', store);
     const policy = await openPolicyScorer('other/engine.lm', store);
@@ -200,18 +200,38 @@ describe('runEvaluation on tiny engine checkpoints', () => {
         { id: 'p1', prompt: 'rate?', subdomain: 'finance.a', reference: 'five' },
         { id: 'p2', prompt: 'yield?', subdomain: 'finance.a', reference: 'six' },
       ];
-      const out = await runEvaluation(engine, { policy: 'other/engine.lm', baseline: 'tiny/engine.lm', policyScorer: policy.scorer, referenceScorer: reference.scorer, reward: reward.reward, prompts, maxTokens: 6, temperature: 0, seed: 1, tieMargin: 0.02 });
-      const conversations = out.pairs.map((p) => [
-        { role: 'user' as const, content: p.prompt },
-        { role: 'assistant' as const, content: p.policyResponse },
+      const out = await runEvaluation(engine, { policy: 'other/engine.lm', baseline: 'tiny/engine.lm', policyScorer: policy.scorer, referenceScorer: reference.scorer, reward: reward.reward, prompts, maxTokens: 6, temperature: 0, klSamples: 5, klMaxTokens: 8, seed: 1, tieMargin: 0.02 });
+      // The samples by hand: 5 per prompt at temperature 1, each scored as the assistant turn by both models.
+      const samples = await engine.generate({ checkpoint: 'other/engine.lm', prompts: prompts.map((p) => p.prompt), chat: true, n: 5, temperature: 1, topP: 1, maxTokens: 8, seed: 1 + 7919 });
+      expect(samples).toHaveLength(10);
+      const conversations = samples.map((g) => [
+        { role: 'user' as const, content: prompts[g.prompt].prompt },
+        { role: 'assistant' as const, content: g.text },
       ]);
       const lp = await policy.scorer.conversationLogLikelihood(conversations);
       const lr = await reference.scorer.conversationLogLikelihood(conversations);
-      const kls = lp.map((l, i) => l.logLikelihood - lr[i].logLikelihood);
-      expect(out.pairs.map((p) => p.kl)).toEqual(kls);
-      expect(Math.abs(kls[0])).toBeGreaterThan(1e-3);
-      expect(out.overall.kl).toBeCloseTo((kls[0] + kls[1]) / 2, 9);
-      expect(out.overall.klPerToken).toBeCloseTo((kls[0] + kls[1]) / (lp[0].tokens + lp[1].tokens), 9);
+      const perPrompt = [0, 1].map((q) => {
+        const own = samples.map((g, j) => ({ g, j })).filter(({ g }) => g.prompt === q);
+        return { kl: own.reduce((a, { j }) => a + lp[j].logLikelihood - lr[j].logLikelihood, 0) / own.length, tokens: own.reduce((a, { j }) => a + lp[j].tokens, 0) / own.length };
+      });
+      out.pairs.forEach((p, i) => {
+        expect(p.kl).toBeCloseTo(perPrompt[i].kl, 9);
+        expect(p.klTokens).toBeCloseTo(perPrompt[i].tokens, 12);
+      });
+      expect(Math.abs(perPrompt[0].kl)).toBeGreaterThan(1e-3);
+      expect(out.overall.kl).toBeCloseTo((perPrompt[0].kl + perPrompt[1].kl) / 2, 9);
+      // Per token: every sample's Σ over every sample's tokens (5 samples per prompt).
+      const totalKl = 5 * (perPrompt[0].kl + perPrompt[1].kl);
+      const totalTokens = 5 * (perPrompt[0].tokens + perPrompt[1].tokens);
+      expect(out.overall.klPerToken).toBeCloseTo(totalKl / totalTokens, 9);
+      // Not the log-ratio of the greedy response the judge sees.
+      const greedy = out.pairs.map((p) => [
+        { role: 'user' as const, content: p.prompt },
+        { role: 'assistant' as const, content: p.policyResponse },
+      ]);
+      const gp = await policy.scorer.conversationLogLikelihood(greedy);
+      const gr = await reference.scorer.conversationLogLikelihood(greedy);
+      expect(Math.abs(out.pairs[0].kl - (gp[0].logLikelihood - gr[0].logLikelihood))).toBeGreaterThan(1e-3);
     } finally {
       reward.dispose();
       policy.dispose();

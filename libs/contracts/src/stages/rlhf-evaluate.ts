@@ -34,6 +34,14 @@ export const RlhfEvaluatePayload = stageJob({
   judgeApiKeyEnv: z.string().min(1).optional(),
   /** The KL bound (nats per response, policy vs reference, on the policy's own responses) the round must stay under. */
   maxKl: z.number().positive().default(5),
+  /**
+   * The KL is estimated on responses sampled from the policy at temperature 1, `klSamples` per
+   * prompt of up to `klMaxTokens` tokens (the PPO rollouts' length by default): the mean over them
+   * of Σ_t log π(y_t) − log π_ref(y_t) is an unbiased estimate of KL(π ‖ π_ref) per response, which a
+   * greedy response's log-ratio is not.
+   */
+  klSamples: z.number().int().positive().default(4),
+  klMaxTokens: z.number().int().positive().default(32),
   seed: z.number().int().nonnegative().default(1),
 });
 
@@ -50,10 +58,10 @@ export const rlhfEvaluatePlan = defineStagePlan({
     human: { description: 'annotators\' verdicts, JSONL {id, verdict: win|tie|loss}', optional: true },
   },
   params: z
-    .object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), max_kl: z.coerce.number().positive(), seed: param.int(), judge: z.enum(['reference', 'llm']), judge_base_url: z.string().url(), judge_model: z.string().min(1), judge_api_key_env: z.string().min(1) })
+    .object({ subdomain_prefix: z.string(), max_tokens: param.positiveInt(), temperature: z.coerce.number().min(0), tie_margin: z.coerce.number().min(0).max(1), max_kl: z.coerce.number().positive(), kl_samples: param.positiveInt(), kl_max_tokens: param.positiveInt(), seed: param.int(), judge: z.enum(['reference', 'llm']), judge_base_url: z.string().url(), judge_model: z.string().min(1), judge_api_key_env: z.string().min(1) })
     .partial()
     .strict(),
-  paramPaths: { maxTokens: 'max_tokens', tieMargin: 'tie_margin' },
+  paramPaths: { maxTokens: 'max_tokens', tieMargin: 'tie_margin', klSamples: 'kl_samples', klMaxTokens: 'kl_max_tokens' },
   build: ({ runId, inputs, params: p }) => {
     const humanKey = inputs.maybe('human');
     return {
@@ -68,6 +76,8 @@ export const rlhfEvaluatePlan = defineStagePlan({
       ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
       ...(p.tie_margin !== undefined ? { tieMargin: p.tie_margin } : {}),
       ...(p.max_kl !== undefined ? { maxKl: p.max_kl } : {}),
+      ...(p.kl_samples ? { klSamples: p.kl_samples } : {}),
+      ...(p.kl_max_tokens ? { klMaxTokens: p.kl_max_tokens } : {}),
       ...(p.judge ? { judge: p.judge } : {}),
       ...(p.judge_base_url ? { judgeBaseUrl: p.judge_base_url } : {}),
       ...(p.judge_model ? { judgeModel: p.judge_model } : {}),
