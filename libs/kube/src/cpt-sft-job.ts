@@ -189,6 +189,11 @@ export async function submitClusterJob(
   return job;
 }
 
+/** What every cluster stage's result says of its job: `engine: cluster`, the checkpoint on the volume, its files and metrics. */
+export function clusterCheckpointResult(job: Extract<ClusterJob, { status: 'succeeded' }>) {
+  return { ...job.manifest.result, engine: 'cluster' as const, kind: CHECKPOINT_RESULT_KIND as typeof CHECKPOINT_RESULT_KIND, files: job.manifest.artifacts.map((a) => a.name), checkpoint: job.checkpoint, metrics: job.metrics };
+}
+
 /** `init` of a Megatron job: the upstream cluster checkpoint, else the service's base model, else none. */
 async function megatronInit(cluster: ClusterTraining, context: StageContext, initManifestKey: string | undefined, stage: string): Promise<{ init?: string; manifest?: StageManifest }> {
   if (!initManifestKey) return cluster.settings.baseModel ? { init: cluster.settings.baseModel } : {};
@@ -272,12 +277,7 @@ export async function trainCausalLmOnCluster(cluster: ClusterTraining, payload: 
   const next = recordFromMetrics(job.metrics, 'weights.next');
   return {
     result: {
-      ...job.manifest.result,
-      engine: 'cluster',
-      kind: CHECKPOINT_RESULT_KIND,
-      files: job.manifest.artifacts.map((a) => a.name),
-      checkpoint: job.checkpoint,
-      metrics: job.metrics,
+      ...clusterCheckpointResult(job),
       validation: perCategoryFromMetrics(job.metrics, 'validation'),
       weights: { first: weights ?? {}, ...(next ? { next } : {}) },
       tokenizer: tokenizerSpec,
@@ -398,12 +398,7 @@ export async function trainSftOnCluster(cluster: ClusterTraining, payload: Parse
   );
   return {
     result: {
-      ...job.manifest.result,
-      engine: 'cluster',
-      kind: CHECKPOINT_RESULT_KIND,
-      files: job.manifest.artifacts.map((a) => a.name),
-      checkpoint: job.checkpoint,
-      metrics: job.metrics,
+      ...clusterCheckpointResult(job),
       heldOut: perCategoryFromMetrics(job.metrics, 'heldOut'),
       // One job: the ratios it trained with are its first and its last epoch's.
       ratios: { first, last: first },

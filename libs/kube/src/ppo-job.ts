@@ -11,10 +11,10 @@
  * (`config.json`; OpenRLHF's `--pretrain` / `--reward_pretrain`): a local-engine checkpoint or a
  * Megatron one fails the stage for good. OpenRLHF's KL reference is the starting policy itself.
  */
-import { CHECKPOINT_RESULT_KIND, type ArtifactEntry, type ParsedPayloadOf } from '@xyp/contracts';
+import type { ArtifactEntry, ParsedPayloadOf } from '@xyp/contracts';
 import { StageFailedError, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
 import type { ClusterTraining } from './cluster-training';
-import { clusterCheckpointOf, submitClusterJob } from './cpt-sft-job';
+import { clusterCheckpointOf, clusterCheckpointResult, submitClusterJob } from './cpt-sft-job';
 
 /** The round's inputs as the worker drew them. */
 export interface PpoRound {
@@ -76,12 +76,7 @@ export async function trainPpoOnCluster(cluster: ClusterTraining, payload: Parse
   );
   return {
     result: {
-      ...job.manifest.result,
-      engine: 'cluster',
-      kind: CHECKPOINT_RESULT_KIND,
-      files: job.manifest.artifacts.map((a) => a.name),
-      checkpoint: job.checkpoint,
-      metrics: job.metrics,
+      ...clusterCheckpointResult(job),
       ratios: round.ratios,
       kl: round.kl,
       draws: round.bySubdomain,
