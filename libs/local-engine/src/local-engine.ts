@@ -663,55 +663,59 @@ export class LocalEngine implements TrainingEngine {
       let previous: Model | undefined;
       let current: Model | undefined;
       let klBound: { maxKl: number; exceededAtRound: number; kept: string; keptUpdates: number; keptMeanKl: number } | undefined;
-      for (let round = rounds.length; round < spec.rounds; round++) {
-        control.signal?.throwIfAborted();
-        if (control.drain?.aborted) await session.handBack();
-        const batch = spec.data.ordered
-          ? Array.from({ length: spec.promptsPerRound }, (_, i) => prompts[(round * spec.promptsPerRound + i) % prompts.length])
-          : Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
-        const reward: RewardFn = (rollouts, options) =>
-          text(rollouts.map((r) => ({ prompt: batch[r.promptIndex].text, response: tokenizer.decodeText(r.response) })), options);
-        if (spec.maxKl !== undefined) {
-          if (previous) disposeModel(previous);
-          previous = current;
-          current = cloneModel(policy);
+      try {
+        for (let round = rounds.length; round < spec.rounds; round++) {
+          control.signal?.throwIfAborted();
+          if (control.drain?.aborted) await session.handBack();
+          const batch = spec.data.ordered
+            ? Array.from({ length: spec.promptsPerRound }, (_, i) => prompts[(round * spec.promptsPerRound + i) % prompts.length])
+            : Array.from({ length: spec.promptsPerRound }, () => prompts[trainer.rng.nextInt(prompts.length)]);
+          const reward: RewardFn = (rollouts, options) =>
+            text(rollouts.map((r) => ({ prompt: batch[r.promptIndex].text, response: tokenizer.decodeText(r.response) })), options);
+          if (spec.maxKl !== undefined) {
+            if (previous) disposeModel(previous);
+            previous = current;
+            current = cloneModel(policy);
+          }
+          let r: PpoRoundResult;
+          try {
+            r = await ppoRound(trainer, reference, batch.map((p) => p.ids), reward, config, {
+              signal: roundSignal,
+              totalSteps,
+              label: `ppo round ${round + 1}/${spec.rounds}`,
+              onProgress: session.report,
+              ...(spec.maxKl !== undefined ? { maxKl: spec.maxKl } : {}),
+            });
+          } catch (error) {
+            // Drained mid-round: the round is dropped; the next attempt redoes it from the last round end.
+            if (control.drain?.aborted && !control.signal?.aborted) throw new HandedBackError(session.marker, `ppo ${spec.runId}/${spec.stage} handed back in round ${round + 1}`);
+            throw error;
+          }
+          rounds.push(r);
+          this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds} reward ${r.meanReward.toFixed(4)} kl ${r.meanKl.toFixed(4)}`);
+          if (r.overKlBound) {
+            // Round `round + 1` sampled from the weights round `round` made: go back to the weights that
+            // round started from (its rollouts were within the bound), or keep the starting policy.
+            const kept =
+              round === 0
+                ? 'the starting policy is already above the bound: no update made'
+                : previous
+                  ? `the weights before round ${round}'s update kept (its rollouts were within the bound)`
+                  : `no weights from before round ${round}'s update in this attempt (resumed): the policy after it kept`;
+            const reverted = round > 0 && previous !== undefined;
+            if (reverted) for (const [name, param] of Object.entries(policy.params)) param.assign((previous as Model).params[name]);
+            // Updates in the returned weights, and the KL measured on the rollouts of those weights.
+            const keptUpdates = reverted ? round - 1 : round;
+            klBound = { maxKl: spec.maxKl as number, exceededAtRound: round + 1, kept, keptUpdates, keptMeanKl: rounds[keptUpdates].meanKl };
+            this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds}: KL ${r.meanKl.toFixed(4)} above the bound ${spec.maxKl}: ${kept}; stopped`);
+            break;
+          }
+          if (round + 1 < spec.rounds && session.due()) await session.save();
         }
-        let r: PpoRoundResult;
-        try {
-          r = await ppoRound(trainer, reference, batch.map((p) => p.ids), reward, config, {
-            signal: roundSignal,
-            totalSteps,
-            label: `ppo round ${round + 1}/${spec.rounds}`,
-            onProgress: session.report,
-            ...(spec.maxKl !== undefined ? { maxKl: spec.maxKl } : {}),
-          });
-        } catch (error) {
-          // Drained mid-round: the round is dropped; the next attempt redoes it from the last round end.
-          if (control.drain?.aborted && !control.signal?.aborted) throw new HandedBackError(session.marker, `ppo ${spec.runId}/${spec.stage} handed back in round ${round + 1}`);
-          throw error;
-        }
-        rounds.push(r);
-        this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds} reward ${r.meanReward.toFixed(4)} kl ${r.meanKl.toFixed(4)}`);
-        if (r.overKlBound) {
-          // Round `round + 1` sampled from the weights round `round` made: go back to the weights that
-          // round started from (its rollouts were within the bound), or keep the starting policy.
-          const kept =
-            round === 0
-              ? 'the starting policy is already above the bound: no update made'
-              : previous
-                ? `the weights before round ${round}'s update kept (its rollouts were within the bound)`
-                : `no weights from before round ${round}'s update in this attempt (resumed): the policy after it kept`;
-          const reverted = round > 0 && previous !== undefined;
-          if (reverted) for (const [name, param] of Object.entries(policy.params)) param.assign((previous as Model).params[name]);
-          // Updates in the returned weights, and the KL measured on the rollouts of those weights.
-          const keptUpdates = reverted ? round - 1 : round;
-          klBound = { maxKl: spec.maxKl as number, exceededAtRound: round + 1, kept, keptUpdates, keptMeanKl: rounds[keptUpdates].meanKl };
-          this.options.onProgress?.(`ppo round ${round + 1}/${spec.rounds}: KL ${r.meanKl.toFixed(4)} above the bound ${spec.maxKl}: ${kept}; stopped`);
-          break;
-        }
-        if (round + 1 < spec.rounds && session.due()) await session.save();
+      } finally {
+        // The snapshots go whether the rounds ended, stopped at the bound or failed.
+        for (const snapshot of [previous, current]) if (snapshot) disposeModel(snapshot);
       }
-      for (const snapshot of [previous, current]) if (snapshot) disposeModel(snapshot);
       const metrics = {
         rounds: rounds.length,
         firstMeanReward: rounds[0].meanReward,
