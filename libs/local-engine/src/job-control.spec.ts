@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineJob } from '@xyp/contracts';
-import { ArtifactStoreSink, checkpointManifest, disposeModel, initBackend, initParams, saveModel } from '@xyp/engine';
+import { initBackend } from '@xyp/engine';
 import { HandedBackError } from '@xyp/offload';
 import { LocalDirectoryStore } from '@xyp/storage';
 import type { JobControl, JobProgress, ResumeMarker } from './job-control';
 import { LocalEngine } from './local-engine';
+import { commitFreshModel } from './testing/fresh-checkpoint';
 
 const dir = mkdtempSync(join(tmpdir(), 'xyp-job-control-'));
 const store = new LocalDirectoryStore(join(dir, 'store'));
@@ -20,19 +21,10 @@ function jsonl(name: string, rows: unknown[]): string {
   return file;
 }
 
-async function commitModel(id: string, valueHead: boolean, seed: number): Promise<void> {
-  const [runId, stage] = id.split('/');
-  const model = initParams({ vocabSize: 260, contextLength: 48, layers: 1, width: 16, heads: 2, lmHead: !valueHead, valueHead }, seed);
-  const sink = new ArtifactStoreSink(store, runId, stage);
-  await saveModel(sink, model);
-  await store.commitManifest(checkpointManifest(sink));
-  disposeModel(model);
-}
-
 beforeAll(async () => {
   await initBackend();
-  await commitModel('base/engine.lm', false, 1);
-  await commitModel('base/engine.rm', true, 2);
+  await commitFreshModel(store, 'base/engine.lm', false, 1);
+  await commitFreshModel(store, 'base/engine.rm', true, 2);
 });
 
 const local = (job: EngineJob) => {

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineJob, PpoSpecInput, TextReward } from '@xyp/contracts';
-import { ArtifactStoreSink, checkpointManifest, disposeModel, initBackend, initParams, saveModel } from '@xyp/engine';
+import { initBackend } from '@xyp/engine';
 import { LocalDirectoryStore } from '@xyp/storage';
 import { LocalEngine } from './local-engine';
+import { commitFreshModel } from './testing/fresh-checkpoint';
 
 const dir = mkdtempSync(join(tmpdir(), 'xyp-ppo-kl-bound-'));
 const store = new LocalDirectoryStore(join(dir, 'store'));
@@ -14,19 +15,10 @@ const POLICY = 'kl-bound/engine.lm';
 const OTHER = 'kl-bound/other.lm';
 const prompts = join(dir, 'prompts.jsonl');
 
-async function commitLm(id: string, seed: number): Promise<void> {
-  const [runId, stage] = id.split('/');
-  const model = initParams({ vocabSize: 260, contextLength: 48, layers: 1, width: 16, heads: 2 }, seed);
-  const sink = new ArtifactStoreSink(store, runId, stage);
-  await saveModel(sink, model);
-  expect((await store.commitManifest(checkpointManifest(sink))).committed).toBe(true);
-  disposeModel(model);
-}
-
 beforeAll(async () => {
   await initBackend();
-  await commitLm(POLICY, 31);
-  await commitLm(OTHER, 32);
+  await commitFreshModel(store, POLICY, false, 31);
+  await commitFreshModel(store, OTHER, false, 32);
   writeFileSync(prompts, ['rate?', 'trend?', 'bond yield?'].map((prompt) => JSON.stringify({ prompt })).join('\n'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineJob, TextReward } from '@xyp/contracts';
-import { ArtifactStoreSink, checkpointManifest, disposeModel, initBackend, initParams, saveModel } from '@xyp/engine';
+import { initBackend } from '@xyp/engine';
 import { runInThread } from '@xyp/offload';
 import { RewardGrpcModule, createRewardClient, rewardServiceScorer, serveRewardService, type RewardClient } from '@xyp/reward-serving';
 import { ARTIFACT_STORE, type ArtifactStoreOptions, createArtifactStore } from '@xyp/storage';
 import { freePort } from '@xyp/testing';
 import { LocalEngine } from './local-engine';
+import { commitFreshModel } from './testing/fresh-checkpoint';
 import { TRAINING_JOB_TASK, type TrainingJobInput } from './thread-task';
 
 const dir = mkdtempSync(join(tmpdir(), 'xyp-ppo-reward-service-'));
@@ -25,19 +26,10 @@ let client: RewardClient;
 @Module({ imports: [RewardGrpcModule], providers: [{ provide: ARTIFACT_STORE, useValue: store }] })
 class RewardAppModule {}
 
-async function commitModel(id: string, valueHead: boolean, seed: number): Promise<void> {
-  const [runId, stage] = id.split('/');
-  const model = initParams({ vocabSize: 260, contextLength: 48, layers: 1, width: 16, heads: 2, lmHead: !valueHead, valueHead }, seed);
-  const sink = new ArtifactStoreSink(store, runId, stage);
-  await saveModel(sink, model);
-  expect((await store.commitManifest(checkpointManifest(sink))).committed).toBe(true);
-  disposeModel(model);
-}
-
 beforeAll(async () => {
   await initBackend();
-  await commitModel(RM, true, 21);
-  await commitModel(POLICY, false, 22);
+  await commitFreshModel(store, RM, true, 21);
+  await commitFreshModel(store, POLICY, false, 22);
   // The reward app's gRPC side: a Nest app with the ArtifactStore, RewardService.Score on a real gRPC server.
   app = await NestFactory.create(RewardAppModule, { logger: false });
   address = `127.0.0.1:${await freePort()}`;
