@@ -1082,6 +1082,19 @@ static float* score_scratch(const decode_t* c, int worker) {
   return c->scratch + c->B * c->T * (5 * c->D + c->F) + MAX_WORKERS * c->S + (int64_t)worker * score_scratch_floats(c->T, c->S, c->V);
 }
 
+/* In place: x[0..n) ← softmax(x[0..n)) (max subtracted first). */
+static void softmax_in_place(float* x, int64_t n) {
+  float max = -FLT_MAX;
+  for (int64_t j = 0; j < n; j++) max = x[j] > max ? x[j] : max;
+  float sum = 0;
+  for (int64_t j = 0; j < n; j++) {
+    x[j] = expf(x[j] - max);
+    sum += x[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; j++) x[j] *= inv;
+}
+
 /*
  * Scoring attention for rows b0..b1−1 (all T tokens of each, from slot 0, no cache): per row and head,
  * A = scale · q·kᵀ `[T, T]` and o = softmax(A + mask)·v by sgemm, query t seeing keys [starts[b], t];
@@ -1104,16 +1117,8 @@ static void score_attention(const decode_t* c, const float* q, const float* k, c
           for (int64_t j = 0; j < T; j++) ar[j] = 1.0f / (float)T;
           continue;
         }
-        float max = -FLT_MAX;
-        for (int64_t j = start; j <= t; j++) max = ar[j] > max ? ar[j] : max;
-        float sum = 0;
         for (int64_t j = 0; j < start; j++) ar[j] = 0;
-        for (int64_t j = start; j <= t; j++) {
-          ar[j] = expf(ar[j] - max);
-          sum += ar[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = start; j <= t; j++) ar[j] *= inv;
+        softmax_in_place(ar + start, t - start + 1);
         for (int64_t j = t + 1; j < T; j++) ar[j] = 0;
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)dh, (blasint)T, 1.0f, a, (blasint)T, v + off, (blasint)D, 0.0f, o + off,
@@ -1143,15 +1148,7 @@ static void cached_score_attention(const decode_t* c, const decode_attention_t* 
   for (int64_t t = 0; t < T; t++) {
     float* ar = a + t * n;
     const int64_t w = c->past - lo + t + 1; /* slots lo..past+t */
-    float max = -FLT_MAX;
-    for (int64_t j = 0; j < w; j++) max = ar[j] > max ? ar[j] : max;
-    float sum = 0;
-    for (int64_t j = 0; j < w; j++) {
-      ar[j] = expf(ar[j] - max);
-      sum += ar[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int64_t j = 0; j < w; j++) ar[j] *= inv;
+    softmax_in_place(ar, w);
     for (int64_t j = w; j < n; j++) ar[j] = 0;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)T, (blasint)dh, (blasint)n, 1.0f, a, (blasint)n, v, (blasint)D, 0.0f, o, (blasint)D);
