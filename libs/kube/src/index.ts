@@ -4,6 +4,7 @@ export * from './kube-jobs';
 export * from './kube-job-runner';
 export * from './shared-volume';
 export * from './cluster-training';
+export * from './cluster-stage';
 export * from './reward-train-job';
 export * from './cpt-sft-job';
 export * from './ppo-job';

@@ -14,7 +14,7 @@
 import type { ArtifactEntry, ParsedPayloadOf } from '@xyp/contracts';
 import { StageFailedError, checkpointOf, type StageContext, type StageOutput } from '@xyp/queue';
 import type { ClusterTraining } from './cluster-training';
-import { clusterCheckpointOf, clusterCheckpointResult, submitClusterJob } from './cpt-sft-job';
+import { clusterCheckpointOf, clusterCheckpointResult, submitClusterJob } from './cluster-stage';
 
 /** The round's inputs as the worker drew them. */
 export interface PpoRound {
