@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, Logger, Module, type INestMicroservice } from '@nestjs/common';
@@ -10,7 +9,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GrpcServerSecurity } from '@xyp/config';
-import { freePort } from '@xyp/testing';
+import { freePort, testCertificateAuthority } from '@xyp/testing';
 import type { GetRunRequest, GetRunResponse, WatchRunRequest, WatchRunResponse } from './generated/nest/xuanyuan/v1/pipeline';
 import { PIPELINE_SERVICE_NAME } from './generated/nest/xuanyuan/v1/pipeline';
 import { AcceptedTokens, PIPELINE_PROTO, createPipelineClient, grpcServerOptions, unary, watchEvents, type GrpcClientOptions, type PipelineClient } from './index';
@@ -222,30 +221,21 @@ describe('a server without tokens', () => {
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl. */
 function makeCertificates(dir: string): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey' | 'otherCa' | 'strangerCert' | 'strangerKey', Buffer> {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const key = (name: string) => run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
-  for (const ca of ['ca', 'other-ca']) {
-    key(`${ca}.key`);
-    run('req', '-x509', '-new', '-key', `${ca}.key`, '-out', `${ca}.crt`, '-days', '1', '-subj', `/CN=xyp test ${ca}`);
-  }
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  const ca = testCertificateAuthority(dir, 'ca', '/CN=xyp test ca');
+  const otherCa = testCertificateAuthority(dir, 'other-ca', '/CN=xyp test other-ca');
+  const server = ca.issue('server', '/CN=xyp-server', ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'extendedKeyUsage=serverAuth']);
+  const client = ca.issue('client', '/CN=xyp-client', ['extendedKeyUsage=clientAuth']);
   // The stranger is a client whose certificate another CA signed.
-  for (const [side, ca, ext] of [['server', 'ca', 'server'], ['client', 'ca', 'client'], ['stranger', 'other-ca', 'client']]) {
-    key(`${side}.key`);
-    run('req', '-new', '-key', `${side}.key`, '-out', `${side}.csr`, '-subj', `/CN=xyp-${side}`);
-    run('x509', '-req', '-in', `${side}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${side}.crt`, '-days', '1', '-extfile', `${ext}.ext`);
-  }
-  const read = (name: string) => readFileSync(join(dir, name));
+  const stranger = otherCa.issue('stranger', '/CN=xyp-stranger', ['extendedKeyUsage=clientAuth']);
   return {
-    ca: read('ca.crt'),
-    serverCert: read('server.crt'),
-    serverKey: read('server.key'),
-    clientCert: read('client.crt'),
-    clientKey: read('client.key'),
-    otherCa: read('other-ca.crt'),
-    strangerCert: read('stranger.crt'),
-    strangerKey: read('stranger.key'),
+    ca: ca.cert,
+    serverCert: server.cert,
+    serverKey: server.key,
+    clientCert: client.cert,
+    clientKey: client.key,
+    otherCa: otherCa.cert,
+    strangerCert: stranger.cert,
+    strangerKey: stranger.key,
   };
 }
 

@@ -80,3 +80,4 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 export * from './s3rver';
 export * from './shared-data';
 export * from './private-redis';
+export * from './test-certificates';

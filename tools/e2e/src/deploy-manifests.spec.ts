@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
@@ -28,7 +27,7 @@ import {
 import { STAGE_OWNERS, type StageName } from '@xyp/contracts';
 import { PIPELINE_PROTO, PIPELINE_SERVICE_NAME, REWARD_PROTO, REWARD_SERVICE_NAME, grpcClientSettings, grpcServerOptions, type GetRunResponse, type ListModelsResponse } from '@xyp/grpc';
 import { REGISTER_HOOK, WORKSPACE_ROOT, serviceEntry } from '@xyp/launcher';
-import { TEST_REDIS_URL, dropPrefix, freePort, testPrefix } from '@xyp/testing';
+import { TEST_REDIS_URL, dropPrefix, freePort, testCertificateAuthority, testPrefix } from '@xyp/testing';
 import { DEPLOY_DIR, RENDERERS, RENDERINGS, REWARD_SCORING_CHECKPOINT, componentsOf, label, render, renderText, type KubeObject, type Renderer, type Rendering } from './deploy-render';
 
 /**
@@ -433,11 +432,8 @@ const EXTENDED_KEY_USAGES: Record<string, string> = { 'server auth': 'serverAuth
  * Certificate's common name, SANs and usages. A usage openssl is not told about here fails.
  */
 function issueCertificates(dir: string, certificates: DocumentedCertificate[]): Map<string, Record<string, string>> {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const key = (name: string) => run('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', name);
-  key('ca.key');
-  run('req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=xyp deploy test CA');
-  const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+  const authority = testCertificateAuthority(dir, 'ca', '/CN=xyp deploy test CA');
+  const ca = authority.cert.toString('utf8');
   const issued = new Map<string, Record<string, string>>();
   for (const [index, certificate] of certificates.filter((c) => !c.isCA).entries()) {
     const usages = certificate.usages.length > 0 ? certificate.usages : ['digital signature', 'key encipherment'];
@@ -450,12 +446,8 @@ function issueCertificates(dir: string, certificates: DocumentedCertificate[]): 
       ...(extendedUsages.length > 0 ? [`extendedKeyUsage=${extendedUsages.join(',')}`] : []),
       ...(sans.length > 0 ? [`subjectAltName=${sans.join(',')}`] : []),
     ];
-    const leaf = `leaf-${index}`;
-    writeFileSync(join(dir, `${leaf}.ext`), `${extensions.join('\n')}\n`);
-    key(`${leaf}.key`);
-    run('req', '-new', '-key', `${leaf}.key`, '-out', `${leaf}.csr`, '-subj', `/CN=${certificate.commonName ?? certificate.dnsNames[0] ?? certificate.name}`);
-    run('x509', '-req', '-in', `${leaf}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${leaf}.crt`, '-days', '1', '-extfile', `${leaf}.ext`);
-    issued.set(certificate.secretName, { 'tls.crt': readFileSync(join(dir, `${leaf}.crt`), 'utf8'), 'tls.key': readFileSync(join(dir, `${leaf}.key`), 'utf8'), 'ca.crt': ca });
+    const leaf = authority.issue(`leaf-${index}`, `/CN=${certificate.commonName ?? certificate.dnsNames[0] ?? certificate.name}`, extensions);
+    issued.set(certificate.secretName, { 'tls.crt': leaf.cert.toString('utf8'), 'tls.key': leaf.key.toString('utf8'), 'ca.crt': ca });
   }
   return issued;
 }
