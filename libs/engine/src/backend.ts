@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
-import { NATIVE_ADDON_PATH, enableNativeKernels, loadNativeBlas } from './native';
+import { BLAS_THREAD_TIMEOUT, NATIVE_ADDON_PATH, enableNativeKernels, loadNativeBlas } from './native';
 
 // Switching the native kernels off and on at run time (benchmarks, tests) belongs with backend selection.
 export { useNativeKernels } from './native';
@@ -35,6 +35,12 @@ export interface BackendOptions {
   native?: boolean;
   /** The addon to load; default `NATIVE_ADDON_PATH` (`tools/native/blas/build/Release/xyp_blas.node`). */
   nativePath?: string;
+  /**
+   * How long an idle OpenBLAS thread spins before it sleeps, as 2^n cycles (OpenBLAS's
+   * `OPENBLAS_THREAD_TIMEOUT`, 4–30); default `BLAS_THREAD_TIMEOUT` (16). An `OPENBLAS_THREAD_TIMEOUT`
+   * in the environment wins.
+   */
+  blasThreadTimeout?: number;
 }
 
 /** Which code multiplies matrices: the OpenBLAS addon, XNNPACK inside WASM, or the CPU backend's JS. */
@@ -49,6 +55,8 @@ export interface BackendInfo {
   /** OpenBLAS threads and build, when `matmul` is `native-openblas`. */
   blasThreads?: number;
   blasConfig?: string;
+  /** OpenBLAS's idle spin in effect (`BackendOptions.blasThreadTimeout`, or the environment's). */
+  blasThreadTimeout?: number;
   /** Why the backend differs from the one asked for, when it does. */
   note?: string;
 }
@@ -81,7 +89,9 @@ async function choose(options: BackendOptions): Promise<BackendInfo> {
   // With the addon every heavy kernel runs natively; the WASM module is left with residual additions
   // and reshapes, for which its thread pool measured no gain (README), so it loads single-threaded.
   const nativeWanted = options.native ?? true;
-  const { blas, note } = nativeWanted ? loadNativeBlas(options.nativePath ?? NATIVE_ADDON_PATH) : { blas: undefined, note: undefined };
+  const timeout = options.blasThreadTimeout ?? BLAS_THREAD_TIMEOUT;
+  if (!Number.isInteger(timeout) || timeout < 4 || timeout > 30) throw new Error(`blasThreadTimeout must be an integer in [4, 30], got ${timeout}`);
+  const { blas, note, threadTimeout } = nativeWanted ? loadNativeBlas(options.nativePath ?? NATIVE_ADDON_PATH, timeout) : { blas: undefined, note: undefined, threadTimeout: undefined };
   const wasmThreads = blas ? 1 : threads;
   const before = { uncaught: process.listeners('uncaughtException'), rejection: process.listeners('unhandledRejection') };
   try {
@@ -94,7 +104,7 @@ async function choose(options: BackendOptions): Promise<BackendInfo> {
     const info: BackendInfo = { backend: 'wasm', threads: wasm.getThreadsCount(), simd, matmul: 'wasm-xnnpack' };
     if (!blas) return note ? { ...info, note } : info;
     enableNativeKernels(blas, threads);
-    return { ...info, matmul: 'native-openblas', blasThreads: blas.threads(), blasConfig: blas.config() };
+    return { ...info, matmul: 'native-openblas', blasThreads: blas.threads(), blasConfig: blas.config(), blasThreadTimeout: threadTimeout };
   } catch (error) {
     if (wanted === 'wasm') throw error;
     const info = await useCpu();

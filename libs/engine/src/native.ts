@@ -187,6 +187,26 @@ export interface NativeBlas {
     dims: Float64Array,
   ): void;
   /**
+   * `decodeScore` on a libuv worker thread, on that thread alone (`StreamingScorer`): the arguments
+   * are checked at the call (a wrong one throws there), the promise resolves once `logp` is written.
+   * `heap` must be a copy of the weights, not the WASM heap, and no array may be touched before it
+   * resolves. Absent from an addon built before it.
+   */
+  decodeScoreAsync?(
+    heap: Float32Array,
+    weights: Float64Array,
+    kcache: Float32Array,
+    vcache: Float32Array,
+    scratch: Float32Array,
+    ids: Int32Array,
+    positions: Int32Array,
+    starts: Int32Array,
+    rope: Float32Array,
+    targets: Int32Array,
+    logp: Float32Array,
+    dims: Float64Array,
+  ): Promise<void>;
+  /**
    * The nucleus step of top-p sampling for each row (`nucleusCandidates` in generate.ts, same result):
    * `order[r, 0..counts[r])` the tokens sorted by p descending (ties by index), a prefix of that
    * order whose mass reaches `targets[r]`, or all V tokens.
@@ -202,17 +222,36 @@ export interface NativeBlas {
 export const NATIVE_ADDON_PATH = path.resolve(__dirname, '..', '..', '..', 'tools', 'native', 'blas', 'build', 'Release', 'xyp_blas.node');
 
 /**
- * Loads the addon (`XYP_ENGINE_NATIVE_PATH` overrides its location). Returns why not when it is absent
- * or fails to load; never throws.
+ * OpenBLAS's idle-thread spin that `loadNativeBlas` sets by default, as its `OPENBLAS_THREAD_TIMEOUT`
+ * exponent: 2^16 cycles (tens of µs) before a thread that has no work sleeps, against OpenBLAS's own
+ * 2^28 (about 0.1 s). With the long spin, each multi-threaded product leaves a thread busy on the
+ * other core for that long, which is the core a PPO rollout's reference pass runs on while the JS
+ * thread samples (`StreamingScorer`), and the spinner slowed even single-threaded sampling on a
+ * 2-vCPU machine (README, "Benchmarks"); training steps measured no loss from the short spin.
  */
-export function loadNativeBlas(file = process.env.XYP_ENGINE_NATIVE_PATH || NATIVE_ADDON_PATH): { blas?: NativeBlas; note?: string } {
+export const BLAS_THREAD_TIMEOUT = 16;
+
+/**
+ * Loads the addon (`XYP_ENGINE_NATIVE_PATH` overrides its location). Returns why not when it is absent
+ * or fails to load; never throws. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once, when the addon loads
+ * it: unless the environment sets it, `threadTimeout` is put there for the load only (child processes
+ * do not inherit it).
+ */
+export function loadNativeBlas(
+  file = process.env.XYP_ENGINE_NATIVE_PATH || NATIVE_ADDON_PATH,
+  threadTimeout = BLAS_THREAD_TIMEOUT,
+): { blas?: NativeBlas; note?: string; threadTimeout?: number } {
   if (!fs.existsSync(file)) return { note: `native addon not built (${file}; run tools/native/build.sh)` };
+  const own = process.env.OPENBLAS_THREAD_TIMEOUT;
   try {
+    if (own === undefined) process.env.OPENBLAS_THREAD_TIMEOUT = String(threadTimeout);
     const mod = { exports: {} as NativeBlas };
     process.dlopen(mod, file);
-    return { blas: mod.exports };
+    return { blas: mod.exports, threadTimeout: own === undefined ? threadTimeout : Number(own) };
   } catch (error) {
     return { note: `native addon failed to load: ${error instanceof Error ? error.message : String(error)}` };
+  } finally {
+    if (own === undefined) delete process.env.OPENBLAS_THREAD_TIMEOUT;
   }
 }
 
@@ -237,12 +276,12 @@ export function useNativeKernels(on: boolean): boolean {
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 /** The whole WASM heap as float32; read it after any allocation, since growing the memory replaces it. */
-function heapF32(backend: BackendWasm): Float32Array {
+export function heapF32(backend: BackendWasm): Float32Array {
   return (backend.wasm as unknown as { HEAPF32: Float32Array }).HEAPF32;
 }
 
 /** Float32 index of a tensor's first element in the WASM heap. */
-function heapIndex(backend: BackendWasm, t: tf.TensorInfo): number {
+export function heapIndex(backend: BackendWasm, t: tf.TensorInfo): number {
   return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
 }
 
@@ -559,12 +598,12 @@ export function nativeSumSquares(x: tf.Tensor): number {
 }
 
 /** Attention scratch rows the decoder reserves, one per worker (`MAX_WORKERS` in blas.c). */
-const DECODE_WORKERS = 16;
+export const DECODE_WORKERS = 16;
 /** Rows of LM logits each scoring worker holds at a time (`SCORE_CHUNK` in blas.c). */
-const SCORE_CHUNK = 128;
+export const SCORE_CHUNK = 128;
 
 /** The tables of `rotaryHalfTables` (model.ts) for positions 0..P−1: cos `[P, Dh/2]`, then sin; empty for learned positions. */
-function ropeTables(config: Model['config']): Float32Array {
+export function ropeTables(config: Model['config']): Float32Array {
   const { width: D, heads: H, contextLength: P, positions, ropeBase } = config;
   const Dh = D / H;
   const half = Dh / 2;
@@ -582,7 +621,7 @@ function ropeTables(config: Model['config']): Float32Array {
 }
 
 /** The weights `decode` reads, in its order (blas.c `W_*`, `WL_*`). */
-function decoderWeightNames(config: Model['config']): string[] {
+export function decoderWeightNames(config: Model['config']): string[] {
   const names = ['tok_emb', config.positions === 'learned' ? 'pos_emb' : 'tok_emb', 'norm_f', 'lm_head'];
   for (let l = 0; l < config.layers; l++) for (const n of ['norm1', 'wq', 'wk', 'wv', 'wo', 'norm2', 'w1', 'w2']) names.push(`layers.${l}.${n}`);
   return names;

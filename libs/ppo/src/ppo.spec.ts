@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, nativeScore, nativeScoreSharedPrompts, Trainer, useNativeKernels, type Model, type ModelConfigInput } from '@xyp/engine';
+import { cloneModel, coordinateGradientCheck, directionalGradientCheck, forwardHidden, initBackend, initParams, lmLogits, nativeScore, nativeScoreSharedPrompts, StreamingScorer, Trainer, useNativeKernels, type Model, type ModelConfigInput } from '@xyp/engine';
 import { createRng, nextNormal } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { klK3 } from './kl';
@@ -443,6 +443,37 @@ describe('referenceLogProbs: the reference pass with each prompt computed once f
     expect(Math.abs(result.meanKl - expectedKl)).toBeLessThan(1e-4 * (1 + expectedKl));
     trainer.dispose();
     for (const p of Object.values(reference.params)) p.dispose();
+  });
+});
+
+describe('ppoRound: the reference streamed while the policy samples', () => {
+  it('gives the rollouts, rewards and KL of the reference scored after sampling', async (ctx) => {
+    const config: ModelConfigInput = { vocabSize: 8, contextLength: 16, layers: 2, width: 16, heads: 2, valueHead: true };
+    const probe = initParams(config, 70);
+    const scorer = StreamingScorer.open(probe, [[1]], [0], 1);
+    scorer?.abandon();
+    for (const p of Object.values(probe.params)) p.dispose();
+    if (!scorer) return ctx.skip();
+    const prompts = [[1, 2, 3], [4], [5, 6, 7, 1, 2], [3, 5]];
+    const run = async (streamReference: boolean) => {
+      const policy = initParams(config, 71);
+      const reference = initParams(config, 72);
+      const trainer = new Trainer(policy, { lr: 1e-2, warmupSteps: 0, totalSteps: 4, weightDecay: 0 }, 73);
+      const seen: number[][] = [];
+      const reward: RewardFn = async (batch) => batch.map((x) => (seen.push(x.response), x.response.length / 6));
+      const result = await ppoRound(trainer, reference, prompts, reward, { klCoef: 0.1, klEstimator: 'k1', samplesPerPrompt: 3, maxTokens: 6, eos: 0, epochs: 1, minibatches: 2 }, { streamReference });
+      trainer.dispose();
+      for (const p of Object.values(reference.params)) p.dispose();
+      return { result, seen };
+    };
+    const streamed = await run(true);
+    const after = await run(false);
+    expect(streamed.seen).toEqual(after.seen);
+    expect(new Set(streamed.seen.map((x) => x.length)).size).toBeGreaterThan(2);
+    expect(streamed.result.meanReward).toBe(after.result.meanReward);
+    expect(Math.abs(after.result.meanKl)).toBeGreaterThan(0.05);
+    expect(Math.abs(streamed.result.meanKl - after.result.meanKl)).toBeLessThan(1e-5 * (1 + Math.abs(after.result.meanKl)));
+    expect(Math.abs(streamed.result.policyLoss - after.result.policyLoss)).toBeLessThan(1e-4);
   });
 });
 

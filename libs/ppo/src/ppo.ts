@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { checkRewardScores, type BatchReward } from '@xyp/contracts';
-import { forwardHidden, generateAsync, lmLogits, nativeScore, nativeScoreSharedPrompts, runStepLoop, tokenNll, valueHead, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
+import { forwardHidden, generateAsync, lmLogits, nativeScore, nativeScoreSharedPrompts, runStepLoop, StreamingScorer, tokenNll, valueHead, type GenerationStep, type LoopControl, type Model, type Sample, type Trainer } from '@xyp/engine';
 import { nextSeed, shuffleInPlace } from '@xyp/random';
 import { ppoAdvantages } from './advantages';
 import { KL_ESTIMATORS } from './kl';
@@ -56,6 +56,12 @@ export type PpoRoundControl = Omit<LoopControl, 'stop'> & {
    * against the reference) is above it, the round makes no update and says so (`overKlBound`).
    */
   maxKl?: number;
+  /**
+   * Score the reference on another thread while the policy samples (`StreamingScorer`, default on
+   * where the addon has it); false scores it in one pass after sampling. The same numbers to float
+   * rounding either way (tested); the bench times both.
+   */
+  streamReference?: boolean;
 };
 
 /** What one PPO update (one minibatch) measured, on the tensors of its loss (no second forward pass). */
@@ -212,6 +218,20 @@ export function referenceLogProbs(model: Model, prompts: number[][], samples: re
   return out;
 }
 
+/**
+ * The streamed reference log-probabilities (`StreamingScorer.finish`, one array per sampler row) in
+ * the packed layout of `referenceLogProbs`, for the rows kept (`kept[b]`: sample b's sampler row).
+ */
+export function packReference(rows: readonly Float32Array[], kept: readonly number[], prompts: number[][], samples: readonly { prompt: number; tokens: number[] }[], r: PpoRollouts): Float32Array {
+  const out = new Float32Array(r.batch * r.seq);
+  samples.forEach((s, b) => {
+    const logp = rows[kept[b]];
+    if (logp?.length !== s.tokens.length) throw new Error(`the reference scored ${logp?.length ?? 0} tokens of rollout ${b}, which has ${s.tokens.length}`);
+    out.set(logp, b * r.seq + prompts[s.prompt].length - 1);
+  });
+  return out;
+}
+
 /** `scoreRollouts` on TF.js kernels (the fallback, and the reference the native path is tested against). */
 export function scoreRolloutsTfjs(model: Model, r: PpoRollouts, withValues: boolean): { logp: tf.Tensor1D; values?: tf.Tensor1D } {
   const hidden = forwardHidden(model, { ids: r.ids, batch: r.batch, seq: r.seq });
@@ -319,9 +339,14 @@ export async function ppoRound(
   const { signal } = control;
   const t0 = performance.now();
   // The sampler hands back the old policy's log-probabilities and values of the tokens it samples (its
-  // forward passes compute them), so only the reference is scored after it.
-  const samples = (
-    await generateAsync(policy, prompts, {
+  // forward passes compute them). The reference scores the tokens on another thread while they are
+  // sampled (natively; else in one pass after sampling).
+  const rowPrompts = prompts.flatMap((_, i) => Array.from({ length: c.samplesPerPrompt }, () => i));
+  const longestPrompt = Math.max(...prompts.map((p) => p.length));
+  const streaming = control.streamReference === false ? undefined : StreamingScorer.open(reference, prompts, rowPrompts, Math.max(0, Math.min(c.maxTokens, reference.config.contextLength - longestPrompt)));
+  let sampled: Sample[];
+  try {
+    sampled = await generateAsync(policy, prompts, {
       n: c.samplesPerPrompt,
       temperature: c.temperature,
       topP: c.topP,
@@ -331,9 +356,18 @@ export async function ppoRound(
       logprobs: true,
       values: true,
       signal,
-    })
-  ).filter((s) => s.tokens.length > 0);
-  if (samples.length === 0) throw new Error('every rollout was empty');
+      ...(streaming ? { onStep: (step: GenerationStep) => streaming.push(step) } : {}),
+    });
+  } catch (error) {
+    streaming?.abandon();
+    throw error;
+  }
+  const kept = sampled.flatMap((s, row) => (s.tokens.length > 0 ? [row] : []));
+  const samples = kept.map((row) => sampled[row]);
+  if (samples.length === 0) {
+    streaming?.abandon();
+    throw new Error('every rollout was empty');
+  }
   const t1 = performance.now();
   const toScore = samples.map((s) => ({ promptIndex: s.prompt, prompt: prompts[s.prompt], response: s.tokens }));
   const scores = checkRewardScores(await reward(toScore, { signal }), toScore.length, 'PPO reward');
@@ -344,7 +378,7 @@ export async function ppoRound(
   const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
   // Only the response positions are read (the KL is masked), so the reference's LM head runs only there;
   // each prompt's positions are computed once for its samples (natively; else each row over its own length).
-  const refLogp = referenceLogProbs(reference, prompts, samples, r);
+  const refLogp = streaming ? packReference(await streaming.finish(), kept, prompts, samples, r) : referenceLogProbs(reference, prompts, samples, r);
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
   const overKlBound = control.maxKl !== undefined && klSum / R > control.maxKl;

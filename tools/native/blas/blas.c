@@ -1036,8 +1036,14 @@ static void thin_gemm(int64_t M, int64_t N, int64_t K, const float* A, const flo
 /* Rows up to which decoding multiplies with `thin_gemm` rather than sgemm (prefill has more). */
 #define THIN_ROWS 64
 
+/*
+ * Set on a thread that runs `decodeScoreAsync`'s work: its products stay on `thin_gemm`, so that it
+ * never changes or depends on OpenBLAS's process-wide thread count while the main thread uses it.
+ */
+static _Thread_local bool thin_only = false;
+
 static void sgemm_nn(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float beta, float* c) {
-  if (m <= THIN_ROWS) {
+  if (m <= THIN_ROWS || thin_only) {
     thin_gemm(m, n, k, a, b, beta != 0.0f, c);
     return;
   }
@@ -1491,6 +1497,84 @@ static napi_value Score(napi_env env, napi_callback_info info) { return decode_m
  */
 static napi_value DecodeScore(napi_env env, napi_callback_info info) { return decode_mode_call(env, info, MODE_DECODE_SCORE); }
 
+/*
+ * decodeScoreAsync(heap, weights, kcache, vcache, scratch, ids, positions, starts, rope, targets, logp, dims)
+ *   → Promise<undefined>
+ *
+ * `decodeScore` off the JS thread: the arguments are checked here (a wrong one throws, as
+ * decodeScore's do), then the pass runs on a libuv worker thread, on that thread alone (one row
+ * group, every product on `thin_gemm`), and the promise resolves once logp is written. The caller
+ * must leave every array alone until then, and `heap` must not be the WASM heap (it can move when
+ * the heap grows): a copy of the weights that nothing else writes. The arrays are referenced until
+ * the work completes, so dropping the promise does not free them under it.
+ */
+#define ASYNC_ARGS 12
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref refs[ASYNC_ARGS];
+  decode_t c;
+} decode_async_t;
+
+static void decode_async_execute(napi_env env, void* data) {
+  (void)env;
+  decode_async_t* job = data;
+  thin_only = true;
+  job->c.groups = 1;
+  decode_group(&job->c, 0, 0);
+  thin_only = false;
+}
+
+static void decode_async_complete(napi_env env, napi_status status, void* data) {
+  decode_async_t* job = data;
+  napi_value result;
+  if (status == napi_ok) {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    napi_value message;
+    napi_create_string_utf8(env, "xyp_blas: decodeScoreAsync did not run (cancelled)", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &result);
+    napi_reject_deferred(env, job->deferred, result);
+  }
+  for (int i = 0; i < ASYNC_ARGS; i++) napi_delete_reference(env, job->refs[i]);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value DecodeScoreAsync(napi_env env, napi_callback_info info) {
+  size_t argc = ASYNC_ARGS;
+  napi_value argv[ASYNC_ARGS];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != ASYNC_ARGS) {
+    napi_throw_type_error(env, NULL, "xyp_blas: decodeScoreAsync takes 12 arguments");
+    return NULL;
+  }
+  decode_t c;
+  if (!decode_setup(env, argv, argc, MODE_DECODE_SCORE, &c)) return NULL;
+  decode_async_t* job = calloc(1, sizeof *job);
+  if (!job) {
+    napi_throw_error(env, NULL, "xyp_blas: decodeScoreAsync is out of memory");
+    return NULL;
+  }
+  job->c = c;
+  napi_value promise, name;
+  int refs = 0;
+  bool ok = napi_create_promise(env, &job->deferred, &promise) == napi_ok;
+  for (; ok && refs < ASYNC_ARGS; refs++) ok = napi_create_reference(env, argv[refs], 1, &job->refs[refs]) == napi_ok;
+  ok = ok && napi_create_string_utf8(env, "xyp_blas.decodeScoreAsync", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+       napi_create_async_work(env, NULL, name, decode_async_execute, decode_async_complete, job, &job->work) == napi_ok &&
+       napi_queue_async_work(env, job->work) == napi_ok;
+  if (!ok) {
+    for (int i = 0; i < refs; i++) napi_delete_reference(env, job->refs[i]);
+    free(job);
+    napi_throw_error(env, NULL, "xyp_blas: decodeScoreAsync could not queue its work");
+    return NULL;
+  }
+  return promise;
+}
+
 /* ---- top-p: the nucleus order of `sampleToken` (libs/engine/src/generate.ts), row by row ---- */
 
 #define NUCLEUS_BUCKETS 2048
@@ -1717,6 +1801,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"decode", NULL, Decode, NULL, NULL, NULL, napi_default, NULL},
       {"score", NULL, Score, NULL, NULL, NULL, napi_default, NULL},
       {"decodeScore", NULL, DecodeScore, NULL, NULL, NULL, napi_default, NULL},
+      {"decodeScoreAsync", NULL, DecodeScoreAsync, NULL, NULL, NULL, napi_default, NULL},
       {"nucleus", NULL, Nucleus, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -6,9 +6,11 @@
  *    also returns the policy's log-probabilities and values of the sampled tokens, the batched reward
  *    call through a cheap in-process reward, packing, the reference's teacher-forced pass, rewards and
  *    GAE;
- *  - the PPO updates (`timings.updateSeconds`): response tokens × epochs trained per second.
- * Both sides run interleaved in blocks on the same policy (plain sampling, then a PPO round), after one
- * untimed warm-up of each; medians reported. No end token: every row decodes `maxTokens` tokens, so
+ *  - the PPO updates (`timings.updateSeconds`): response tokens × epochs trained per second;
+ *  - the same rollout phase with the reference scored after sampling instead of streamed on the
+ *    second core while the policy samples (`streamReference: false`), to show what the overlap gives.
+ * The sides run interleaved in blocks on the same policy (plain sampling, a PPO round, a PPO round
+ * with the reference after sampling), after one untimed warm-up of each; medians reported. No end token: every row decodes `maxTokens` tokens, so
  * both sides sample the same number of tokens whatever the weights.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,6 +41,8 @@ export interface RlhfBenchOptions {
 export interface RlhfBenchBlock {
   plainTokensPerSecond: number;
   rolloutTokensPerSecond: number;
+  /** The rollout phase with the reference scored after sampling (`streamReference: false`). */
+  unstreamedTokensPerSecond: number;
   updateTokensPerSecond: number;
   /** Seconds of the PPO rollout phase, by part. */
   samplingSeconds: number;
@@ -67,6 +71,8 @@ export interface RlhfBenchReport {
   ratio: number;
   /** The median over the blocks of each block's rollout ÷ plain (the two sides of a block ran back to back). */
   blockRatioMedian: number;
+  /** Rollout tokens/s with the reference scored after sampling ÷ plain sampling (medians). */
+  unstreamedRatio: number;
   /** Medians over the blocks of the share of the rollout phase in each part. */
   rolloutShares: { sampling: number; scoring: number; experience: number };
   /** The last round's logs (mean reward, KL, entropy, clip fraction), to show the round did train. */
@@ -124,14 +130,17 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
     say(`warm-up: ${prompts.length} prompts × ${options.samplesPerPrompt} samples × ${options.maxTokens} tokens, one plain sampling and one PPO round`);
     await plain(0);
     let last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
+    await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: false });
     const blocks: RlhfBenchBlock[] = [];
     for (let b = 0; b < options.blocks; b++) {
       const plainTokensPerSecond = await plain(b + 1);
       last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
+      const unstreamed = await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: false });
       const t = last.timings;
       const block = {
         plainTokensPerSecond,
         rolloutTokensPerSecond: last.responseTokens / t.rolloutSeconds,
+        unstreamedTokensPerSecond: unstreamed.responseTokens / unstreamed.timings.rolloutSeconds,
         updateTokensPerSecond: (last.responseTokens * options.epochs) / t.updateSeconds,
         samplingSeconds: t.samplingSeconds,
         scoringSeconds: t.scoringSeconds,
@@ -140,7 +149,8 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       };
       blocks.push(block);
       say(
-        `block ${b + 1}/${options.blocks}: plain ${Math.round(block.plainTokensPerSecond)} tok/s, PPO rollout ${Math.round(block.rolloutTokensPerSecond)} tok/s, ` +
+        `block ${b + 1}/${options.blocks}: plain ${Math.round(block.plainTokensPerSecond)} tok/s, PPO rollout ${Math.round(block.rolloutTokensPerSecond)} tok/s ` +
+          `(${Math.round(block.unstreamedTokensPerSecond)} with the reference after sampling), ` +
           `updates ${Math.round(block.updateTokensPerSecond)} tok/s`,
       );
     }
@@ -150,7 +160,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       round(median(blocks.map((b) => b[key] / (b.samplingSeconds + b.scoringSeconds + b.experienceSeconds))), 3);
     return {
       model: { layers: options.layers, width: options.width, heads: options.heads, context: options.context, params: countParams(policy.config).total },
-      backend: `${info.backend}${info.matmul ? `, matmul ${info.matmul}` : ''}, ${info.threads} thread(s)`,
+      backend: `${info.backend}${info.matmul ? `, matmul ${info.matmul}` : ''}, ${info.threads} thread(s)${info.blasThreadTimeout ? `, OpenBLAS thread timeout 2^${info.blasThreadTimeout} cycles` : ''}`,
       decoder: fusedDecodingActive() ? 'native' : 'tfjs',
       prompts: { source, count: prompts.length, meanTokens: round(prompts.reduce((a, p) => a + p.length, 0) / prompts.length) },
       samplesPerPrompt: options.samplesPerPrompt,
@@ -163,6 +173,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       blocks: blocks.map((b) => ({
         plainTokensPerSecond: round(b.plainTokensPerSecond),
         rolloutTokensPerSecond: round(b.rolloutTokensPerSecond),
+        unstreamedTokensPerSecond: round(b.unstreamedTokensPerSecond),
         updateTokensPerSecond: round(b.updateTokensPerSecond),
         samplingSeconds: round(b.samplingSeconds, 3),
         scoringSeconds: round(b.scoringSeconds, 4),
@@ -174,6 +185,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       updateMedian: round(median(blocks.map((b) => b.updateTokensPerSecond))),
       ratio: round(rolloutMedian / plainMedian, 3),
       blockRatioMedian: round(median(blocks.map((b) => b.rolloutTokensPerSecond / b.plainTokensPerSecond)), 3),
+      unstreamedRatio: round(median(blocks.map((b) => b.unstreamedTokensPerSecond)) / plainMedian, 3),
       rolloutShares: { sampling: share('samplingSeconds'), scoring: share('scoringSeconds'), experience: share('experienceSeconds') },
       lastRound: {
         meanReward: round(last.meanReward, 4),
