@@ -57,9 +57,11 @@ export type PpoRoundControl = Omit<LoopControl, 'stop'> & {
    */
   maxKl?: number;
   /**
-   * Score the reference on another thread while the policy samples (`StreamingScorer`, default on
-   * where the addon has it); false scores it in one pass after sampling. The same numbers to float
-   * rounding either way (tested); the bench times both.
+   * Score the reference on a second thread while the policy samples (`StreamingScorer`, where the
+   * addon has it) instead of in one pass after sampling (default). The same numbers to float rounding
+   * either way (tested). Off by default: on the 2-vCPU machines this is built on the second thread
+   * slowed the sampling thread about as much as it saved (README, "PPO rollouts"); it is for
+   * machines with a core to spare while the policy samples on one.
    */
   streamReference?: boolean;
 };
@@ -339,11 +341,11 @@ export async function ppoRound(
   const { signal } = control;
   const t0 = performance.now();
   // The sampler hands back the old policy's log-probabilities and values of the tokens it samples (its
-  // forward passes compute them). The reference scores the tokens on another thread while they are
-  // sampled (natively; else in one pass after sampling).
+  // forward passes compute them). With `streamReference` the reference scores them on another thread
+  // while they are sampled; else in one pass after sampling.
   const rowPrompts = prompts.flatMap((_, i) => Array.from({ length: c.samplesPerPrompt }, () => i));
   const longestPrompt = Math.max(...prompts.map((p) => p.length));
-  const streaming = control.streamReference === false ? undefined : StreamingScorer.open(reference, prompts, rowPrompts, Math.max(0, Math.min(c.maxTokens, reference.config.contextLength - longestPrompt)));
+  const streaming = control.streamReference !== true ? undefined : StreamingScorer.open(reference, prompts, rowPrompts, Math.max(0, Math.min(c.maxTokens, reference.config.contextLength - longestPrompt)));
   let sampled: Sample[];
   try {
     sampled = await generateAsync(policy, prompts, {

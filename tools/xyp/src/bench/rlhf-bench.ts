@@ -7,10 +7,10 @@
  *    call through a cheap in-process reward, packing, the reference's teacher-forced pass, rewards and
  *    GAE;
  *  - the PPO updates (`timings.updateSeconds`): response tokens × epochs trained per second;
- *  - the same rollout phase with the reference scored after sampling instead of streamed on the
- *    second core while the policy samples (`streamReference: false`), to show what the overlap gives.
+ *  - the same rollout phase with the reference streamed on a second thread while the policy samples
+ *    (`streamReference: true`) instead of scored after sampling (the default).
  * The sides run interleaved in blocks on the same policy (plain sampling, a PPO round, a PPO round
- * with the reference after sampling), after one untimed warm-up of each; medians reported. No end token: every row decodes `maxTokens` tokens, so
+ * with the reference streamed), after one untimed warm-up of each; medians reported. No end token: every row decodes `maxTokens` tokens, so
  * both sides sample the same number of tokens whatever the weights.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,8 +41,8 @@ export interface RlhfBenchOptions {
 export interface RlhfBenchBlock {
   plainTokensPerSecond: number;
   rolloutTokensPerSecond: number;
-  /** The rollout phase with the reference scored after sampling (`streamReference: false`). */
-  unstreamedTokensPerSecond: number;
+  /** The rollout phase with the reference streamed while the policy samples (`streamReference: true`). */
+  streamedTokensPerSecond: number;
   updateTokensPerSecond: number;
   /** Seconds of the PPO rollout phase, by part. */
   samplingSeconds: number;
@@ -71,8 +71,8 @@ export interface RlhfBenchReport {
   ratio: number;
   /** The median over the blocks of each block's rollout ÷ plain (the two sides of a block ran back to back). */
   blockRatioMedian: number;
-  /** Rollout tokens/s with the reference scored after sampling ÷ plain sampling (medians). */
-  unstreamedRatio: number;
+  /** Rollout tokens/s with the reference streamed ÷ plain sampling (medians). */
+  streamedRatio: number;
   /** Medians over the blocks of the share of the rollout phase in each part. */
   rolloutShares: { sampling: number; scoring: number; experience: number };
   /** The last round's logs (mean reward, KL, entropy, clip fraction), to show the round did train. */
@@ -130,17 +130,17 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
     say(`warm-up: ${prompts.length} prompts × ${options.samplesPerPrompt} samples × ${options.maxTokens} tokens, one plain sampling and one PPO round`);
     await plain(0);
     let last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
-    await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: false });
+    await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: true });
     const blocks: RlhfBenchBlock[] = [];
     for (let b = 0; b < options.blocks; b++) {
       const plainTokensPerSecond = await plain(b + 1);
       last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
-      const unstreamed = await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: false });
+      const streamed = await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: true });
       const t = last.timings;
       const block = {
         plainTokensPerSecond,
         rolloutTokensPerSecond: last.responseTokens / t.rolloutSeconds,
-        unstreamedTokensPerSecond: unstreamed.responseTokens / unstreamed.timings.rolloutSeconds,
+        streamedTokensPerSecond: streamed.responseTokens / streamed.timings.rolloutSeconds,
         updateTokensPerSecond: (last.responseTokens * options.epochs) / t.updateSeconds,
         samplingSeconds: t.samplingSeconds,
         scoringSeconds: t.scoringSeconds,
@@ -150,7 +150,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       blocks.push(block);
       say(
         `block ${b + 1}/${options.blocks}: plain ${Math.round(block.plainTokensPerSecond)} tok/s, PPO rollout ${Math.round(block.rolloutTokensPerSecond)} tok/s ` +
-          `(${Math.round(block.unstreamedTokensPerSecond)} with the reference after sampling), ` +
+          `(${Math.round(block.streamedTokensPerSecond)} with the reference streamed), ` +
           `updates ${Math.round(block.updateTokensPerSecond)} tok/s`,
       );
     }
@@ -173,7 +173,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       blocks: blocks.map((b) => ({
         plainTokensPerSecond: round(b.plainTokensPerSecond),
         rolloutTokensPerSecond: round(b.rolloutTokensPerSecond),
-        unstreamedTokensPerSecond: round(b.unstreamedTokensPerSecond),
+        streamedTokensPerSecond: round(b.streamedTokensPerSecond),
         updateTokensPerSecond: round(b.updateTokensPerSecond),
         samplingSeconds: round(b.samplingSeconds, 3),
         scoringSeconds: round(b.scoringSeconds, 4),
@@ -185,7 +185,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       updateMedian: round(median(blocks.map((b) => b.updateTokensPerSecond))),
       ratio: round(rolloutMedian / plainMedian, 3),
       blockRatioMedian: round(median(blocks.map((b) => b.rolloutTokensPerSecond / b.plainTokensPerSecond)), 3),
-      unstreamedRatio: round(median(blocks.map((b) => b.unstreamedTokensPerSecond)) / plainMedian, 3),
+      streamedRatio: round(median(blocks.map((b) => b.streamedTokensPerSecond)) / plainMedian, 3),
       rolloutShares: { sampling: share('samplingSeconds'), scoring: share('scoringSeconds'), experience: share('experienceSeconds') },
       lastRound: {
         meanReward: round(last.meanReward, 4),

@@ -30,8 +30,8 @@ function human(r: RlhfBenchReport): string {
     `prompts ${r.prompts.source}: ${r.prompts.count} × n ${r.samplesPerPrompt} = ${r.rollouts} rollouts of ${r.maxTokens} tokens (prompt ${r.prompts.meanTokens} tokens on average), temperature ${r.temperature}`,
     `plain sampling (generateAsync):            ${r.plainMedian} tok/s, blocks ${r.blocks.map((b) => b.plainTokensPerSecond).join(', ')}`,
     `PPO rollout (sample, score, logp/ref/values): ${r.rolloutMedian} tok/s, blocks ${r.blocks.map((b) => b.rolloutTokensPerSecond).join(', ')}`,
-    `  of the rollout phase: sampling (the reference streamed alongside) ${s.sampling}, reward ${s.scoring}, packing + the reference's rest + GAE ${s.experience}`,
-    `PPO rollout, reference after sampling:     ${Math.round(r.unstreamedRatio * r.plainMedian)} tok/s (÷ plain ${r.unstreamedRatio}), blocks ${r.blocks.map((b) => b.unstreamedTokensPerSecond).join(', ')}`,
+    `  of the rollout phase: sampling ${s.sampling}, reward ${s.scoring}, packing + the reference's pass + GAE ${s.experience}`,
+    `PPO rollout, reference streamed:           ${Math.round(r.streamedRatio * r.plainMedian)} tok/s (÷ plain ${r.streamedRatio}), blocks ${r.blocks.map((b) => b.streamedTokensPerSecond).join(', ')}`,
     `PPO updates (${r.epochs} epoch(s) × ${r.minibatches} minibatches): ${r.updateMedian} response tok/s, blocks ${r.blocks.map((b) => b.updateTokensPerSecond).join(', ')}`,
     `rollout ÷ plain sampling: ${r.ratio} (medians; block by block ${r.blockRatioMedian}; target ≥ 0.8)`,
     `last round (${r.klEstimator}): reward ${l.meanReward}, KL ${l.meanKl}, entropy ${l.entropy}, clip fraction ${l.clipFraction}, policy loss ${l.policyLoss}, value loss ${l.valueLoss}`,
@@ -54,7 +54,7 @@ export function registerBenchRlhf(bench: Command): void {
     .option('--temperature <x>', 'sampling temperature', '1')
     .option('--epochs <n>', 'PPO epochs per round', '1')
     .option('--minibatches <n>', 'PPO minibatches per epoch', '2')
-    .option('--blocks <n>', 'interleaved blocks (plain sampling, a PPO round, a PPO round with the reference after sampling)', '15')
+    .option('--blocks <n>', 'interleaved blocks (plain sampling, a PPO round, a PPO round with the reference streamed)', '15')
     .option('--kl-estimator <name>', 'k1 or k3', 'k1')
     .option('--json', 'print one JSON object')
     .action(async (o: Options) => {
