@@ -78,6 +78,8 @@ describe('GrpcEnv: TLS', () => {
       cert: Buffer.from('CERT'),
       key: Buffer.from('KEY'),
       ca: Buffer.from('CA'),
+      // Where they were read from: the server watches them for a renewed certificate.
+      files: { cert, key, ca },
     });
     expect(message(() => grpcServerSecurity(loadConfig(GrpcEnv, { XYP_GRPC_TLS_CERT: cert })))).toContain('XYP_GRPC_TLS_KEY: required with XYP_GRPC_TLS_CERT');
     expect(message(() => grpcServerSecurity(loadConfig(GrpcEnv, { XYP_GRPC_TLS_CA: ca })))).toContain('XYP_GRPC_TLS_CERT: required with XYP_GRPC_TLS_CA');

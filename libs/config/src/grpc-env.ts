@@ -71,8 +71,11 @@ export interface GrpcServerSecurity {
   tokens?: readonly string[];
   /** The file the tokens were read from, watched for changes. */
   tokensFile?: string;
-  /** Server certificate and key; with `ca`, client certificates are required. */
-  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /**
+   * Server certificate and key; with `ca`, client certificates are required. `files`: where they
+   * were read from, watched so that a renewed certificate is served without a restart.
+   */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; files?: { cert: string; key: string; ca?: string } };
   maxMessageBytes?: number;
 }
 
@@ -134,7 +137,12 @@ export function grpcServerSecurity(env: GrpcEnv): GrpcServerSecurity {
     throw new ConfigError('XYP_GRPC_TLS_CERT', 'required with XYP_GRPC_TLS_CA: a server asking for client certificates needs its own', undefined);
   }
   if (cert !== undefined && key !== undefined) {
-    security.tls = { cert: readPem('XYP_GRPC_TLS_CERT', cert), key: readPem('XYP_GRPC_TLS_KEY', key), ...(ca === undefined ? {} : { ca: readPem('XYP_GRPC_TLS_CA', ca) }) };
+    security.tls = {
+      cert: readPem('XYP_GRPC_TLS_CERT', cert),
+      key: readPem('XYP_GRPC_TLS_KEY', key),
+      ...(ca === undefined ? {} : { ca: readPem('XYP_GRPC_TLS_CA', ca) }),
+      files: { cert, key, ...(ca === undefined ? {} : { ca }) },
+    };
   }
   return security;
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, Logger, Module, type INestMicroservice } from '@nestjs/common';
@@ -8,11 +9,11 @@ import { Metadata, credentials, loadPackageDefinition, status, type Client, type
 import { loadSync } from '@grpc/proto-loader';
 import { Observable } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { GrpcServerSecurity } from '@xyp/config';
+import { grpcServerSecurity, type GrpcEnv, type GrpcServerSecurity } from '@xyp/config';
 import { freePort, testCertificateAuthority } from '@xyp/testing';
 import type { GetRunRequest, GetRunResponse, WatchRunRequest, WatchRunResponse } from './generated/nest/xuanyuan/v1/pipeline';
 import { PIPELINE_SERVICE_NAME } from './generated/nest/xuanyuan/v1/pipeline';
-import { AcceptedTokens, PIPELINE_PROTO, createPipelineClient, grpcServerOptions, unary, watchEvents, type GrpcClientOptions, type PipelineClient } from './index';
+import { AcceptedTokens, PIPELINE_PROTO, WatchedTlsFiles, createPipelineClient, grpcServerOptions, unary, watchEvents, type GrpcClientOptions, type GrpcServer, type PipelineClient } from './index';
 
 const TOKEN = 'accepted-token-0123456789';
 const ROTATED = 'rotated-token-9876543210';
@@ -39,14 +40,16 @@ class FakePipelineController {
 class FakePipelineModule {}
 
 /** A real NestJS gRPC microservice built from `grpcServerOptions`, as the control plane builds its own. */
-async function startServer(security: GrpcServerSecurity): Promise<{ address: string; app: INestMicroservice; close(): Promise<void> }> {
+async function startServer(security: GrpcServerSecurity): Promise<{ address: string; port: number; app: INestMicroservice; grpc: GrpcServer; close(): Promise<void> }> {
   const port = await freePort();
   const grpc = grpcServerOptions(`127.0.0.1:${port}`, [PIPELINE_PROTO], ['xuanyuan.v1.PipelineService'], security);
   const app = await NestFactory.createMicroservice(FakePipelineModule, { ...grpc.options, logger: false });
   await app.listen();
   return {
     address: `127.0.0.1:${port}`,
+    port,
     app,
+    grpc,
     close: async () => {
       grpc.close();
       await app.close();
@@ -290,6 +293,111 @@ describe('mutual TLS where a CA is configured', () => {
       expect((await failure(getRun(distrustful))).code).toBe(status.UNAVAILABLE);
     } finally {
       distrustful.close();
+    }
+  });
+});
+
+/** The common name of the certificate a TLS server on `port` presents to a new connection (with the client certificate it asks for). */
+function presentedName(port: number, trust: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ...trust, ALPNProtocols: ['h2'] }, () => {
+      const name = socket.getPeerCertificate().subject.CN;
+      socket.destroy();
+      resolve(String(name));
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('a renewed certificate is served without a restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xyp-grpc-tls-renew-'));
+  const files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), ca: join(dir, 'ca.crt') };
+  const pem = {} as Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', Buffer>;
+  let renewed: { cert: Buffer; key: Buffer };
+  let server: Awaited<ReturnType<typeof startServer>>;
+  const warnings: string[] = [];
+
+  beforeAll(async () => {
+    const ca = testCertificateAuthority(dir, 'ca', '/CN=xyp test ca');
+    const serverAuth = ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'extendedKeyUsage=serverAuth'];
+    const first = ca.issue('server', '/CN=xyp-server', serverAuth);
+    const client = ca.issue('client', '/CN=xyp-client', ['extendedKeyUsage=clientAuth']);
+    renewed = ca.issue('renewed', '/CN=xyp-server-renewed', serverAuth);
+    Object.assign(pem, { ca: ca.cert, serverCert: first.cert, serverKey: first.key, clientCert: client.cert, clientKey: client.key });
+    writeFileSync(files.cert, pem.serverCert);
+    writeFileSync(files.key, pem.serverKey);
+    writeFileSync(files.ca, pem.ca);
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation((message: unknown) => void warnings.push(String(message)));
+    // As a service reads it: XYP_GRPC_TLS_* name the files.
+    server = await startServer(grpcServerSecurity({ XYP_GRPC_TOKENS: [TOKEN], XYP_GRPC_TLS_CERT: files.cert, XYP_GRPC_TLS_KEY: files.key, XYP_GRPC_TLS_CA: files.ca } as GrpcEnv));
+  });
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('new connections get the renewed certificate, open ones keep working, and a bad pair keeps the last good one', async () => {
+    const trust = { ca: pem.ca, cert: pem.clientCert, key: pem.clientKey };
+    expect(server.grpc.tls).toBeInstanceOf(WatchedTlsFiles);
+    expect(await presentedName(server.port, trust)).toBe('xyp-server');
+    const before = createPipelineClient(server.address, { token: TOKEN, tls: trust });
+    try {
+      expect((await getRun(before, 'run-before')).run?.runId).toBe('run-before');
+      // A certificate with the key of another: refused, the old one still served, with a warning naming the files.
+      writeFileSync(files.cert, pem.serverCert);
+      writeFileSync(files.key, pem.clientKey);
+      server.grpc.tls!.reload();
+      expect(warnings.some((w) => w.includes(files.cert) && w.includes("the key is not the certificate's") && w.includes('serving the certificate read before'))).toBe(true);
+      expect(await presentedName(server.port, trust)).toBe('xyp-server');
+      writeFileSync(files.cert, 'not a certificate');
+      server.grpc.tls!.reload();
+      expect(warnings.some((w) => w.includes('the certificate does not parse'))).toBe(true);
+      expect(await presentedName(server.port, trust)).toBe('xyp-server');
+      // The renewed pair: served to the next connection.
+      writeFileSync(files.cert, renewed.cert);
+      writeFileSync(files.key, renewed.key);
+      server.grpc.tls!.reload();
+      expect(await presentedName(server.port, trust)).toBe('xyp-server-renewed');
+      const after = createPipelineClient(server.address, { token: TOKEN, tls: trust });
+      try {
+        expect((await getRun(after, 'run-after')).run?.runId).toBe('run-after');
+      } finally {
+        after.close();
+      }
+      // The channel opened before the renewal goes on.
+      expect((await getRun(before, 'run-still')).run?.runId).toBe('run-still');
+    } finally {
+      before.close();
+    }
+  });
+});
+
+describe('WatchedTlsFiles', () => {
+  it('notices a changed file by polling and tells its listeners; refuses bad material at the start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xyp-tls-watch-'));
+    try {
+      const ca = testCertificateAuthority(dir, 'ca', '/CN=xyp watch ca');
+      const first = ca.issue('first', '/CN=first', ['extendedKeyUsage=serverAuth']);
+      const second = ca.issue('second', '/CN=second', ['extendedKeyUsage=serverAuth']);
+      const paths = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+      writeFileSync(paths.cert, first.cert);
+      writeFileSync(paths.key, first.key);
+      expect(() => new WatchedTlsFiles(paths, { cert: first.cert, key: second.key }, () => undefined)).toThrow(/the key is not the certificate's/);
+      const watched = new WatchedTlsFiles(paths, first, () => undefined, 20);
+      const seen: string[] = [];
+      watched.addIdentityCertificateListener((update) => void seen.push(update ? update.certificate.toString() : 'none'));
+      try {
+        await vi.waitFor(() => expect(seen).toEqual([first.cert.toString()]));
+        writeFileSync(paths.key, second.key);
+        writeFileSync(paths.cert, second.cert);
+        await vi.waitFor(() => expect(seen.at(-1)).toBe(second.cert.toString()), { timeout: 3000, interval: 20 });
+        expect(watched.material.key.equals(second.key)).toBe(true);
+      } finally {
+        watched.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ServerCredentials, type Server } from '@grpc/grpc-js';
+import { ServerCredentials, experimental, type Server } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { HealthImplementation } from 'grpc-health-check';
 import { Logger } from '@nestjs/common';
@@ -7,6 +7,7 @@ import { Transport, type GrpcOptions } from '@nestjs/microservices';
 import { DEFAULT_GRPC_MAX_MESSAGE_BYTES, type GrpcServerSecurity } from '@xyp/config';
 import { AcceptedTokens, bearerTokenInterceptor, watchTokensFile } from './grpc-auth';
 import { reflectionService } from './reflection';
+import { WatchedTlsFiles } from './tls-watch';
 
 /** Folder of the .proto sources (package xuanyuan.v1). */
 export const PROTO_ROOT = join(__dirname, '..', '..', '..', 'proto');
@@ -38,7 +39,9 @@ export interface GrpcServer {
   health: HealthImplementation;
   /** The tokens the server accepts now (re-read from `tokensFile`); undefined when it is open. */
   tokens?: AcceptedTokens;
-  /** Stops watching the token file; call when the server stops. */
+  /** The TLS material the server serves now, re-read from its files; undefined without TLS files. */
+  tls?: WatchedTlsFiles;
+  /** Stops watching the token and TLS files; call when the server stops. */
   close(): void;
 }
 
@@ -50,7 +53,9 @@ export interface GrpcServer {
  * `security` (from `grpcServerSecurity` of `@xyp/config`): with tokens, every call but health
  * and reflection needs `authorization: Bearer <token>` metadata (a grpc-js server interceptor,
  * `channelOptions.interceptors`, which NestJS hands to `new Server`); with TLS, the server
- * speaks TLS and, with a CA, requires client certificates signed by it. Without tokens the
+ * speaks TLS and, with a CA, requires client certificates signed by it; with the files' paths
+ * (`tls.files`, as `grpcServerSecurity` sets them) a renewed certificate, key or CA is served to new
+ * connections without a restart (`WatchedTlsFiles`). Without tokens the
  * server is open, and says so once in a warning.
  */
 export function grpcServerOptions(url: string, protoFiles: string[], servingServices: string[], security: GrpcServerSecurity = {}): GrpcServer {
@@ -63,13 +68,23 @@ export function grpcServerOptions(url: string, protoFiles: string[], servingServ
   if (!tokens) logger.warn(`gRPC on ${url} (${served}) is unauthenticated: set XYP_GRPC_TOKENS or XYP_GRPC_TOKENS_FILE`);
   const stopWatching = tokens && security.tokensFile ? watchTokensFile(security.tokensFile, tokens, (line) => logger.warn(line)) : () => undefined;
   const maxMessageBytes = security.maxMessageBytes ?? MAX_MESSAGE_BYTES;
-  const credentials = security.tls
-    ? ServerCredentials.createSsl(security.tls.ca ?? null, [{ cert_chain: security.tls.cert, private_key: security.tls.key }], security.tls.ca !== undefined)
-    : ServerCredentials.createInsecure();
+  const tls = security.tls;
+  // With the files' paths the material is re-read when they change (a renewed certificate); else as given.
+  const watched = tls?.files ? new WatchedTlsFiles(tls.files, tls, (line) => logger.warn(line)) : undefined;
+  const credentials = watched
+    ? // (grpc-js names its first parameter the CA provider, but its constructor takes it as the identity.)
+      experimental.createCertificateProviderServerCredentials(watched, tls?.ca ? watched : null, tls?.ca !== undefined)
+    : tls
+      ? ServerCredentials.createSsl(tls.ca ?? null, [{ cert_chain: tls.cert, private_key: tls.key }], tls.ca !== undefined)
+      : ServerCredentials.createInsecure();
   return {
     health,
     tokens,
-    close: stopWatching,
+    ...(watched ? { tls: watched } : {}),
+    close: () => {
+      stopWatching();
+      watched?.close();
+    },
     options: {
       transport: Transport.GRPC,
       options: {

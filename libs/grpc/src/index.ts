@@ -24,3 +24,4 @@ export * from './grpc-auth';
 export * from './grpc-server-options';
 export * from './pipeline-client';
 export * from './reflection';
+export * from './tls-watch';
