@@ -4,12 +4,13 @@
  * runner copies outputs into that job's store. Also puts a stage's inputs on the shared volume, where
  * the job's pods read them.
  */
+import { Readable } from 'node:stream';
 import { ClusterEngine } from '@xyp/cluster';
 import { stageFolder } from '@xyp/contracts';
 import type { ArtifactStore } from '@xyp/storage';
 import { KubeJobs } from './kube-jobs';
 import { KubeJobRunner } from './kube-job-runner';
-import { DirectoryVolume, S3Volume, type SharedVolume } from './shared-volume';
+import { DirectoryVolume, S3Volume, type SharedVolume, type VolumeBody } from './shared-volume';
 
 export interface ClusterTrainingSettings {
   dryRun: boolean;
@@ -51,11 +52,13 @@ export class ClusterTraining {
 
   /**
    * Writes a stage input to `inputs/<runId>/<stage folder>/<name>` on the shared volume and returns
-   * its path in the job's pods. In dry run nothing is written; the path is what a submission would use.
+   * its path in the job's pods; a stream body is copied through, never held whole. In dry run nothing
+   * is written (a stream is closed unread); the path is what a submission would use.
    */
-  async stageInput(runId: string, stage: string, name: string, body: Buffer): Promise<string> {
+  async stageInput(runId: string, stage: string, name: string, body: VolumeBody): Promise<string> {
     const relative = `inputs/${runId}/${stageFolder(stage)}/${name}`;
     if (this.volume) await this.volume.write(relative, body);
+    else if (body instanceof Readable) body.destroy();
     return `${this.settings.resources.mountPath.replace(/\/+$/, '')}/${relative}`;
   }
 }

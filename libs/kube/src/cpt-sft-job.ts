@@ -21,7 +21,9 @@
  * `weights.next.<category>`), and are otherwise left empty or absent, never made up.
  */
 import { existsSync } from 'node:fs';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { dirname, join, posix } from 'node:path';
 import { IndexedDatasetWriter, StoreArtifacts, binName, bucketPrefix, categorySlug, idxName, splitBucketsByCategory, type ArtifactSink, type ArtifactWriter } from '@xyp/bucketing';
 import { megatronCategoryBlend, type CategorySplit, type MegatronDataEntries } from '@xyp/cluster';
@@ -58,8 +60,9 @@ export function recordFromMetrics(metrics: Record<string, number>, prefix: strin
 
 /**
  * Files written onto the shared volume under `inputs/<runId>/<stage>/<dir>/` through
- * `ClusterTraining.stageInput` (each file is held until it is closed: the volume takes whole
- * objects). In dry run nothing is held or written; the paths are still those a submission uses.
+ * `ClusterTraining.stageInput`, each streamed as it is written (a `PassThrough` into the volume's
+ * write, with its back-pressure: a file is never held whole). In dry run nothing is written; the
+ * paths are still those a submission uses.
  */
 class VolumeSink implements ArtifactSink {
   private readonly paths = new Map<string, string>();
@@ -72,18 +75,29 @@ class VolumeSink implements ArtifactSink {
   ) {}
 
   async create(name: string): Promise<ArtifactWriter> {
-    const chunks: Buffer[] = [];
-    const hold = !this.cluster.dryRun;
+    const relative = `${this.dir}/${name}`;
+    if (this.cluster.dryRun) {
+      return {
+        write: async () => undefined,
+        close: async () => void this.paths.set(name, await this.cluster.stageInput(this.runId, this.stage, relative, Buffer.alloc(0))),
+        abort: async () => undefined,
+      };
+    }
+    const body = new PassThrough();
+    const written = this.cluster.stageInput(this.runId, this.stage, relative, body);
+    // Until close or abort awaits it, a failed write shows as a write that does not drain.
+    written.catch(() => undefined);
     return {
       write: async (chunk) => {
-        if (hold) chunks.push(Buffer.from(chunk));
+        if (!body.write(chunk)) await Promise.race([once(body, 'drain'), written]);
       },
       close: async () => {
-        this.paths.set(name, await this.cluster.stageInput(this.runId, this.stage, `${this.dir}/${name}`, Buffer.concat(chunks)));
-        chunks.length = 0;
+        body.end();
+        this.paths.set(name, await written);
       },
       abort: async () => {
-        chunks.length = 0;
+        body.destroy(new Error(`kube: writing ${relative} was aborted`));
+        await written.catch(() => undefined);
       },
     };
   }
@@ -184,7 +198,7 @@ export async function trainCausalLmOnCluster(cluster: ClusterTraining, payload: 
       for (const name of [binName(prefix), idxName(prefix)]) {
         const entry = byName[name];
         if (!entry) throw new StageFailedError(`${stage}: shards: ${shardsId} lists no ${name}`, []);
-        path = await cluster.stageInput(payload.runId, stage, `shards/${name}`, cluster.dryRun ? Buffer.alloc(0) : await context.store.getObject(entry.key));
+        path = await cluster.stageInput(payload.runId, stage, `shards/${name}`, cluster.dryRun ? Buffer.alloc(0) : await context.store.getObjectStream(entry.key));
       }
       megatron.push({ prefix: path.slice(0, -'.idx'.length) });
     }

@@ -12,7 +12,7 @@ import type { ClusterTraining } from './cluster-training';
 
 export async function trainRewardModelOnCluster(cluster: ClusterTraining, payload: ParsedPayloadOf<'reward.train'>, stage: string, context: StageContext): Promise<StageOutput<'reward.train'>> {
   const init = payload.initManifestKey ? (await clusterCheckpointOf(context.store, payload.initManifestKey, 'init', stage)).path : cluster.settings.baseModel;
-  const data = await cluster.stageInput(payload.runId, stage, 'train.jsonl', await context.store.getObject(payload.pairsKey));
+  const data = await cluster.stageInput(payload.runId, stage, 'train.jsonl', cluster.dryRun ? Buffer.alloc(0) : await context.store.getObjectStream(payload.pairsKey));
   const job = await submitClusterJob(cluster, context, payload.runId, stage, (control) =>
     cluster.engineFor(context.store).trainRewardModel(
       {

@@ -7,11 +7,16 @@
  * directory where the volume is mounted in the worker's own pod. Paths here are relative to the
  * volume's root (the mount path is stripped by `volumePath`).
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Client, type BucketItem } from 'minio';
+import { DEFAULT_PART_SIZE, uploadInParts } from '@xyp/storage';
+
+/** What `SharedVolume.write` takes: whole bytes, or a stream that is never held whole (a shard of gigabytes). */
+export type VolumeBody = Buffer | string | Readable;
 
 export interface VolumeFile {
   /** Relative to the volume's root, `/`-separated. */
@@ -25,7 +30,8 @@ export interface SharedVolume {
   /** Every file under `dir` (recursively), sorted by path; none when `dir` does not exist. */
   list(dir: string): Promise<VolumeFile[]>;
   read(path: string): Promise<Readable>;
-  write(path: string, body: Buffer | string): Promise<void>;
+  /** Writes the file whole or not at all (a stream goes to a temporary name, or as parts of one upload). */
+  write(path: string, body: VolumeBody): Promise<void>;
 }
 
 /** `/data/checkpoints/r1/cpt` on a volume mounted at `/data` → `checkpoints/r1/cpt`. */
@@ -76,10 +82,17 @@ export class DirectoryVolume implements SharedVolume {
     return createReadStream(join(this.root, checkRelative(path)));
   }
 
-  async write(path: string, body: Buffer | string): Promise<void> {
+  async write(path: string, body: VolumeBody): Promise<void> {
     const file = join(this.root, checkRelative(path));
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, body);
+    const partial = `${file}.partial-${process.pid}-${Date.now()}`;
+    try {
+      await pipeline(typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body, createWriteStream(partial));
+      await rename(partial, file);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
   }
 }
 
@@ -93,6 +106,8 @@ export interface S3VolumeOptions {
   bucket: string;
   /** The key prefix that is the volume's root (`''`: the whole bucket). */
   prefix?: string;
+  /** Bytes held per part of a streamed write (default the store's 16 MiB; S3's minimum is 5 MiB). */
+  partSize?: number;
 }
 
 /** The volume backed by an S3/MinIO bucket (a CSI S3 driver): file `p` is object `<prefix>/p`. */
@@ -128,8 +143,7 @@ export class S3Volume implements SharedVolume {
     return this.client.getObject(this.options.bucket, this.key(path));
   }
 
-  async write(path: string, body: Buffer | string): Promise<void> {
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.client.putObject(this.options.bucket, this.key(path), bytes, bytes.length);
+  async write(path: string, body: VolumeBody): Promise<void> {
+    await uploadInParts(this.client, this.options.bucket, this.key(path), body, { partSize: this.options.partSize ?? DEFAULT_PART_SIZE, contentType: 'application/octet-stream' });
   }
 }

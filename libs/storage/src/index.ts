@@ -14,4 +14,5 @@ export {
   S3StoreOptions,
 } from './options';
 export { createArtifactStore } from './create-artifact-store';
+export { uploadInParts, type PartUploadOptions } from './part-upload';
 export { ARTIFACT_STORE, StorageModule, type StorageModuleAsyncOptions } from './storage.module';

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions, S3Error, type BucketItem } from 'minio';
@@ -8,9 +8,9 @@ import { RedisCommitLock } from './commit-lock';
 import { ArtifactNotFoundError, InvalidByteRangeError } from './errors';
 import { assertKey, runPrefix, stagePrefix, tempKey } from './keys';
 import { DEFAULT_PART_SIZE, parseStoreOptions, S3StoreOptions } from './options';
+import { uploadInParts } from './part-upload';
 import {
   assertArtifactsStored,
-  bodyChunks,
   checkPutArguments,
   checkRange,
   listStageManifests,
@@ -71,19 +71,12 @@ function s3Code(error: unknown): string | undefined {
   return error instanceof S3Error ? error.code : undefined;
 }
 
-interface MultipartUpload {
-  uploadId: string;
-  parts: { part: number; etag: string }[];
-}
-
 /**
  * The store on S3 or MinIO through the `minio` client. The bucket is created on first use.
  *
- * Uploads do not go through `Client.putObject` for streams: given a stream of unknown length it
- * always starts a multipart upload, first calling ListMultipartUploads to resume an older one, and
- * sizes parts for a 5 TiB object (over 500 MiB held in memory per part). Instead the store buffers
- * at most `partSize` bytes: a body that ends within one part is sent with a single PUT, a longer
- * one as a multipart upload of `partSize` parts.
+ * Uploads go through `uploadInParts`, not `Client.putObject` for streams: at most `partSize` bytes
+ * are held; a body that ends within one part is sent with a single PUT, a longer one as a multipart
+ * upload of `partSize` parts.
  */
 export class S3ArtifactStore implements ArtifactStore {
   readonly client: Client;
@@ -416,49 +409,8 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  /** Streams `body` to `key`, holding at most one part in memory (see the class comment). */
-  private async uploadTemp(key: string, body: ArtifactBody, digest: Digest, contentType: string): Promise<void> {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let upload: MultipartUpload | undefined;
-    try {
-      for await (const chunk of bodyChunks(body)) {
-        digest.update(chunk);
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        if (pendingBytes >= this.partSize) {
-          upload ??= { uploadId: await this.client.initiateNewMultipartUpload(this.bucket, key, { 'Content-Type': contentType }), parts: [] };
-          await this.uploadPart(key, upload, Buffer.concat(pending, pendingBytes));
-          pending = [];
-          pendingBytes = 0;
-        }
-      }
-      if (upload === undefined) {
-        await this.client.putObject(this.bucket, key, Buffer.concat(pending, pendingBytes), pendingBytes, { 'Content-Type': contentType });
-        return;
-      }
-      if (pendingBytes > 0) await this.uploadPart(key, upload, Buffer.concat(pending, pendingBytes));
-      await this.client.completeMultipartUpload(this.bucket, key, upload.uploadId, upload.parts);
-    } catch (error) {
-      // Best effort: an aborted upload frees its parts. s3rver does not implement abort and
-      // refuses it; its parts stay in its directory until the server's data is removed.
-      if (upload !== undefined) await this.client.abortMultipartUpload(this.bucket, key, upload.uploadId).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async uploadPart(key: string, upload: MultipartUpload, payload: Buffer): Promise<void> {
-    const part = upload.parts.length + 1;
-    const { etag } = await this.client.uploadPart(
-      {
-        bucketName: this.bucket,
-        objectName: key,
-        uploadID: upload.uploadId,
-        partNumber: part,
-        headers: { 'Content-MD5': createHash('md5').update(payload).digest('base64') },
-      },
-      payload,
-    );
-    upload.parts.push({ part, etag });
+  /** Streams `body` to `key`, holding at most one part in memory (`uploadInParts`). */
+  private uploadTemp(key: string, body: ArtifactBody, digest: Digest, contentType: string): Promise<void> {
+    return uploadInParts(this.client, this.bucket, key, body, { partSize: this.partSize, contentType, onChunk: (chunk) => digest.update(chunk) });
   }
 }
