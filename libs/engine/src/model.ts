@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { attention, bmm, customGrad1, gatherRows, gelu, linear, nativeKernels, rmsNorm, rotary } from './ops';
 import { SplitMix32, nextNormal, nextSeed } from '@xyp/random';
+import { alea } from 'seedrandom';
 
 export const ModelConfig = z.object({
   vocabSize: z.number().int().positive(),
@@ -169,7 +170,11 @@ export interface ForwardInput {
 
 const NEG = -1e9;
 
-/** Additive attention bias `[B, 1, T, Tk]`: 0 where query i may see key j, −1e9 elsewhere. */
+/**
+ * Additive attention bias `[B, 1, T, Tk]`: 0 where query i may see key j, −1e9 elsewhere. The
+ * causal part (keys after the query) is filled a row at a time; only the keys a query could see are
+ * checked against `keyValid` and `segments`.
+ */
 function attentionBias(input: ForwardInput, past: number): tf.Tensor4D {
   const { batch: B, seq: T, segments, keyValid } = input;
   const Tk = past + T;
@@ -177,9 +182,12 @@ function attentionBias(input: ForwardInput, past: number): tf.Tensor4D {
   for (let b = 0; b < B; b++) {
     for (let i = 0; i < T; i++) {
       const row = (b * T + i) * Tk;
-      for (let j = 0; j < Tk; j++) {
-        let ok = j <= past + i;
-        if (ok && keyValid) ok = keyValid[b * Tk + j] === 1;
+      const last = past + i;
+      bias.fill(NEG, row + last + 1, row + Tk);
+      if (!keyValid && !segments) continue;
+      for (let j = 0; j <= last; j++) {
+        let ok = true;
+        if (keyValid) ok = keyValid[b * Tk + j] === 1;
         if (ok && segments && j >= past) ok = segments[b * T + (j - past)] === segments[b * T + i];
         if (!ok) bias[row + j] = NEG;
       }
@@ -188,17 +196,54 @@ function attentionBias(input: ForwardInput, past: number): tf.Tensor4D {
   return tf.tensor4d(bias, [B, 1, T, Tk]);
 }
 
+/**
+ * cos(p·θ_i) and sin(p·θ_i), θ_i = base^(−2i/Dh), for positions 0..P−1 (`[P, Dh/2]` each), computed
+ * once per (Dh, base) and grown to the largest position asked for: every forward pass reads rows of
+ * it instead of calling Math.pow, cos and sin per token (the same expressions, so the same bits).
+ */
+const angleTables = new Map<string, { cos: Float32Array; sin: Float32Array; positions: number }>();
+function angleTable(Dh: number, base: number, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const key = `${Dh}:${base}`;
+  const have = angleTables.get(key);
+  if (have && have.positions >= positions) return have;
+  const half = Dh / 2;
+  const P = Math.max(positions, 2 * (have?.positions ?? 0));
+  const cos = new Float32Array(P * half);
+  const sin = new Float32Array(P * half);
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = p * Math.pow(base, (-2 * i) / Dh);
+      cos[p * half + i] = Math.cos(angle);
+      sin[p * half + i] = Math.sin(angle);
+    }
+  }
+  const made = { cos, sin, positions: P };
+  angleTables.set(key, made);
+  return made;
+}
+
+function maxPosition(positions: Int32Array): number {
+  let max = 0;
+  for (let n = 0; n < positions.length; n++) {
+    if (positions[n] < 0) throw new Error(`position ${positions[n]} (token ${n}) is negative`);
+    if (positions[n] > max) max = positions[n];
+  }
+  return max;
+}
+
 /** Rotary tables `[B, 1, T, Dh]`: cos(p·θ_i) and sin(p·θ_i) with θ_i = base^(−2i/Dh), i < Dh/2, repeated for both halves. */
 function rotaryTables(positions: Int32Array, B: number, T: number, Dh: number, base: number): [tf.Tensor4D, tf.Tensor4D] {
   const half = Dh / 2;
+  const table = angleTable(Dh, base, maxPosition(positions) + 1);
   const cos = new Float32Array(B * T * Dh);
   const sin = new Float32Array(B * T * Dh);
   for (let n = 0; n < B * T; n++) {
-    for (let i = 0; i < half; i++) {
-      const angle = positions[n] * Math.pow(base, (-2 * i) / Dh);
-      cos[n * Dh + i] = cos[n * Dh + i + half] = Math.cos(angle);
-      sin[n * Dh + i] = sin[n * Dh + i + half] = Math.sin(angle);
-    }
+    const row = table.cos.subarray(positions[n] * half, (positions[n] + 1) * half);
+    const srow = table.sin.subarray(positions[n] * half, (positions[n] + 1) * half);
+    cos.set(row, n * Dh);
+    cos.set(row, n * Dh + half);
+    sin.set(srow, n * Dh);
+    sin.set(srow, n * Dh + half);
   }
   return [tf.tensor4d(cos, [B, 1, T, Dh]), tf.tensor4d(sin, [B, 1, T, Dh])];
 }
@@ -222,14 +267,12 @@ function rotateHalf(x: tf.Tensor2D, r: tf.Tensor2D): tf.Tensor2D {
 /** Token-major rotary tables `[N, Dh/2]` for the native `rotary` op: cos(p·θ_i), sin(p·θ_i), θ_i = base^(−2i/Dh). */
 function rotaryHalfTables(positions: Int32Array, N: number, Dh: number, base: number): [tf.Tensor2D, tf.Tensor2D] {
   const half = Dh / 2;
+  const table = angleTable(Dh, base, maxPosition(positions) + 1);
   const cos = new Float32Array(N * half);
   const sin = new Float32Array(N * half);
   for (let n = 0; n < N; n++) {
-    for (let i = 0; i < half; i++) {
-      const angle = positions[n] * Math.pow(base, (-2 * i) / Dh);
-      cos[n * half + i] = Math.cos(angle);
-      sin[n * half + i] = Math.sin(angle);
-    }
+    cos.set(table.cos.subarray(positions[n] * half, (positions[n] + 1) * half), n * half);
+    sin.set(table.sin.subarray(positions[n] * half, (positions[n] + 1) * half), n * half);
   }
   return [tf.tensor2d(cos, [N, half]), tf.tensor2d(sin, [N, half])];
 }
@@ -244,10 +287,21 @@ function rotateHalfMatrix(Dh: number): tf.Tensor2D {
   return tf.tensor2d(r, [Dh, Dh]);
 }
 
-function dropout<T extends tf.Tensor>(x: T, rate: number, rng: SplitMix32 | undefined): T {
+/**
+ * Inverted dropout: x · mask, mask 1/(1 − rate) where the element is kept, else 0. An element is
+ * kept when its uniform draw u > rate, both as float32: the masks of
+ * `tf.step(tf.randomUniform(shape, 0, 1, 'float32', seed) − rate) · 1/(1 − rate)`, the same draws
+ * (`seedrandom`'s alea seeded with the seed's string, as TF.js's randomUniform) made in one loop
+ * into the mask instead of four tensor ops over the activations (tested bit for bit against them).
+ */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, rng: SplitMix32 | undefined): T {
   if (!rng || rate === 0) return x;
-  const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, 'float32', nextSeed(rng)), rate));
-  return tf.mul(x, tf.mul(keep, 1 / (1 - rate))) as T;
+  const draw = alea(String(nextSeed(rng)));
+  const threshold = Math.fround(rate);
+  const scale = Math.fround(1 / (1 - rate));
+  const mask = new Float32Array(x.size);
+  for (let i = 0; i < mask.length; i++) if (Math.fround(draw()) > threshold) mask[i] = scale;
+  return tf.mul(x, tf.tensor(mask, x.shape, 'float32')) as T;
 }
 
 function defaultPositions(B: number, T: number, offset: number): Int32Array {
