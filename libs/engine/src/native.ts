@@ -12,6 +12,22 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Model } from './model';
 
 /** The addon's exports (`tools/native/blas/blas.c`). Matrices are row-major float32. */
+/** The arguments of the addon's `decodeScore` and `decodeScoreAsync` (layouts in blas.c). */
+export type DecodeScoreArgs = [
+  heap: Float32Array,
+  weights: Float64Array,
+  kcache: Float32Array,
+  vcache: Float32Array,
+  scratch: Float32Array,
+  ids: Int32Array,
+  positions: Int32Array,
+  starts: Int32Array,
+  rope: Float32Array,
+  targets: Int32Array,
+  logp: Float32Array,
+  dims: Float64Array,
+];
+
 export interface NativeBlas {
   /**
    * For b < batch: `C_b[M,N] = alpha · op(A_b) · op(B_b) + beta · C_b`, op(X) = Xᵀ when its flag is
@@ -172,40 +188,14 @@ export interface NativeBlas {
    * of the last token's logits, every new token's log-probability of `targets` (−1: not wanted, logp 0
    * and no LM head there). Absent from an addon built before it.
    */
-  decodeScore?(
-    heap: Float32Array,
-    weights: Float64Array,
-    kcache: Float32Array,
-    vcache: Float32Array,
-    scratch: Float32Array,
-    ids: Int32Array,
-    positions: Int32Array,
-    starts: Int32Array,
-    rope: Float32Array,
-    targets: Int32Array,
-    logp: Float32Array,
-    dims: Float64Array,
-  ): void;
+  decodeScore?(...args: DecodeScoreArgs): void;
   /**
    * `decodeScore` on a libuv worker thread, on that thread alone (`StreamingScorer`): the arguments
    * are checked at the call (a wrong one throws there), the promise resolves once `logp` is written.
    * `heap` must be a copy of the weights, not the WASM heap, and no array may be touched before it
    * resolves. Absent from an addon built before it.
    */
-  decodeScoreAsync?(
-    heap: Float32Array,
-    weights: Float64Array,
-    kcache: Float32Array,
-    vcache: Float32Array,
-    scratch: Float32Array,
-    ids: Int32Array,
-    positions: Int32Array,
-    starts: Int32Array,
-    rope: Float32Array,
-    targets: Int32Array,
-    logp: Float32Array,
-    dims: Float64Array,
-  ): Promise<void>;
+  decodeScoreAsync?(...args: DecodeScoreArgs): Promise<void>;
   /**
    * The nucleus step of top-p sampling for each row (`nucleusCandidates` in generate.ts, same result):
    * `order[r, 0..counts[r])` the tokens sorted by p descending (ties by index), a prefix of that
