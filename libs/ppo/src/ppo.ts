@@ -90,9 +90,13 @@ export interface PpoUpdateLog {
 export interface PpoRoundTimings {
   /** Decoding the responses (`generateAsync`). */
   samplingSeconds: number;
-  /** The batched reward call. */
+  /**
+   * The batched reward call, as far as the round waited for it: the call itself (an in-process
+   * reward's synchronous part) and what was left of it once the reference pass, which runs while it
+   * is pending, was done.
+   */
   scoringSeconds: number;
-  /** Packing, old/ref log-probabilities and values, rewards, GAE and whitening. */
+  /** Packing, old/ref log-probabilities and values, rewards, GAE and whitening (the JS thread's own work). */
   experienceSeconds: number;
   /** The whole rollout phase: sampling + scoring + experience. */
   rolloutSeconds: number;
@@ -372,15 +376,23 @@ export async function ppoRound(
   }
   const t1 = performance.now();
   const toScore = samples.map((s) => ({ promptIndex: s.prompt, prompt: prompts[s.prompt], response: s.tokens }));
-  const scores = checkRewardScores(await reward(toScore, { signal }), toScore.length, 'PPO reward');
-  signal?.throwIfAborted();
-  const t2 = performance.now();
+  // The reward call goes out first and the reference pass (which needs no reward) runs while it is
+  // pending: behind a reward service's latency it costs nothing. One turn of the event loop lets
+  // the request leave before the pass holds the thread.
+  const pendingScores = reward(toScore, { signal });
+  pendingScores.catch(() => undefined);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const t1b = performance.now();
   const r = packRollouts(prompts, samples);
   const { batch: R, seq: L, mask } = r;
   const { oldLogp, oldValues } = sampledExperience(prompts, samples, r);
   // Only the response positions are read (the KL is masked), so the reference's LM head runs only there;
   // each prompt's positions are computed once for its samples (natively; else each row over its own length).
   const refLogp = streaming ? packReference(await streaming.finish(), kept, prompts, samples, r) : referenceLogProbs(reference, prompts, samples, r);
+  const t2 = performance.now();
+  const scores = checkRewardScores(await pendingScores, toScore.length, 'PPO reward');
+  signal?.throwIfAborted();
+  const t2b = performance.now();
   const { advantages, returns, klSum } = ppoAdvantages({ oldLogp, refLogp, oldValues, mask, scores, batch: R, seq: L }, c);
   const t3 = performance.now();
   const overKlBound = control.maxKl !== undefined && klSum / R > control.maxKl;
@@ -441,8 +453,8 @@ export async function ppoRound(
     steps,
     timings: {
       samplingSeconds: (t1 - t0) / 1000,
-      scoringSeconds: (t2 - t1) / 1000,
-      experienceSeconds: (t3 - t2) / 1000,
+      scoringSeconds: (t1b - t1 + (t2b - t2)) / 1000,
+      experienceSeconds: (t2 - t1b + (t3 - t2b)) / 1000,
       rolloutSeconds: (t3 - t0) / 1000,
       updateSeconds: (t4 - t3) / 1000,
     },

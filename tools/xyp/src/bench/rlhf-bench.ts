@@ -4,8 +4,9 @@
  *  - plain sampling: the engine's `generateAsync` on the round's prompts (n, max tokens, temperature);
  *  - the rollout phase of a PPO round (`ppoRound`'s `timings.rolloutSeconds`): the same sampling, which
  *    also returns the policy's log-probabilities and values of the sampled tokens, the batched reward
- *    call through a cheap in-process reward, packing, the reference's teacher-forced pass, rewards and
- *    GAE;
+ *    call through a cheap in-process reward (`rewardLatencyMs` delays it like a reward service's round
+ *    trip; the reference pass runs while it is pending), packing, the reference's teacher-forced pass,
+ *    rewards and GAE;
  *  - the PPO updates (`timings.updateSeconds`): response tokens × epochs trained per second;
  *  - the same rollout phase with the reference streamed on a second thread while the policy samples
  *    (`streamReference: true`) instead of scored after sampling (the default).
@@ -14,6 +15,7 @@
  * both sides sample the same number of tokens whatever the weights.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { Trainer, cloneModel, countParams, disposeModel, fusedDecodingActive, generateAsync, initBackend, initParams, type BackendOptions } from '@xyp/engine';
 import { ppoRound, type PpoRoundResult, type RewardFn } from '@xyp/ppo';
@@ -34,6 +36,8 @@ export interface RlhfBenchOptions {
   minibatches: number;
   blocks: number;
   klEstimator: 'k1' | 'k3';
+  /** Delay every reward call by this many ms (a reward service's round trip); default 0. */
+  rewardLatencyMs?: number;
   backend?: BackendOptions;
   onProgress?: (line: string) => void;
 }
@@ -63,6 +67,7 @@ export interface RlhfBenchReport {
   epochs: number;
   minibatches: number;
   klEstimator: 'k1' | 'k3';
+  rewardLatencyMs: number;
   blocks: RlhfBenchBlock[];
   plainMedian: number;
   rolloutMedian: number;
@@ -119,6 +124,8 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
   const policy = initParams(config, 1);
   const reference = cloneModel(policy);
   const trainer = new Trainer(policy, { lr: 1e-4, warmupSteps: 0, totalSteps: 1_000_000, weightDecay: 0 }, 1);
+  const latency = options.rewardLatencyMs ?? 0;
+  const reward: RewardFn = latency > 0 ? async (batch, o) => (await delay(latency), digitShare(batch, o)) : digitShare;
   const sampling = { n: options.samplesPerPrompt, temperature: options.temperature, topP: 1, maxTokens: options.maxTokens };
   const ppo = { klCoef: 0.05, klEstimator: options.klEstimator, samplesPerPrompt: options.samplesPerPrompt, temperature: options.temperature, maxTokens: options.maxTokens, epochs: options.epochs, minibatches: options.minibatches };
   const plain = async (seed: number): Promise<number> => {
@@ -129,13 +136,13 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
   try {
     say(`warm-up: ${prompts.length} prompts × ${options.samplesPerPrompt} samples × ${options.maxTokens} tokens, one plain sampling and one PPO round`);
     await plain(0);
-    let last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
-    await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: true });
+    let last = await ppoRound(trainer, reference, prompts, reward, ppo);
+    await ppoRound(trainer, reference, prompts, reward, ppo, { streamReference: true });
     const blocks: RlhfBenchBlock[] = [];
     for (let b = 0; b < options.blocks; b++) {
       const plainTokensPerSecond = await plain(b + 1);
-      last = await ppoRound(trainer, reference, prompts, digitShare, ppo);
-      const streamed = await ppoRound(trainer, reference, prompts, digitShare, ppo, { streamReference: true });
+      last = await ppoRound(trainer, reference, prompts, reward, ppo);
+      const streamed = await ppoRound(trainer, reference, prompts, reward, ppo, { streamReference: true });
       const t = last.timings;
       const block = {
         plainTokensPerSecond,
@@ -170,6 +177,7 @@ export async function runRlhfBench(options: RlhfBenchOptions): Promise<RlhfBench
       epochs: options.epochs,
       minibatches: options.minibatches,
       klEstimator: options.klEstimator,
+      rewardLatencyMs: latency,
       blocks: blocks.map((b) => ({
         plainTokensPerSecond: round(b.plainTokensPerSecond),
         rolloutTokensPerSecond: round(b.rolloutTokensPerSecond),

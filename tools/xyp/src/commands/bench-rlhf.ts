@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { exitWithError, printResult, progress } from '../cli-output';
-import { positiveInt as int, positiveNumber as num } from '../flags';
+import { intAtLeast, positiveInt as int, positiveNumber as num } from '../flags';
 import { configuredBackend } from '../engine-runtime';
 import { runRlhfBench, type RlhfBenchReport } from '../bench/rlhf-bench';
 
@@ -18,6 +18,7 @@ interface Options {
   minibatches: string;
   blocks: string;
   klEstimator: string;
+  rewardLatencyMs: string;
   json?: boolean;
 }
 
@@ -27,7 +28,7 @@ function human(r: RlhfBenchReport): string {
   const l = r.lastRound;
   return [
     `RLHF ${m.layers}L/${m.width}w/${m.heads}h/ctx ${m.context}, ${m.params} params, ${r.backend}, ${r.decoder} decoder`,
-    `prompts ${r.prompts.source}: ${r.prompts.count} × n ${r.samplesPerPrompt} = ${r.rollouts} rollouts of ${r.maxTokens} tokens (prompt ${r.prompts.meanTokens} tokens on average), temperature ${r.temperature}`,
+    `prompts ${r.prompts.source}: ${r.prompts.count} × n ${r.samplesPerPrompt} = ${r.rollouts} rollouts of ${r.maxTokens} tokens (prompt ${r.prompts.meanTokens} tokens on average), temperature ${r.temperature}${r.rewardLatencyMs ? `, reward latency ${r.rewardLatencyMs} ms` : ''}`,
     `plain sampling (generateAsync):            ${r.plainMedian} tok/s, blocks ${r.blocks.map((b) => b.plainTokensPerSecond).join(', ')}`,
     `PPO rollout (sample, score, logp/ref/values): ${r.rolloutMedian} tok/s, blocks ${r.blocks.map((b) => b.rolloutTokensPerSecond).join(', ')}`,
     `  of the rollout phase: sampling ${s.sampling}, reward ${s.scoring}, packing + the reference's pass + GAE ${s.experience}`,
@@ -56,6 +57,7 @@ export function registerBenchRlhf(bench: Command): void {
     .option('--minibatches <n>', 'PPO minibatches per epoch', '2')
     .option('--blocks <n>', 'interleaved blocks (plain sampling, a PPO round, a PPO round with the reference streamed)', '15')
     .option('--kl-estimator <name>', 'k1 or k3', 'k1')
+    .option('--reward-latency-ms <n>', 'delay every reward call by n ms, as a reward service\'s round trip (the reference pass runs while it is pending)', '0')
     .option('--json', 'print one JSON object')
     .action(async (o: Options) => {
       try {
@@ -74,6 +76,7 @@ export function registerBenchRlhf(bench: Command): void {
           minibatches: int('minibatches', o.minibatches),
           blocks: int('blocks', o.blocks),
           klEstimator: o.klEstimator,
+          rewardLatencyMs: intAtLeast('reward-latency-ms', o.rewardLatencyMs, 0),
           backend: configuredBackend(),
           onProgress: progress,
         });
