@@ -148,6 +148,27 @@ describe('cpt and sft on the cluster engine (the trainer with XYP_TRAINING_ENGIN
     expect(STAGES.cpt.result.safeParse(out.result).success).toBe(true);
   });
 
+  it('cpt: a volume that refuses the per-category files fails the stage with its error, submits nothing and leaves no stray rejection', async () => {
+    // The volume's root is a file: every write under it fails (ENOTDIR) while the split streams into it.
+    await writeFile(join(dir, 'not-a-directory'), 'x');
+    const cluster = await ClusterTraining.create({ dryRun: false, kubeconfigPath: join(dir, 'kubeconfig'), resources, baseModel: 'models/llama-3-8b-megatron', volume: { kind: 'directory', root: join(dir, 'not-a-directory') } });
+    const shardsManifestKey = await bucketed('xy3-cpt-bad');
+    const weightsKey = (await store.putObject('xy3-cpt-bad', 'corpus.mix', 'weights.json', JSON.stringify({ finance: 0.25, news: 0.75 }))).key;
+    const payload = CptPayload.parse({ runId: 'xy3-cpt-bad', shardsManifestKey, weightsKey, steps: 40, batchSize: 8, architecture });
+    const stray: unknown[] = [];
+    const onRejection = (reason: unknown) => void stray.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      await expect(trainCausalLmOnCluster(cluster, payload, 'cpt', context())).rejects.toThrow(/ENOTDIR|ENOENT|EEXIST/);
+      await tick(100);
+      expect(stray).toEqual([]);
+      expect(fake.get('pytorchjobs', 'xuanyuan', 'xy3-cpt-bad-cpt')).toBeUndefined();
+      expect(fake.requests.some((r) => r.method === 'POST')).toBe(false);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('cpt without weights: the buckets unweighted, copied byte for byte; with no metrics.json nothing is made up', async () => {
     const cluster = await submitting();
     const shardsManifestKey = await bucketed('xy3-cpt');

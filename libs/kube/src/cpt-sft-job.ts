@@ -89,6 +89,7 @@ class VolumeSink implements ArtifactSink {
     written.catch(() => undefined);
     return {
       write: async (chunk) => {
+        // A failed volume write ends the wait through `written` (the race also handles a later 'drain' rejection).
         if (!body.write(chunk)) await Promise.race([once(body, 'drain'), written]);
       },
       close: async () => {

@@ -7,6 +7,7 @@
  * directory where the volume is mounted in the worker's own pod. Paths here are relative to the
  * volume's root (the mount path is stripped by `volumePath`).
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -85,7 +86,7 @@ export class DirectoryVolume implements SharedVolume {
   async write(path: string, body: VolumeBody): Promise<void> {
     const file = join(this.root, checkRelative(path));
     await mkdir(dirname(file), { recursive: true });
-    const partial = `${file}.partial-${process.pid}-${Date.now()}`;
+    const partial = `${file}.partial-${randomUUID()}`;
     try {
       await pipeline(typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([Buffer.from(body)]) : body, createWriteStream(partial));
       await rename(partial, file);

@@ -59,9 +59,9 @@ export type PpoRoundControl = Omit<LoopControl, 'stop'> & {
   /**
    * Score the reference on a second thread while the policy samples (`StreamingScorer`, where the
    * addon has it) instead of in one pass after sampling (default). The same numbers to float rounding
-   * either way (tested). Off by default: on the 2-vCPU machines this is built on the second thread
-   * slowed the sampling thread about as much as it saved (README, "PPO rollouts"); it is for
-   * machines with a core to spare while the policy samples on one.
+   * either way (tested). Off by default: on the 2-vCPU machines this is built on it was ahead at the
+   * bench's model size and behind at 4 layers of width 128, the worker slowing the sampling thread
+   * (README, "PPO rollouts"); it is for machines with a core to spare while the policy samples on one.
    */
   streamReference?: boolean;
 };
