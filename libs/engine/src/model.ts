@@ -291,17 +291,34 @@ function rotateHalfMatrix(Dh: number): tf.Tensor2D {
  * Inverted dropout: x · mask, mask 1/(1 − rate) where the element is kept, else 0. An element is
  * kept when its uniform draw u > rate, both as float32: the masks of
  * `tf.step(tf.randomUniform(shape, 0, 1, 'float32', seed) − rate) · 1/(1 − rate)`, the same draws
- * (`seedrandom`'s alea seeded with the seed's string, as TF.js's randomUniform) made in one loop
- * into the mask instead of four tensor ops over the activations (tested bit for bit against them).
+ * (`seedrandom`'s alea seeded with the seed's string, as TF.js's randomUniform; its state taken once,
+ * its step run inline) made in one loop into the mask instead of four tensor ops over the activations
+ * (tested bit for bit against them).
  */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, rng: SplitMix32 | undefined): T {
   if (!rng || rate === 0) return x;
-  const draw = alea(String(nextSeed(rng)));
+  // alea's seeded state, then its step (t = 2091639·s0 + c·2⁻³², c = ⌊t⌋, draw t − c) on locals.
+  let { c, s0, s1, s2 } = (alea(String(nextSeed(rng)), { state: true }) as unknown as { state(): AleaState }).state();
   const threshold = Math.fround(rate);
   const scale = Math.fround(1 / (1 - rate));
   const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) if (Math.fround(draw()) > threshold) mask[i] = scale;
+  for (let i = 0; i < mask.length; i++) {
+    const t = 2091639 * s0 + c * 2.3283064365386963e-10;
+    s0 = s1;
+    s1 = s2;
+    c = t | 0;
+    s2 = t - c;
+    if (Math.fround(s2) > threshold) mask[i] = scale;
+  }
   return tf.mul(x, tf.tensor(mask, x.shape, 'float32')) as T;
+}
+
+/** seedrandom's alea generator state (`state: true`). */
+interface AleaState {
+  c: number;
+  s0: number;
+  s1: number;
+  s2: number;
 }
 
 function defaultPositions(B: number, T: number, offset: number): Int32Array {
