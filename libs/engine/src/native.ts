@@ -225,7 +225,9 @@ export const BLAS_THREAD_TIMEOUT = 16;
  * Loads the addon (`XYP_ENGINE_NATIVE_PATH` overrides its location). Returns why not when it is absent
  * or fails to load; never throws. OpenBLAS reads `OPENBLAS_THREAD_TIMEOUT` once, when the addon loads
  * it: unless the environment sets it, `threadTimeout` is put there for the load only (child processes
- * do not inherit it).
+ * do not inherit it). In a worker thread that reaches OpenBLAS only when the thread shares the
+ * process environment (`SHARE_ENV`, as `@xyp/offload`'s threads do); else the addon is best loaded
+ * on the main thread first.
  */
 export function loadNativeBlas(
   file = process.env.XYP_ENGINE_NATIVE_PATH || NATIVE_ADDON_PATH,

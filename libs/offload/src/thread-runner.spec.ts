@@ -17,6 +17,17 @@ describe('runInThread', () => {
     expect(logs).toEqual(['counted to 3']);
   });
 
+  it('shares the process environment with the thread: a variable the thread sets is the process’s own', async () => {
+    const name = `XYP_OFFLOAD_ENV_${process.pid}`;
+    try {
+      const result = await runInThread<{ name: string; value: string; holdMs: number }, { mainThread: boolean }>(task('setEnvironment'), { name, value: 'from-the-thread', holdMs: 1 });
+      expect(result.mainThread).toBe(false);
+      expect(process.env[name]).toBe('from-the-thread');
+    } finally {
+      delete process.env[name];
+    }
+  });
+
   it('keeps the caller’s event loop free while the thread computes for 1.5 s without yielding a step', async () => {
     const loop = watchEventLoop();
     let ticks = 0;

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { SHARE_ENV, Worker, type ResourceLimits } from 'node:worker_threads';
 import type { FromThread, ThreadStart, ToThread } from './protocol';
 import { HandedBackError, ThreadTaskError, type TaskRef } from './task';
 
@@ -74,7 +74,10 @@ export function runInThread<I, O, P = unknown, M = unknown>(task: TaskRef, input
   if (preload.includes(TS_REGISTER)) pinSwcBinding();
   const start: ThreadStart = { task, input };
   const source = [...preload, ENTRY].map((path) => `require(${JSON.stringify(path)});`).join('\n');
-  const worker = new Worker(source, { eval: true, workerData: start, resourceLimits: options.resourceLimits });
+  // The thread shares the process's environment (reads and writes): a native library loaded first in the
+  // thread reads the real environment, so a setting made before it loads (the engine's
+  // OPENBLAS_THREAD_TIMEOUT) must land there, not in a copy.
+  const worker = new Worker(source, { eval: true, workerData: start, resourceLimits: options.resourceLimits, env: SHARE_ENV });
 
   return new Promise<O>((resolvePromise, rejectPromise) => {
     let settled = false;

@@ -60,3 +60,11 @@ export async function exitThread(input: { code: number }): Promise<never> {
 export async function spinForever(): Promise<never> {
   for (;;) spin(1000);
 }
+
+/** Sets an environment variable in the thread (as the engine sets OPENBLAS_THREAD_TIMEOUT before loading its addon) and holds the thread a moment. */
+export async function setEnvironment(input: { name: string; value: string; holdMs: number }): Promise<{ mainThread: boolean }> {
+  process.env[input.name] = input.value;
+  spin(input.holdMs);
+  await new Promise((resolve) => setTimeout(resolve, input.holdMs));
+  return { mainThread: isMainThread };
+}
