@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Model } from './model';
+import { angleTable } from './rotary-angles';
 
 /** The addon's exports (`tools/native/blas/blas.c`). Matrices are row-major float32. */
 /** The arguments of the addon's `decodeScore` and `decodeScoreAsync` (layouts in blas.c). */
@@ -273,7 +274,7 @@ export function heapF32(backend: BackendWasm): Float32Array {
 }
 
 /** Float32 index of a tensor's first element in the WASM heap. */
-export function heapIndex(backend: BackendWasm, t: tf.TensorInfo): number {
+function heapIndex(backend: BackendWasm, t: tf.TensorInfo): number {
   return backend.dataIdMap.get(t.dataId).memoryOffset / 4;
 }
 
@@ -601,13 +602,9 @@ export function ropeTables(config: Model['config']): Float32Array {
   const half = Dh / 2;
   const rope = new Float32Array(positions === 'rotary' ? 2 * P * half : 0);
   if (positions === 'rotary') {
-    for (let p = 0; p < P; p++) {
-      for (let i = 0; i < half; i++) {
-        const angle = p * Math.pow(ropeBase, (-2 * i) / Dh);
-        rope[p * half + i] = Math.cos(angle);
-        rope[(P + p) * half + i] = Math.sin(angle);
-      }
-    }
+    const table = angleTable(Dh, ropeBase, P);
+    rope.set(table.cos.subarray(0, P * half));
+    rope.set(table.sin.subarray(0, P * half), P * half);
   }
   return rope;
 }
@@ -623,7 +620,7 @@ export function decoderWeightNames(config: Model['config']): string[] {
  * Heap indices of the named weights into `out`. Looked up on every call: another tensor may have been
  * allocated (and the heap grown) since, or a variable reassigned.
  */
-function lookUpWeights(backend: BackendWasm, model: Model, names: string[], out: Float64Array, who: string): void {
+export function lookUpWeights(backend: BackendWasm, model: Model, names: string[], out: Float64Array, who: string): void {
   names.forEach((name, i) => {
     const t = model.params[name];
     if (!t || t.isDisposed || t.dtype !== 'float32') throw new Error(`${who}: weight ${name} is missing, disposed or not float32`);
@@ -824,23 +821,10 @@ export function nativeScoreSharedPrompts(model: Model, prompts: readonly (readon
 
   // 1. Every prompt but its last token, left-padded into Q rows of Lq slots (as decodeSteps lays them out).
   const Q = used.length;
-  const Lq = Math.max(...used.map((p) => prompts[p].length)) - 1;
+  const layout = promptPrefill(prompts, used);
+  const Lq = layout.slots;
   const promptCache = sharedBuffers('prompt', layers * Q * Lq * D);
-  if (Lq > 0) {
-    const ids = new Int32Array(Q * Lq);
-    const positions = new Int32Array(Q * Lq);
-    const starts = new Int32Array(Q);
-    used.forEach((p, q) => {
-      const prompt = prompts[p];
-      const pad = Lq - (prompt.length - 1);
-      starts[q] = pad;
-      for (let t = pad; t < Lq; t++) {
-        ids[q * Lq + t] = prompt[t - pad];
-        positions[q * Lq + t] = t - pad;
-      }
-    });
-    run(promptCache, Q, Lq, 0, ids, positions, starts, new Int32Array(Q * Lq).fill(-1));
-  }
+  if (Lq > 0) run(promptCache, Q, Lq, 0, layout.ids, layout.positions, layout.starts, new Int32Array(Q * Lq).fill(-1));
 
   // 2-3. One row per non-empty response: its prompt's slots copied, then the prompt's last token and the response.
   const R = scored.length;
@@ -854,14 +838,8 @@ export function nativeScoreSharedPrompts(model: Model, prompts: readonly (readon
   scored.forEach((b, r) => {
     const { prompt: p, tokens } = rows[b];
     const prompt = prompts[p];
-    const q = slotOf.get(p) as number;
     starts[r] = Lq + 1 - prompt.length;
-    for (let l = 0; l < layers; l++) {
-      const from = (l * Q + q) * Lq * D;
-      const to = (l * R + r) * S * D;
-      cache.k.set(promptCache.k.subarray(from, from + Lq * D), to);
-      cache.v.set(promptCache.v.subarray(from, from + Lq * D), to);
-    }
+    copyPromptSlots(promptCache, cache, { layers, width: D, prompts: Q, promptSlots: Lq, rows: R, slots: S }, slotOf.get(p) as number, r);
     for (let t = 0; t < tokens.length; t++) {
       ids[r * T + t] = t === 0 ? prompt[prompt.length - 1] : tokens[t - 1];
       positions[r * T + t] = prompt.length - 1 + t;
@@ -871,6 +849,50 @@ export function nativeScoreSharedPrompts(model: Model, prompts: readonly (readon
   const logp = run(cache, R, T, Lq, ids, positions, starts, targets);
   scored.forEach((b, r) => out[b].set(logp.subarray(r * T, r * T + rows[b].tokens.length)));
   return out;
+}
+
+/**
+ * The prompt prefill of shared-prompt scoring (`nativeScoreSharedPrompts`, `StreamingScorer`): the
+ * prompts `used` (indices into `prompts`), each but its last token, left-padded into rows of
+ * `slots` = longest − 1 tokens as `generate` lays prompts out; positions count from each prompt's
+ * first token, `starts[q]` is its first real slot.
+ */
+export function promptPrefill(prompts: readonly (readonly number[])[], used: readonly number[]): { slots: number; ids: Int32Array; positions: Int32Array; starts: Int32Array } {
+  const Q = used.length;
+  const slots = Math.max(...used.map((p) => prompts[p].length)) - 1;
+  const ids = new Int32Array(Q * slots);
+  const positions = new Int32Array(Q * slots);
+  const starts = new Int32Array(Q);
+  used.forEach((p, q) => {
+    const prompt = prompts[p];
+    const pad = slots - (prompt.length - 1);
+    starts[q] = pad;
+    for (let t = pad; t < slots; t++) {
+      ids[q * slots + t] = prompt[t - pad];
+      positions[q * slots + t] = t - pad;
+    }
+  });
+  return { slots, ids, positions, starts };
+}
+
+/**
+ * Copies prompt row q's slots of a prompt KV cache (`[layers, prompts, promptSlots, width]`) into the
+ * first slots of row r of a rows cache (`[layers, rows, slots, width]`), every layer.
+ */
+export function copyPromptSlots(
+  from: { k: Float32Array; v: Float32Array },
+  to: { k: Float32Array; v: Float32Array },
+  shape: { layers: number; width: number; prompts: number; promptSlots: number; rows: number; slots: number },
+  q: number,
+  r: number,
+): void {
+  const { layers, width: D, prompts: Q, promptSlots: Lq, rows: R, slots: S } = shape;
+  for (let l = 0; l < layers; l++) {
+    const src = (l * Q + q) * Lq * D;
+    const dst = (l * R + r) * S * D;
+    to.k.set(from.k.subarray(src, src + Lq * D), dst);
+    to.v.set(from.v.subarray(src, src + Lq * D), dst);
+  }
 }
 
 /**

@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { GenerationStep } from './generate';
 import type { Model } from './model';
-import { DECODE_WORKERS, SCORE_CHUNK, decoderWeightNames, heapF32, heapIndex, nativeBlas, ropeTables, type NativeBlas } from './native';
+import { DECODE_WORKERS, SCORE_CHUNK, copyPromptSlots, decoderWeightNames, heapF32, lookUpWeights, nativeBlas, promptPrefill, ropeTables, type NativeBlas } from './native';
 
 export interface StreamingScorerOptions {
   /** Positions per call (default 4): a call is queued once every row still sampling has this many new tokens. */
@@ -208,46 +208,16 @@ export class StreamingScorer {
 
   /** Step 1: the distinct prompts but their last tokens, once each, copied into their rows' slots. */
   private async prefill(): Promise<void> {
-    const Lq = this.promptSlots;
-    if (Lq === 0) return;
-    const used: number[] = [];
-    const slotOf = new Map<number, number>();
-    for (const p of this.rowPrompts) {
-      if (!slotOf.has(p)) {
-        slotOf.set(p, used.length);
-        used.push(p);
-      }
-    }
+    if (this.promptSlots === 0) return;
+    const used = [...new Set(this.rowPrompts)];
+    const { slots: Lq, ids, positions, starts } = promptPrefill(this.prompts, used);
     const Q = used.length;
     const { layers, width: D } = this.model.config;
-    const ids = new Int32Array(Q * Lq);
-    const positions = new Int32Array(Q * Lq);
-    const starts = new Int32Array(Q);
-    used.forEach((p, q) => {
-      const prompt = this.prompts[p];
-      const pad = Lq - (prompt.length - 1);
-      starts[q] = pad;
-      for (let t = pad; t < Lq; t++) {
-        ids[q * Lq + t] = prompt[t - pad];
-        positions[q * Lq + t] = t - pad;
-      }
-    });
-    const k = new Float32Array(layers * Q * Lq * D);
-    const v = new Float32Array(layers * Q * Lq * D);
-    const logp = new Float32Array(Q * Lq);
+    const cache = { k: new Float32Array(layers * Q * Lq * D), v: new Float32Array(layers * Q * Lq * D) };
     const targets = new Int32Array(Q * Lq).fill(-1);
-    await this.run(this.heap, this.weights, k, v, this.scratchFor(Q, Lq, Lq), ids, positions, starts, this.rope, targets, logp, this.dims(Q, Lq, 0, Lq));
-    const R = this.rowPrompts.length;
-    const S = this.slots;
-    this.rowPrompts.forEach((p, r) => {
-      const q = slotOf.get(p) as number;
-      for (let l = 0; l < layers; l++) {
-        const from = (l * Q + q) * Lq * D;
-        const to = (l * R + r) * S * D;
-        this.k.set(k.subarray(from, from + Lq * D), to);
-        this.v.set(v.subarray(from, from + Lq * D), to);
-      }
-    });
+    await this.run(this.heap, this.weights, cache.k, cache.v, this.scratchFor(Q, Lq, Lq), ids, positions, starts, this.rope, targets, new Float32Array(Q * Lq), this.dims(Q, Lq, 0, Lq));
+    const shape = { layers, width: D, prompts: Q, promptSlots: Lq, rows: this.rowPrompts.length, slots: this.slots };
+    this.rowPrompts.forEach((p, r) => copyPromptSlots(cache, { k: this.k, v: this.v }, shape, used.indexOf(p), r));
   }
 
   /** Step 2: response positions [from, to) of every row, at slots Lq + from.. after the prompt's (on the JS thread when `here`). */
@@ -286,22 +256,18 @@ export class StreamingScorer {
 function copyWeights(model: Model): { heap: Float32Array; weights: Float64Array } {
   const backend = tf.backend() as BackendWasm;
   const names = decoderWeightNames(model.config);
+  const inHeap = new Float64Array(names.length);
+  lookUpWeights(backend, model, names, inHeap, 'StreamingScorer');
+  // A tensor named twice (rotary models pass tok_emb for pos_emb) is copied once.
   const offsets = new Map<string, number>();
   let size = 0;
   for (const name of names) {
-    const t = model.params[name];
-    if (!t || t.isDisposed || t.dtype !== 'float32') throw new Error(`StreamingScorer: weight ${name} is missing, disposed or not float32`);
-    if (!offsets.has(name)) {
-      offsets.set(name, size);
-      size += t.size;
-    }
+    if (offsets.has(name)) continue;
+    offsets.set(name, size);
+    size += (model.params[name] as tf.Tensor).size;
   }
   const heap = new Float32Array(size);
   const source = heapF32(backend);
-  for (const [name, at] of offsets) {
-    const t = model.params[name] as tf.Tensor;
-    const from = heapIndex(backend, t);
-    heap.set(source.subarray(from, from + t.size), at);
-  }
+  names.forEach((name, i) => heap.set(source.subarray(inHeap[i], inHeap[i] + (model.params[name] as tf.Tensor).size), offsets.get(name) as number));
   return { heap, weights: Float64Array.from(names, (name) => offsets.get(name) as number) };
 }
