@@ -1,4 +1,4 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { experimental } from '@grpc/grpc-js';
@@ -34,11 +34,13 @@ export function tlsMaterialProblem(material: TlsMaterial): string | undefined {
       return `${what}: ${error instanceof Error ? error.message : String(error)}`;
     }
   };
+  let cert: X509Certificate | undefined;
+  let key: KeyObject | undefined;
   return (
-    step('the certificate does not parse', () => new X509Certificate(material.cert)) ??
-    step('the private key does not parse', () => createPrivateKey(material.key)) ??
+    step('the certificate does not parse', () => (cert = new X509Certificate(material.cert))) ??
+    step('the private key does not parse', () => (key = createPrivateKey(material.key))) ??
     step('the key is not the certificate\'s', () => {
-      if (!new X509Certificate(material.cert).checkPrivateKey(createPrivateKey(material.key))) throw new Error('key values mismatch');
+      if (!cert?.checkPrivateKey(key as KeyObject)) throw new Error('key values mismatch');
     }) ??
     (material.ca ? step('the CA does not parse', () => new X509Certificate(material.ca as Buffer)) : undefined) ??
     step('TLS refuses the files', () => createSecureContext({ cert: material.cert, key: material.key, ...(material.ca ? { ca: material.ca } : {}) }))
