@@ -13,8 +13,8 @@ import type { Model } from './model';
 import { angleTable } from './rotary-angles';
 
 /** The addon's exports (`tools/native/blas/blas.c`). Matrices are row-major float32. */
-/** The arguments of the addon's `decodeScore` and `decodeScoreAsync` (layouts in blas.c). */
-export type DecodeScoreArgs = [
+/** The arguments `decode`, `decodeScore` and `decodeScoreAsync` begin with: weights, KV cache, the new tokens (layouts in blas.c). */
+type CachedPassArgs = [
   heap: Float32Array,
   weights: Float64Array,
   kcache: Float32Array,
@@ -24,10 +24,10 @@ export type DecodeScoreArgs = [
   positions: Int32Array,
   starts: Int32Array,
   rope: Float32Array,
-  targets: Int32Array,
-  logp: Float32Array,
-  dims: Float64Array,
 ];
+
+/** The arguments of the addon's `decodeScore` and `decodeScoreAsync` (layouts in blas.c). */
+export type DecodeScoreArgs = [...CachedPassArgs, targets: Int32Array, logp: Float32Array, dims: Float64Array];
 
 export interface NativeBlas {
   /**
@@ -150,19 +150,13 @@ export interface NativeBlas {
    * P, learned (1) or rotary (0).
    */
   decode(
-    heap: Float32Array,
-    weights: Float64Array,
-    kcache: Float32Array,
-    vcache: Float32Array,
-    scratch: Float32Array,
-    ids: Int32Array,
-    positions: Int32Array,
-    starts: Int32Array,
-    rope: Float32Array,
-    logits: Float32Array,
-    dims: Float64Array,
-    /** `[B, D]`: the final-norm hidden state of each row's last new token, written. */
-    hidden?: Float32Array,
+    ...args: [
+      ...CachedPassArgs,
+      logits: Float32Array,
+      dims: Float64Array,
+      /** `[B, D]`: the final-norm hidden state of each row's last new token, written. */
+      hidden?: Float32Array,
+    ]
   ): void;
   /**
    * Teacher-forced scoring (`nativeScore`; layouts in blas.c): the forward pass of `decode` over all T
